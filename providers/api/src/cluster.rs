@@ -1,0 +1,45 @@
+//! The `[cluster]` resource: one kind cluster.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::kind_config::{self, KindConfig};
+
+/// The desired kind cluster, as the spec states it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterSpec {
+    /// The cluster name (`kind create cluster --name`).
+    pub name: String,
+    /// The node image for every node, when the spec sets one.
+    pub node_image: Option<String>,
+    /// The kind config file the settings came from, as written in the spec;
+    /// `None` when they were written inline.
+    pub config_file: Option<PathBuf>,
+    /// The kind settings, from the file or inline.
+    pub config: KindConfig,
+}
+
+impl ClusterSpec {
+    /// The config kindform hands to kind: the header set, `name` the cluster's
+    /// name, the nodes listed (one control-plane node by default) and, when the
+    /// spec sets `node_image`, every node on that image.
+    pub fn effective_config(&self) -> KindConfig {
+        let mut config = self.config.clone();
+        config.kind = Some(kind_config::KIND.to_owned());
+        config.api_version = Some(kind_config::API_VERSION.to_owned());
+        config.name = Some(self.name.clone());
+        config.nodes = config.effective_nodes();
+        if let Some(image) = &self.node_image {
+            for node in &mut config.nodes {
+                node.image = Some(image.clone());
+            }
+        }
+        config
+    }
+
+    /// The container names of the cluster's nodes, in config order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.config.node_names(&self.name)
+    }
+}

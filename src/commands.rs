@@ -1,0 +1,112 @@
+//! The user interface: runs each command and prints its result. Only this
+//! module (and `main`) prints; the engine modules return data.
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command, GlobalArgs, GraphFormat};
+use crate::spec::{self, LoadOptions, Loaded};
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match &cli.command {
+        Command::Validate => validate(&cli.global),
+        Command::Graph { format } => graph(&cli.global, *format),
+        Command::Plan(_) => not_built("plan"),
+        Command::Apply(_) => not_built("apply"),
+        Command::Destroy { .. } => not_built("destroy"),
+        Command::Status { .. } => not_built("status"),
+        Command::Watch { .. } => not_built("watch"),
+        Command::Kubeconfig { .. } => not_built("kubeconfig"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("{failure}");
+            1
+        }
+    }
+}
+
+/// A failed command, printed as the user sees it.
+struct Failure(String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<spec::Error> for Failure {
+    fn from(error: spec::Error) -> Self {
+        match error {
+            spec::Error::Invalid(diagnostics) => Failure(diagnostics.to_string()),
+            other => Failure(error_chain(&other)),
+        }
+    }
+}
+
+/// `error: <message>` followed by each cause.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!("\n  caused by: {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+fn not_built(command: &str) -> Result<i32, Failure> {
+    Err(Failure(format!(
+        "error: `kindform {command}` is not built yet; this version has `validate` and `graph`"
+    )))
+}
+
+/// The spec file the options name, and how to show it.
+fn spec_path(global: &GlobalArgs) -> PathBuf {
+    match (&global.file, &global.env) {
+        (Some(file), _) => file.clone(),
+        (None, Some(env)) => PathBuf::from("environments").join(format!("{env}.toml")),
+        (None, None) => PathBuf::from("kindform.toml"),
+    }
+}
+
+fn load(global: &GlobalArgs) -> Result<Loaded, Failure> {
+    let path = spec_path(global);
+    let options = LoadOptions {
+        overrides: global.vars.iter().cloned().collect(),
+        ..LoadOptions::default()
+    }
+    .with_environment(std::env::vars());
+    Ok(spec::load(&path, &path.display().to_string(), &options)?)
+}
+
+fn validate(global: &GlobalArgs) -> Result<i32, Failure> {
+    let loaded = load(global)?;
+    let spec = &loaded.spec;
+    if !global.quiet {
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        println!(
+            "{} is valid: cluster `{}`, {}, {}, {}, {}",
+            spec_path(global).display(),
+            spec.cluster.name,
+            count(spec.images.len(), "image", "images"),
+            count(spec.releases.len(), "release", "releases"),
+            count(spec.manifests.len(), "manifest", "manifests"),
+            count(spec.checks.len(), "check", "checks"),
+        );
+    }
+    Ok(0)
+}
+
+fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<i32, Failure> {
+    let loaded = load(global)?;
+    let text = match format {
+        GraphFormat::Dot => loaded.graph.to_dot(&loaded.spec.name),
+        GraphFormat::Mermaid => loaded.graph.to_mermaid(),
+        GraphFormat::Text => loaded.graph.to_text(),
+    };
+    print!("{text}");
+    Ok(0)
+}

@@ -1,0 +1,14 @@
+//! kindform: a declarative provisioner for local Kubernetes environments.
+//!
+//! The data walks one way: spec -> graph -> observe -> plan -> apply -> report.
+//! [`spec`] reads and validates the TOML spec, [`graph`] turns it into a
+//! dependency graph, and [`commands`] is the user interface that runs each
+//! command and prints; the engine modules never print.
+
+pub mod cli;
+pub mod commands;
+pub mod graph;
+pub mod spec;
+pub mod suggest;
+
+pub use commands::run;

@@ -1,0 +1,51 @@
+//! The spec: TOML -> [`Spec`](kindform_api::Spec), with every problem found in
+//! one pass and reported at its file, line and column.
+//!
+//! A TOML syntax error stops at that error. After parsing, each resource is
+//! deserialized on its own (so one bad release does not hide another), then
+//! the rules run (names, files, references, variables) and the graph is built
+//! (unknown dependencies, cycles).
+
+mod diagnostic;
+mod kind_config;
+mod loader;
+mod rules;
+mod source;
+mod tree;
+mod variables;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use kind_config::to_snake;
+pub use loader::{LoadOptions, load};
+pub use source::SourceFile;
+pub use variables::Variables;
+
+use kindform_api::Spec;
+
+use crate::graph::Graph;
+
+/// A spec that passed every check, with its dependency graph.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The environment as the spec states it, variables substituted.
+    pub spec: Spec,
+    /// Its dependency graph.
+    pub graph: Graph,
+}
+
+/// Why a spec could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The path as the user gave it.
+        path: String,
+        /// Why reading failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec has problems; each names its place.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
