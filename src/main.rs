@@ -3,6 +3,14 @@
 use clap::Parser;
 
 fn main() {
-    let cli = kindform::cli::Cli::parse();
+    let cli = match kindform::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; a usage error is an
+            // error like any other (exit 1: 2 means "changes" or "unhealthy").
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     std::process::exit(kindform::run(cli));
 }

@@ -83,7 +83,20 @@ pub fn retell(message: &str, case: FieldCase) -> String {
             );
         }
     }
-    message.replace('\n', "; ")
+    let mut out = message.replace('\n', "; ");
+    for (machine, human) in [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+    ] {
+        if let Some(rest) = out.strip_suffix(machine) {
+            out = format!("{rest}{human}");
+        }
+    }
+    out
 }
 
 fn backticked(text: &str) -> Vec<&str> {

@@ -57,18 +57,27 @@ impl LoadOptions {
 
 /// Reads, checks and resolves the spec at `path`, shown in messages as `shown`.
 pub fn load(path: &Path, shown: &str, options: &LoadOptions) -> Result<Loaded, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let read_error = |source| Error::Read {
         path: shown.to_owned(),
         source,
-    })?;
+    };
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
     let base_dir = std::path::absolute(path)
-        .map_err(|source| Error::Read {
-            path: shown.to_owned(),
-            source,
-        })?
+        .map_err(read_error)?
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    load_text(text, shown, &base_dir, options)
+}
+
+/// Checks and resolves spec `text`, shown in messages as `shown`, whose
+/// relative paths are relative to `base_dir`.
+pub fn load_text(
+    text: String,
+    shown: &str,
+    base_dir: &Path,
+    options: &LoadOptions,
+) -> Result<Loaded, Error> {
     let shown_dir = Path::new(shown)
         .parent()
         .map(Path::to_path_buf)
@@ -77,14 +86,23 @@ pub fn load(path: &Path, shown: &str, options: &LoadOptions) -> Result<Loaded, E
     let mut loader = Loader {
         source: Arc::clone(&source),
         files: vec![Arc::clone(&source)],
-        base_dir,
+        base_dir: base_dir.to_path_buf(),
         shown_dir,
         diagnostics: Vec::new(),
+        poisoned: Vec::new(),
     };
     let result = loader.load(options);
     let mut diagnostics = Diagnostics::default();
     for d in loader.diagnostics {
-        diagnostics.push(d);
+        let shadowed = |p: &Range<usize>| {
+            Arc::ptr_eq(&d.source, &source)
+                && d.span != *p
+                && d.span.start <= p.start
+                && p.end <= d.span.end
+        };
+        if !loader.poisoned.iter().any(shadowed) {
+            diagnostics.push(d);
+        }
     }
     diagnostics.sort(&loader.files);
     match result {
@@ -99,6 +117,8 @@ struct Loader {
     base_dir: PathBuf,
     shown_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
+    /// Places of variable references that did not resolve.
+    poisoned: Vec<Range<usize>>,
 }
 
 /// A resource table of the document, with its name's place.
@@ -120,10 +140,16 @@ impl Loader {
             Ok(root) => root,
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
-                self.error(
-                    span,
-                    format!("invalid TOML: {}", e.message().trim().replace('\n', "; ")),
-                );
+                let message = e.message().trim().replace('\n', "; ");
+                let message = if message.starts_with("duplicate key") {
+                    format!(
+                        "duplicate key `{}`: each name may be defined once",
+                        source.slice(&span)
+                    )
+                } else {
+                    format!("invalid TOML: {message}")
+                };
+                self.error(span, message);
                 return None;
             }
         };
@@ -146,11 +172,15 @@ impl Loader {
             environment: options.environment.clone(),
             spec: self.spec_variables(top),
         };
+        let mut unresolved = Vec::new();
         for (key, value) in root.get_mut().iter_mut() {
             if key.get_ref() != "variables" {
-                tree::substitute(value, &variables, &source, &mut self.diagnostics);
+                tree::substitute(value, &variables, &source, &mut unresolved);
             }
         }
+        // A value whose variables did not resolve is reported once, for that.
+        self.poisoned = unresolved.iter().map(|d| d.span.clone()).collect();
+        self.diagnostics.append(&mut unresolved);
         let top = root.get_ref();
         let env_name = name.clone().unwrap_or_default();
         let cluster = match top.get_key_value("cluster") {

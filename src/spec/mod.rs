@@ -16,7 +16,7 @@ mod variables;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use kind_config::to_snake;
-pub use loader::{LoadOptions, load};
+pub use loader::{LoadOptions, load, load_text};
 pub use source::SourceFile;
 pub use variables::Variables;
 

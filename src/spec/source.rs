@@ -91,12 +91,14 @@ mod tests {
         let file = SourceFile::new("f", "ab\ncdé f\n\nx");
         assert_eq!(file.location(0), (1, 1));
         assert_eq!(file.location(3), (2, 1));
-        assert_eq!(file.location(7), (2, 5));
-        assert_eq!(file.location(9), (3, 1));
-        assert_eq!(file.location(10), (4, 1));
+        assert_eq!(file.location(7), (2, 4));
+        assert_eq!(file.location(8), (2, 5));
+        assert_eq!(file.location(9), (2, 6));
+        assert_eq!(file.location(10), (3, 1));
+        assert_eq!(file.location(11), (4, 1));
         assert_eq!(file.location(99), (4, 2));
         assert_eq!(file.line_text(2), "cdé f");
         assert_eq!(file.line_text(3), "");
-        assert_eq!(file.offset_of(2, 5), 7);
+        assert_eq!(file.offset_of(2, 4), 7);
     }
 }

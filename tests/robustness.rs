@@ -1,0 +1,113 @@
+//! However broken the input, loading gives errors, never a panic; and a large
+//! generated spec loads whole (its speed is measured by the bench harness,
+//! not asserted here).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use kindform::spec::{Error, LoadOptions, load_text};
+
+fn check_no_panic(text: String, base: &Path) {
+    match load_text(text, "fuzz.toml", base, &LoadOptions::default()) {
+        Ok(_) => {}
+        Err(Error::Invalid(diagnostics)) => {
+            assert!(!diagnostics.is_empty());
+            let shown = diagnostics.to_string();
+            assert!(shown.ends_with(" error") || shown.ends_with(" errors"));
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+/// Deterministic pseudo-random numbers, so a failure reproduces.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound.max(1)
+    }
+}
+
+#[test]
+fn truncated_and_mangled_specs_never_panic() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let demo = std::fs::read_to_string(repo.join("environments/demo.toml")).unwrap();
+    let base = repo.join("environments");
+    for (cut, _) in demo.char_indices() {
+        check_no_panic(demo[..cut].to_owned(), &base);
+    }
+    let pieces = [
+        "\"",
+        "[",
+        "]",
+        "=",
+        "${",
+        "}",
+        "\n",
+        "[[cluster.nodes]]\n",
+        "-1",
+        "{",
+        "'''",
+        "\u{feff}",
+        "é",
+        "\0",
+        "depends_on = [\"*\"]\n",
+    ];
+    let mut rng = Lcg(7);
+    for _ in 0..3000 {
+        let mut text = demo.clone();
+        for _ in 0..=rng.next(3) {
+            let mut at = rng.next(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            if rng.next(2) == 0 {
+                text.insert_str(at, pieces[rng.next(pieces.len())]);
+            } else {
+                let mut end = (at + rng.next(12)).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.replace_range(at..end, "");
+            }
+        }
+        check_no_panic(text, &base);
+    }
+}
+
+#[test]
+fn a_generated_five_thousand_resource_spec_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = generated_spec(5000);
+    let loaded = load_text(text, "big.toml", dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.graph.len(), 5001);
+    assert!(loaded.graph.layers().len() >= 3);
+}
+
+/// A spec of `n` resources: manifests (inline objects) in chains of ten, and
+/// checks that depend on them.
+pub fn generated_spec(n: usize) -> String {
+    let mut text = String::from("version = 1\nname = \"big\"\n\n[cluster]\nname = \"big\"\n");
+    let manifests = n / 2;
+    for i in 0..manifests {
+        let _ = write!(
+            text,
+            "\n[manifests.m{i}]\ninline = \"\"\"\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m{i}\ndata:\n  key: value\n\"\"\"\nnamespace = \"default\"\n"
+        );
+        if i % 10 != 0 {
+            let _ = writeln!(text, "depends_on = [\"manifests.m{}\"]", i - 1);
+        }
+    }
+    for i in 0..n - manifests {
+        let _ = write!(
+            text,
+            "\n[checks.c{i}]\nhttp = {{ url = \"http://127.0.0.1:8080/{i}\", status = 200 }}\ntimeout = \"5s\"\ndepends_on = [\"manifests.m{}\"]\n",
+            i % manifests.max(1)
+        );
+    }
+    text
+}
