@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use globset::GlobBuilder;
-use kindform_api::{Address, Spec};
+use kindform_api::{Address, ResourceKind, Spec};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -187,6 +187,21 @@ impl Graph {
                     texts.iter().map(String::as_str),
                 ))),
             };
+        }
+        // `image.*` is a typo for `images.*`, not a glob that happens to match nothing.
+        if let Some((section, _)) = pattern.split_once('.') {
+            let known = ResourceKind::ALL.map(ResourceKind::section);
+            if !section.contains(['*', '?', '[', '{']) && !known.contains(&section) {
+                return Err(Error::BadPattern {
+                    from: from.clone(),
+                    entry,
+                    pattern: pattern.to_owned(),
+                    reason: format!(
+                        "`{section}` is not a resource table{}",
+                        crate::suggest::hint(section, known)
+                    ),
+                });
+            }
         }
         let matcher = GlobBuilder::new(pattern)
             .literal_separator(false)
@@ -389,7 +404,11 @@ impl Graph {
             };
             let _ = writeln!(out, "layer {} ({count})", i + 1);
             for address in layer {
-                let deps = self.dependencies(address);
+                let mut deps = self.dependencies(address);
+                // Everything in the cluster waits for it; say so only when nothing else is waited for.
+                if deps.len() > 1 {
+                    deps.retain(|d| **d != Address::Cluster);
+                }
                 if deps.is_empty() {
                     let _ = writeln!(out, "  {address}");
                 } else {

@@ -2,10 +2,13 @@
 //! generated spec loads whole (its speed is measured by the bench harness,
 //! not asserted here).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use kindform::spec::{Error, LoadOptions, load_text};
+
+#[path = "support/generate.rs"]
+mod generate;
+use generate::generated_spec;
 
 fn check_no_panic(text: String, base: &Path) {
     match load_text(text, "fuzz.toml", base, &LoadOptions::default()) {
@@ -86,28 +89,4 @@ fn a_generated_five_thousand_resource_spec_loads() {
     let loaded = load_text(text, "big.toml", dir.path(), &LoadOptions::default()).unwrap();
     assert_eq!(loaded.graph.len(), 5001);
     assert!(loaded.graph.layers().len() >= 3);
-}
-
-/// A spec of `n` resources: manifests (inline objects) in chains of ten, and
-/// checks that depend on them.
-pub fn generated_spec(n: usize) -> String {
-    let mut text = String::from("version = 1\nname = \"big\"\n\n[cluster]\nname = \"big\"\n");
-    let manifests = n / 2;
-    for i in 0..manifests {
-        let _ = write!(
-            text,
-            "\n[manifests.m{i}]\ninline = \"\"\"\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m{i}\ndata:\n  key: value\n\"\"\"\nnamespace = \"default\"\n"
-        );
-        if i % 10 != 0 {
-            let _ = writeln!(text, "depends_on = [\"manifests.m{}\"]", i - 1);
-        }
-    }
-    for i in 0..n - manifests {
-        let _ = write!(
-            text,
-            "\n[checks.c{i}]\nhttp = {{ url = \"http://127.0.0.1:8080/{i}\", status = 200 }}\ntimeout = \"5s\"\ndepends_on = [\"manifests.m{}\"]\n",
-            i % manifests.max(1)
-        );
-    }
-    text
 }

@@ -223,9 +223,7 @@ impl Loader {
                 match kind {
                     ResourceKind::Cluster => {}
                     ResourceKind::Image => {
-                        if let Some(image) =
-                            deserialize(entry.node, &source, &mut checker.diagnostics)
-                        {
+                        if let Some(image) = deserialize(entry.node, &source, checker.diagnostics) {
                             checker.image(
                                 &place,
                                 entry.name,
@@ -237,8 +235,7 @@ impl Loader {
                         }
                     }
                     ResourceKind::Release => {
-                        if let Some(release) =
-                            deserialize(entry.node, &source, &mut checker.diagnostics)
+                        if let Some(release) = deserialize(entry.node, &source, checker.diagnostics)
                         {
                             checker.release(&place, entry.name, &release);
                             releases.insert(entry.name.to_owned(), release);
@@ -246,16 +243,14 @@ impl Loader {
                     }
                     ResourceKind::Manifest => {
                         if let Some(manifest) =
-                            deserialize(entry.node, &source, &mut checker.diagnostics)
+                            deserialize(entry.node, &source, checker.diagnostics)
                         {
                             checker.manifest(&place, entry.name, &manifest);
                             manifests.insert(entry.name.to_owned(), manifest);
                         }
                     }
                     ResourceKind::Check => {
-                        if let Some(check) =
-                            deserialize(entry.node, &source, &mut checker.diagnostics)
-                        {
+                        if let Some(check) = deserialize(entry.node, &source, checker.diagnostics) {
                             checker.check(&place, entry.name, &check);
                             checks.insert(entry.name.to_owned(), check);
                         }

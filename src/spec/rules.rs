@@ -228,7 +228,12 @@ impl Checker<'_> {
                 &build.context,
                 "build context",
             );
-            let dockerfile = build.context.join(&build.dockerfile);
+            let dockerfile: std::path::PathBuf = build
+                .context
+                .join(&build.dockerfile)
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
             let at = if place_has(place.node, &["build", "dockerfile"]) {
                 at!["build", "dockerfile"]
             } else {
@@ -433,6 +438,15 @@ impl Checker<'_> {
                 let program = Path::new(&argv[0]);
                 if argv[0].contains('/') {
                     self.require_file(place, &at!["run", 0], program, "program");
+                    if !is_executable(&self.base_dir.join(program))
+                        && self.base_dir.join(program).is_file()
+                    {
+                        self.at_value(
+                            place,
+                            &at!["run", 0],
+                            format!("program `{}` is not executable (chmod +x it)", argv[0]),
+                        );
+                    }
                 }
                 if let Some(workdir) = workdir {
                     self.require_dir(place, &at!["workdir"], workdir, "working folder");
@@ -450,6 +464,17 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    true
 }
 
 fn place_has(node: &Spanned<DeValue<'_>>, keys: &[&str]) -> bool {

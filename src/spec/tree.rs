@@ -35,7 +35,7 @@ impl From<usize> for Seg {
 
 /// Builds a path into the document: `at!["values", 2]`.
 macro_rules! at {
-    ($($seg:expr),* $(,)?) => { vec![$($crate::spec::tree::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::spec::tree::Seg::from($seg)),*] };
 }
 pub(crate) use at;
 
