@@ -150,7 +150,12 @@ pub enum GraphFormat {
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("`{text}` is not KEY=VALUE")),
+        Some((key, value)) if crate::spec::is_variable_name(key) => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        Some((key, _)) => Err(format!(
+            "`{key}` is not a variable name: use letters, digits, `_` and `-`, starting with a letter or `_`"
+        )),
+        None => Err(format!("`{text}` is not KEY=VALUE")),
     }
 }

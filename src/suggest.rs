@@ -54,17 +54,14 @@ pub fn retell(message: &str, case: FieldCase) -> String {
         let prefix = &message[..at];
         let rest = &message[at + marker.len()..];
         let Some(end) = rest.find('`') else { continue };
+        // Variants are values, written as kind writes them; only keys change case.
+        let case = if noun == "key" { case } else { FieldCase::AsIs };
         let word = case.show(&rest[..end]);
         let expected: Vec<String> = backticked(&rest[end + 1..])
             .into_iter()
             .map(|n| case.show(n))
             .collect();
-        let shown = if noun == "key" {
-            word.clone()
-        } else {
-            rest[..end].to_owned()
-        };
-        let mut out = format!("{prefix}unknown {noun} `{shown}`");
+        let mut out = format!("{prefix}unknown {noun} `{word}`");
         if let Some(close) = did_you_mean(&word, expected.iter().map(String::as_str)) {
             out.push_str(&format!("; did you mean `{close}`?"));
         } else if !expected.is_empty() {

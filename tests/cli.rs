@@ -172,6 +172,9 @@ fn usage_errors_exit_1_and_help_exits_0() {
         "{}",
         conflict.stderr
     );
+    let bad_var = run(kindform(&repo()).args(["validate", "-e", "demo", "--var", "a b=x"]));
+    assert_eq!(bad_var.code, Some(1));
+    assert!(bad_var.stderr.contains("`a b` is not a variable name"), "{}", bad_var.stderr);
     let unknown = run(kindform(&repo()).args(["frobnicate"]));
     assert_eq!(unknown.code, Some(1));
     let help = run(kindform(&repo()).args(["--help"]));

@@ -165,8 +165,6 @@ impl Loader {
                 self.error(key.span(), message);
             }
         }
-        let version = self.version(top, &whole);
-        let name = self.environment_name(top, &whole);
         let variables = Variables {
             overrides: options.overrides.clone(),
             environment: options.environment.clone(),
@@ -182,6 +180,8 @@ impl Loader {
         self.poisoned = unresolved.iter().map(|d| d.span.clone()).collect();
         self.diagnostics.append(&mut unresolved);
         let top = root.get_ref();
+        let version = self.version(top, &whole);
+        let name = self.environment_name(top, &whole);
         let env_name = name.clone().unwrap_or_default();
         let cluster = match top.get_key_value("cluster") {
             Some((key, value)) => self.cluster(key.span(), value, &env_name),
@@ -493,19 +493,24 @@ impl Loader {
                 (config, None)
             }
         };
+        // Falling back to the environment's name needs no check of its own: a
+        // valid environment name is a valid cluster name, and an invalid one
+        // is already reported.
         let (name, name_span) = match name {
-            Some((name, span)) => (name, span),
+            Some((name, span)) => (name, Some(span)),
             None => match &config.name {
-                Some(name) => (name.clone(), key_span.clone()),
-                None => (env_name.to_owned(), key_span.clone()),
+                Some(name) => (name.clone(), Some(key_span.clone())),
+                None => (env_name.to_owned(), None),
             },
         };
-        let mut checker = Checker {
-            source: &self.source,
-            base_dir: &self.base_dir,
-            diagnostics: &mut self.diagnostics,
-        };
-        checker.cluster_name(name_span, &name);
+        if let Some(span) = name_span {
+            let mut checker = Checker {
+                source: &self.source,
+                base_dir: &self.base_dir,
+                diagnostics: &mut self.diagnostics,
+            };
+            checker.cluster_name(span, &name);
+        }
         ok.then(|| ClusterSpec {
             name,
             node_image: node_image.map(|(image, _)| image),

@@ -18,7 +18,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use kind_config::to_snake;
 pub use loader::{LoadOptions, load, load_text};
 pub use source::SourceFile;
-pub use variables::Variables;
+pub use variables::{Variables, is_variable_name};
 
 use kindform_api::Spec;
 

@@ -39,11 +39,14 @@ macro_rules! at {
 }
 pub(crate) use at;
 
-/// The span of the value at `path` under `value`; when the path does not go
-/// all the way, the span of the deepest part that exists.
-pub fn value_span(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> Range<usize> {
+/// The deepest part of `value` along `path`, and how many steps of the path
+/// it took to get there.
+fn walk<'a, 'i>(
+    value: &'a Spanned<DeValue<'i>>,
+    path: &[Seg],
+) -> (&'a Spanned<DeValue<'i>>, usize) {
     let mut here = value;
-    for seg in path {
+    for (taken, seg) in path.iter().enumerate() {
         let next = match (seg, here.get_ref()) {
             (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str()),
             (Seg::Index(i), DeValue::Array(a)) => a.get(*i),
@@ -51,10 +54,16 @@ pub fn value_span(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> Range<usize> {
         };
         match next {
             Some(next) => here = next,
-            None => break,
+            None => return (here, taken),
         }
     }
-    here.span()
+    (here, path.len())
+}
+
+/// The span of the value at `path` under `value`; when the path does not go
+/// all the way, the span of the deepest part that exists.
+pub fn value_span(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> Range<usize> {
+    walk(value, path).0.span()
 }
 
 /// The span of the key `key` itself in `table`.
@@ -66,17 +75,9 @@ pub fn key_span(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
 /// step is not a key or the key is absent).
 pub fn key_span_at(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> Range<usize> {
     if let Some((Seg::Key(last), parent)) = path.split_last() {
-        let mut here = value;
-        for seg in parent {
-            let next = match (seg, here.get_ref()) {
-                (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str()),
-                (Seg::Index(i), DeValue::Array(a)) => a.get(*i),
-                _ => None,
-            };
-            match next {
-                Some(next) => here = next,
-                None => return here.span(),
-            }
+        let (here, taken) = walk(value, parent);
+        if taken < parent.len() {
+            return here.span();
         }
         if let DeValue::Table(t) = here.get_ref() {
             if let Some(span) = key_span(t, last) {

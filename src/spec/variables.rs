@@ -91,7 +91,8 @@ impl Variables {
                                 range,
                                 reference: reference.to_owned(),
                                 message: format!(
-                                    "undefined variable `{name}`: define it under [variables], pass --var {name}=VALUE or set KINDFORM_VAR_{name}{}",
+                                    "undefined variable `{name}`: define it under [variables], pass --var {name}=VALUE or set KINDFORM_VAR_{}{}",
+                                    name.to_ascii_uppercase().replace('-', "_"),
                                     crate::suggest::hint(name, self.names())
                                 ),
                             });

@@ -183,7 +183,14 @@ impl<'de> Visitor<'de> for SetValueVisitor {
                 "env" => env = Some(map.next_value()?),
                 "file" => file = Some(map.next_value()?),
                 "sensitive" => sensitive = map.next_value()?,
-                other => return Err(de::Error::unknown_field(other, SOURCE_FIELDS)),
+                other => {
+                    let known: Vec<String> =
+                        SOURCE_FIELDS.iter().map(|f| format!("`{f}`")).collect();
+                    return Err(de::Error::custom(format!(
+                        "unknown key `{other}` in a set value (it takes {}); a dotted set key must be quoted, like `\"image.tag\" = \"x\"`",
+                        known.join(", ")
+                    )));
+                }
             }
         }
         match (env, file) {
