@@ -174,7 +174,11 @@ fn usage_errors_exit_1_and_help_exits_0() {
     );
     let bad_var = run(kindform(&repo()).args(["validate", "-e", "demo", "--var", "a b=x"]));
     assert_eq!(bad_var.code, Some(1));
-    assert!(bad_var.stderr.contains("`a b` is not a variable name"), "{}", bad_var.stderr);
+    assert!(
+        bad_var.stderr.contains("`a b` is not a variable name"),
+        "{}",
+        bad_var.stderr
+    );
     let unknown = run(kindform(&repo()).args(["frobnicate"]));
     assert_eq!(unknown.code, Some(1));
     let help = run(kindform(&repo()).args(["--help"]));

@@ -1,0 +1,480 @@
+//! A simulated kubelet and controllers, without ReplicaSets: each workload's
+//! pods are derived from it (Deployment pods named by the pod-template hash,
+//! so a rollout restart makes new pods; StatefulSet pods by ordinal; one
+//! DaemonSet pod per node; Jobs complete at once). Pods are Ready while their
+//! node is Ready, or crash-loop when a test says so; workload statuses follow.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::resources::ResourceType;
+use super::server::Logs;
+use super::store::{Store, now};
+
+/// A workload a test made crash-loop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WorkloadRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// `Deployment`, `StatefulSet`, `DaemonSet` or `Pod`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// The simulated kubelet of one cluster.
+pub struct Kubelet {
+    store: Arc<Store>,
+    logs: Logs,
+    crashing: Mutex<HashMap<WorkloadRef, Vec<String>>>,
+    crash_started: Mutex<HashMap<String, Instant>>,
+}
+
+const WORKLOADS: [(&str, &str); 4] = [
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+];
+
+impl Kubelet {
+    /// A kubelet for the objects of `store`.
+    pub fn new(store: Arc<Store>, logs: Logs) -> Arc<Kubelet> {
+        Arc::new(Kubelet {
+            store,
+            logs,
+            crashing: Mutex::default(),
+            crash_started: Mutex::default(),
+        })
+    }
+
+    /// Reconciles on every change and every half second until the task is dropped.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut changed = this.store.subscribe();
+            loop {
+                this.reconcile();
+                tokio::select! {
+                    _ = changed.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        })
+    }
+
+    /// Makes a workload's containers crash-loop, logging `lines` before each crash.
+    pub fn crash(&self, workload: WorkloadRef, lines: Vec<String>) {
+        self.crashing.lock().unwrap().insert(workload, lines);
+        self.reconcile();
+    }
+
+    /// Lets a workload's containers run again.
+    pub fn heal(&self, workload: &WorkloadRef) {
+        self.crashing.lock().unwrap().remove(workload);
+        self.reconcile();
+    }
+
+    fn ty(&self, group: &str, plural: &str) -> Option<ResourceType> {
+        self.store
+            .types()
+            .into_iter()
+            .find(|t| t.group == group && t.plural == plural)
+    }
+
+    /// Brings pods and statuses in line with workloads and nodes.
+    pub fn reconcile(&self) {
+        let (Some(pod_ty), Some(node_ty)) = (self.ty("", "pods"), self.ty("", "nodes")) else {
+            return;
+        };
+        let nodes = self.store.list(&node_ty, None).1;
+        let ready_nodes: Vec<String> = nodes
+            .iter()
+            .filter(|n| node_ready(n))
+            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        let all_pods = self.store.list(&pod_ty, None).1;
+        let mut owned: HashSet<String> = HashSet::new();
+        for (group, plural) in WORKLOADS {
+            let Some(ty) = self.ty(group, plural) else {
+                continue;
+            };
+            for workload in self.store.list(&ty, None).1 {
+                let uid = workload["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                owned.insert(uid.clone());
+                let existing: Vec<&Value> = all_pods
+                    .iter()
+                    .filter(|p| {
+                        p["metadata"]["ownerReferences"]
+                            .as_array()
+                            .is_some_and(|o| o.iter().any(|r| r["uid"] == uid.as_str()))
+                    })
+                    .collect();
+                self.reconcile_workload(&ty, &pod_ty, &workload, &existing, &nodes, &ready_nodes);
+            }
+        }
+        // Pods without a workload (static pods, pods created directly).
+        for pod in all_pods.iter().filter(|p| {
+            p["metadata"]["ownerReferences"].as_array().is_none_or(|o| {
+                o.iter()
+                    .all(|r| !owned.contains(r["uid"].as_str().unwrap_or_default()))
+            })
+        }) {
+            if pod["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| !o.is_empty())
+            {
+                // Its owner is gone: garbage-collect it.
+                let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+                let _ = self.store.delete(
+                    &pod_ty,
+                    ns,
+                    pod["metadata"]["name"].as_str().unwrap_or_default(),
+                );
+                continue;
+            }
+            let crash = self.crash_lines(&WorkloadRef {
+                namespace: pod["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                kind: "Pod".into(),
+                name: pod["metadata"]["name"].as_str().unwrap_or_default().into(),
+            });
+            self.update_pod_status(&pod_ty, pod, &ready_nodes, crash, false);
+        }
+    }
+
+    fn crash_lines(&self, workload: &WorkloadRef) -> Option<Vec<String>> {
+        self.crashing.lock().unwrap().get(workload).cloned()
+    }
+
+    fn reconcile_workload(
+        &self,
+        ty: &ResourceType,
+        pod_ty: &ResourceType,
+        workload: &Value,
+        existing: &[&Value],
+        nodes: &[Value],
+        ready_nodes: &[String],
+    ) {
+        let meta = &workload["metadata"];
+        let name = meta["name"].as_str().unwrap_or_default();
+        let namespace = meta["namespace"].as_str().unwrap_or_default();
+        let template = &workload["spec"]["template"];
+        let hash = template_hash(template);
+        let job = ty.kind == "Job";
+        let node_names: Vec<String> = nodes
+            .iter()
+            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        // (pod name, pinned node) for every pod the workload should have.
+        let desired: Vec<(String, Option<String>)> = match ty.kind.as_str() {
+            "Deployment" => (0..replicas(workload))
+                .map(|i| {
+                    (
+                        format!("{name}-{hash}-{}", suffix(&format!("{hash}{i}"))),
+                        None,
+                    )
+                })
+                .collect(),
+            "StatefulSet" => (0..replicas(workload))
+                .map(|i| (format!("{name}-{i}"), None))
+                .collect(),
+            "DaemonSet" => node_names
+                .iter()
+                .map(|n| {
+                    (
+                        format!("{name}-{}", suffix(&format!("{hash}{n}"))),
+                        Some(n.clone()),
+                    )
+                })
+                .collect(),
+            _ => vec![(format!("{name}-{}", suffix(&hash)), None)],
+        };
+        let revision = format!("{name}-{hash}");
+        for pod in existing {
+            let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            let stale = pod["metadata"]["labels"]["controller-revision-hash"]
+                .as_str()
+                .is_some_and(|r| r != revision)
+                || pod["metadata"]["labels"]["pod-template-hash"]
+                    .as_str()
+                    .is_some_and(|h| h != hash);
+            if stale || !desired.iter().any(|(d, _)| d == pod_name) {
+                let _ = self.store.delete(pod_ty, namespace, pod_name);
+                self.crash_started
+                    .lock()
+                    .unwrap()
+                    .remove(&format!("{namespace}/{pod_name}"));
+            }
+        }
+        let crash = self.crash_lines(&WorkloadRef {
+            namespace: namespace.into(),
+            kind: ty.kind.clone(),
+            name: name.into(),
+        });
+        let mut ready = 0;
+        for (index, (pod_name, pinned)) in desired.iter().enumerate() {
+            let pod = match self.store.get(pod_ty, namespace, pod_name) {
+                Ok(pod) => pod,
+                Err(_) => {
+                    let mut labels = template["metadata"]["labels"].clone();
+                    if !labels.is_object() {
+                        labels = json!({});
+                    }
+                    match ty.kind.as_str() {
+                        "Deployment" => labels["pod-template-hash"] = json!(hash),
+                        "StatefulSet" => {
+                            labels["controller-revision-hash"] = json!(revision);
+                            labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
+                        }
+                        "DaemonSet" => labels["controller-revision-hash"] = json!(revision),
+                        _ => labels["job-name"] = json!(name),
+                    }
+                    let node = pinned.clone().or_else(|| {
+                        (!ready_nodes.is_empty())
+                            .then(|| ready_nodes[index % ready_nodes.len()].clone())
+                    });
+                    let mut spec = template["spec"].clone();
+                    if let Some(node) = node {
+                        spec["nodeName"] = json!(node);
+                    }
+                    let pod = json!({
+                        "metadata": {
+                            "name": pod_name,
+                            "namespace": namespace,
+                            "labels": labels,
+                            "annotations": template["metadata"]["annotations"].clone(),
+                            "ownerReferences": [{
+                                "apiVersion": ty.api_version(),
+                                "kind": ty.kind,
+                                "name": name,
+                                "uid": meta["uid"],
+                                "controller": true,
+                                "blockOwnerDeletion": true,
+                            }],
+                        },
+                        "spec": spec,
+                    });
+                    let Ok(created) = self.store.create(pod_ty, namespace, pod) else {
+                        continue;
+                    };
+                    let containers = container_names(&created);
+                    let mut logs = self.logs.lock().unwrap();
+                    let entry = logs
+                        .entry((namespace.to_owned(), pod_name.clone()))
+                        .or_default();
+                    for c in containers {
+                        entry.push(format!("{} [{c}] container started", now()));
+                    }
+                    created
+                }
+            };
+            if self.update_pod_status(pod_ty, &pod, ready_nodes, crash.clone(), job) {
+                ready += 1;
+            }
+        }
+        let total = desired.len() as i64;
+        let generation = meta["generation"].clone();
+        let mut status = match ty.kind.as_str() {
+            "DaemonSet" => json!({
+                "currentNumberScheduled": total, "desiredNumberScheduled": total, "numberAvailable": ready,
+                "numberReady": ready, "updatedNumberScheduled": total, "numberMisscheduled": 0, "observedGeneration": generation,
+            }),
+            "Job" => json!({
+                "succeeded": 1, "active": 0, "startTime": meta["creationTimestamp"], "completionTime": meta["creationTimestamp"],
+                "conditions": [{"type": "Complete", "status": "True"}],
+            }),
+            _ => json!({
+                "replicas": total, "updatedReplicas": total, "readyReplicas": ready, "availableReplicas": ready,
+                "currentReplicas": total, "observedGeneration": generation,
+            }),
+        };
+        if ty.kind == "Deployment" {
+            let available = if ready == total { "True" } else { "False" };
+            status["conditions"] = json!([
+                {"type": "Available", "status": available, "reason": if ready == total { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+            ]);
+            if ready < total {
+                if let Some(m) = status.as_object_mut() {
+                    m.insert("unavailableReplicas".into(), json!(total - ready));
+                }
+            }
+        }
+        if ty.kind == "StatefulSet" {
+            status["currentRevision"] = json!(revision);
+            status["updateRevision"] = json!(revision);
+        }
+        if workload["status"] != status {
+            let mut updated = workload.clone();
+            updated["status"] = status;
+            let _ = self.store.update(ty, namespace, name, updated, true);
+        }
+    }
+
+    /// Writes the pod's status; whether it is Ready.
+    fn update_pod_status(
+        &self,
+        pod_ty: &ResourceType,
+        pod: &Value,
+        ready_nodes: &[String],
+        crash: Option<Vec<String>>,
+        job: bool,
+    ) -> bool {
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let key = format!("{namespace}/{name}");
+        let node = pod["spec"]["nodeName"].as_str();
+        let scheduled = node.is_some();
+        let node_ready = node.is_some_and(|n| ready_nodes.iter().any(|r| r == n));
+        let restarts = match &crash {
+            Some(lines) if node_ready => {
+                let mut started = self.crash_started.lock().unwrap();
+                let first = !started.contains_key(&key);
+                let since = *started.entry(key.clone()).or_insert_with(Instant::now);
+                let restarts = since.elapsed().as_secs() / 2 + 1;
+                if first {
+                    let mut logs = self.logs.lock().unwrap();
+                    let entry = logs
+                        .entry((namespace.to_owned(), name.to_owned()))
+                        .or_default();
+                    entry.extend(lines.iter().cloned());
+                    drop(logs);
+                    self.record_event(
+                        namespace,
+                        name,
+                        "BackOff",
+                        "Back-off restarting failed container",
+                    );
+                }
+                restarts
+            }
+            _ => {
+                self.crash_started.lock().unwrap().remove(&key);
+                previous_restarts(pod)
+            }
+        };
+        let crashing = crash.is_some() && node_ready;
+        let ready = node_ready && !crashing && !job;
+        let ready_word = if ready { "True" } else { "False" };
+        let start = pod["metadata"]["creationTimestamp"].clone();
+        let statuses: Vec<Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let state = if job {
+                    json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": start, "finishedAt": start}})
+                } else if crashing {
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off restarting failed container {} in pod {name}", c["name"].as_str().unwrap_or_default())}})
+                } else if node_ready {
+                    json!({"running": {"startedAt": start}})
+                } else {
+                    json!({"waiting": {"reason": "ContainerCreating"}})
+                };
+                let mut status = json!({
+                    "name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
+                    "restartCount": restarts, "started": ready, "state": state,
+                });
+                if crashing {
+                    status["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": start, "finishedAt": start}});
+                }
+                status
+            })
+            .collect();
+        let phase = if job && node_ready {
+            "Succeeded"
+        } else if scheduled && (node_ready || crashing) {
+            "Running"
+        } else {
+            "Pending"
+        };
+        let status = json!({
+            "phase": phase,
+            "conditions": [
+                {"type": "PodScheduled", "status": if scheduled { "True" } else { "False" }},
+                {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": ready_word},
+                {"type": "Ready", "status": ready_word},
+            ],
+            "hostIP": if scheduled { "172.18.0.2" } else { "" },
+            "podIP": if scheduled { "10.244.0.10" } else { "" },
+            "startTime": start,
+            "containerStatuses": statuses,
+        });
+        if pod["status"] != status {
+            let mut updated = pod.clone();
+            updated["status"] = status;
+            let _ = self.store.update(pod_ty, namespace, name, updated, true);
+        }
+        ready
+    }
+
+    fn record_event(&self, namespace: &str, pod: &str, reason: &str, message: &str) {
+        let Some(ty) = self.ty("", "events") else {
+            return;
+        };
+        let event = json!({
+            "metadata": {"generateName": format!("{pod}."), "namespace": namespace},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": namespace, "apiVersion": "v1"},
+            "reason": reason,
+            "message": message,
+            "type": "Warning",
+            "count": 1,
+            "firstTimestamp": now(),
+            "lastTimestamp": now(),
+            "source": {"component": "kubelet"},
+        });
+        let _ = self.store.create(&ty, namespace, event);
+    }
+}
+
+fn node_ready(node: &Value) -> bool {
+    node["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+fn replicas(workload: &Value) -> usize {
+    workload["spec"]["replicas"].as_u64().unwrap_or(1) as usize
+}
+
+fn previous_restarts(pod: &Value) -> u64 {
+    pod["status"]["containerStatuses"][0]["restartCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn container_names(pod: &Value) -> Vec<String> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A pod-template hash: ten characters from the template's content.
+pub fn template_hash(template: &Value) -> String {
+    let digest = Sha256::digest(serde_json::to_vec(template).unwrap_or_default());
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    digest
+        .iter()
+        .take(10)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn suffix(seed: &str) -> String {
+    template_hash(&json!(seed))[..5].to_owned()
+}

@@ -1,0 +1,52 @@
+//! Small local test images, made with `docker import` (there is no registry):
+//! each holds one file, so it can be exported, and a rebuild under the same
+//! tag gets a new image ID.
+
+use bollard::Docker;
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures::TryStreamExt as _;
+
+/// Builds `reference` (e.g. `ghcr.io/org/app:local`) holding a file of
+/// `size` bytes whose content starts with `seed`; returns the image ID.
+pub async fn build(
+    docker: &Docker,
+    reference: &str,
+    seed: &str,
+    size: usize,
+) -> Result<String, bollard::errors::Error> {
+    let mut payload = seed.as_bytes().to_vec();
+    payload.resize(size.max(seed.len()), b'.');
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(payload.len() as u64);
+    builder
+        .append_data(&mut header, "payload", payload.as_slice())
+        .map_err(bollard::errors::Error::from)?;
+    let tarball = builder.into_inner().map_err(bollard::errors::Error::from)?;
+    let (repo, tag) = split_reference(reference);
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(vec!["CMD [\"/payload\"]".to_owned()])
+        .build();
+    docker
+        .create_image(
+            Some(options),
+            Some(bollard::body_full(tarball.into())),
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await?;
+    let inspect = docker.inspect_image(reference).await?;
+    Ok(inspect.id.unwrap_or_default())
+}
+
+/// `repo:tag` split as Docker reads it (a port is not a tag).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
