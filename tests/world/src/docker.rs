@@ -76,6 +76,11 @@ pub async fn remove_containers(docker: &Docker, names: &[String]) {
     }
 }
 
+/// Bytes fed to a command's standard input.
+pub type ByteStream = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + Send>,
+>;
+
 /// What a command run in a container printed and exited with.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
@@ -93,11 +98,7 @@ pub async fn exec(
     docker: &Docker,
     container: &str,
     cmd: &[&str],
-    input: Option<
-        std::pin::Pin<
-            Box<dyn futures::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>> + Send>,
-        >,
-    >,
+    input: Option<ByteStream>,
 ) -> Result<ExecOutput, bollard::errors::Error> {
     use bollard::exec::{StartExecOptions, StartExecResults};
     use bollard::models::ExecConfig;

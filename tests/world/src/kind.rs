@@ -263,13 +263,14 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         Ok(b) => b,
         Err(e) => return fail(format!("failed to create cluster: {e}")),
     };
-    let _ = docker
-        .create_network(NetworkCreateRequest {
-            name: "kind".into(),
-            driver: Some("bridge".into()),
-            ..Default::default()
-        })
-        .await;
+    let network = match ensure_network(docker).await {
+        Ok(id) => id,
+        Err(e) => {
+            return fail(format!(
+                "failed to create cluster: failed to ensure docker network: {e}"
+            ));
+        }
+    };
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut specs = Vec::new();
     let mut first_image = String::new();
@@ -342,7 +343,7 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
                     "apparmor=unconfined".into(),
                 ]),
                 tmpfs: Some(tmpfs),
-                network_mode: Some("kind".into()),
+                network_mode: Some(network.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -599,6 +600,35 @@ async fn export_kubeconfig(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         },
         Err(e) => fail(e),
     }
+}
+
+/// Creates kind's `kind` bridge network unless it exists. Docker lets two
+/// networks share a name, so creation is serialised within the process.
+async fn ensure_network(docker: &bollard::Docker) -> Result<String, bollard::errors::Error> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = LOCK.lock().await;
+    let mut filters = HashMap::new();
+    filters.insert("name".to_owned(), vec!["kind".to_owned()]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let existing = docker.list_networks(Some(options)).await?;
+    // Another process may have made a second one: any of them will do, by ID.
+    if let Some(id) = existing
+        .iter()
+        .filter(|n| n.name.as_deref() == Some("kind"))
+        .find_map(|n| n.id.clone())
+    {
+        return Ok(id);
+    }
+    let created = docker
+        .create_network(NetworkCreateRequest {
+            name: "kind".into(),
+            driver: Some("bridge".into()),
+            ..Default::default()
+        })
+        .await?;
+    Ok(created.id)
 }
 
 /// The snapshotter a node's containerd uses, read from `containerd config dump`.

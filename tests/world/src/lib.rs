@@ -46,6 +46,9 @@ use bollard::Docker;
 pub use cluster::Cluster;
 pub use control::{Invocation, Output};
 
+/// The stand-in tools put on PATH.
+const TOOLS: &[&str] = &["kind"];
+
 static WORLDS: AtomicU64 = AtomicU64::new(0);
 
 /// What the world's servers and the stand-in tools share.
@@ -129,7 +132,7 @@ impl World {
                 let port = control::serve(Arc::clone(&shared))
                     .await
                     .expect("the control server listens");
-                for tool in ["kind"] {
+                for tool in TOOLS {
                     write_tool(&root.join("bin"), tool, &control::forwarder(tool, port));
                 }
                 std::fs::create_dir_all(root.join("home")).expect("a home");
