@@ -30,6 +30,9 @@ pub mod args;
 pub mod cluster;
 pub mod control;
 pub mod docker;
+pub mod faults;
+pub mod helm;
+pub mod http_endpoint;
 pub mod kind;
 pub mod kubeconfig;
 pub mod node_image;
@@ -47,7 +50,7 @@ pub use cluster::Cluster;
 pub use control::{Invocation, Output};
 
 /// The stand-in tools put on PATH.
-const TOOLS: &[&str] = &["kind"];
+const TOOLS: &[&str] = &["kind", "helm"];
 
 static WORLDS: AtomicU64 = AtomicU64::new(0);
 
@@ -59,6 +62,8 @@ pub struct Shared {
     pub docker: Docker,
     /// Running clusters by name.
     pub clusters: Mutex<HashMap<String, Arc<Cluster>>>,
+    /// Chart repositories by URL (no trailing slash): folders of chart folders.
+    pub repos: helm::Repos,
     faults: Mutex<Vec<(String, String, String)>>,
 }
 
@@ -77,6 +82,7 @@ impl Shared {
 pub async fn dispatch(shared: &Arc<Shared>, invocation: Invocation) -> Output {
     match invocation.tool.as_str() {
         "kind" => kind::run(shared, invocation).await,
+        "helm" => helm::run(shared, invocation).await,
         other => Output {
             stderr: format!("{other}: not a tool of this world\n"),
             code: 127,
@@ -127,6 +133,7 @@ impl World {
                     id,
                     docker,
                     clusters: Mutex::default(),
+                    repos: Mutex::default(),
                     faults: Mutex::default(),
                 });
                 let port = control::serve(Arc::clone(&shared))
