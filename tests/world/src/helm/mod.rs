@@ -936,10 +936,13 @@ async fn upgrade(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         release["info"]
             .as_object_mut()
             .expect("a map")
-            .remove("notes");
+            .shift_remove("notes");
     }
     if release["config"].is_null() {
-        release.as_object_mut().expect("a map").remove("config");
+        release
+            .as_object_mut()
+            .expect("a map")
+            .shift_remove("config");
     }
     storage::save(store, &release);
     let failure = |release: &mut Release, why: String| {
@@ -1245,7 +1248,10 @@ fn status(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         Err(o) => return o,
     };
     // `status` strips the chart.
-    release.as_object_mut().expect("a map").remove("chart");
+    release
+        .as_object_mut()
+        .expect("a map")
+        .shift_remove("chart");
     match args.get("output") {
         Some("json") => Output::ok(to_json_line(&release)),
         _ => Output::ok(table_summary(&release)),
