@@ -161,7 +161,7 @@ async fn the_name_comes_from_the_flag_then_the_environment_then_the_config_then_
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let clusters = tool(&world, "kind", &["get", "clusters"]);
-    let mut expected = vec![from_config.clone(), from_env.clone()];
+    let mut expected = [from_config.clone(), from_env.clone()];
     expected.sort();
     assert_eq!(
         clusters.stdout,
