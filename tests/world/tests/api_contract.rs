@@ -293,16 +293,11 @@ async fn watches_stream_changes_and_selectors_filter() {
     let mut names = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !names.contains(&"seen".to_string()) && tokio::time::Instant::now() < deadline {
-        if let Ok(Some(Ok(event))) =
-            tokio::time::timeout(Duration::from_secs(5), events.next()).await
+        if let Ok(Some(Ok(
+            kube::runtime::watcher::Event::Apply(cm) | kube::runtime::watcher::Event::InitApply(cm),
+        ))) = tokio::time::timeout(Duration::from_secs(5), events.next()).await
         {
-            match event {
-                kube::runtime::watcher::Event::Apply(cm)
-                | kube::runtime::watcher::Event::InitApply(cm) => {
-                    names.push(cm.metadata.name.unwrap())
-                }
-                _ => {}
-            }
+            names.push(cm.metadata.name.unwrap());
         }
     }
     assert!(names.contains(&"seen".to_string()));
