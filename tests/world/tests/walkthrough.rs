@@ -40,9 +40,14 @@ async fn wait_for<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_world_by_hand() {
+    let begun = Instant::now();
     let Some(world) = World::start("the_whole_world_by_hand").await else {
         return;
     };
+    eprintln!(
+        "the world started in {:?} (the node image is built once per content)",
+        begun.elapsed()
+    );
     let name = world.cluster_name("walk");
     let started = Instant::now();
     let kubeconfig = create_cluster(&world, &name, 1);
