@@ -41,6 +41,9 @@ pub struct Cluster {
     pub nodes: Vec<NodeSpec>,
     /// A test made the API unreachable while the containers run.
     pub api_down: AtomicBool,
+    /// One look at the containers at a time, so a fault's refresh is never
+    /// undone by a look that began before it.
+    following: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -67,6 +70,7 @@ impl Cluster {
             version: version.to_owned(),
             nodes,
             api_down: AtomicBool::new(false),
+            following: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(Vec::new()),
         });
         cluster.seed();
@@ -185,6 +189,7 @@ impl Cluster {
     /// control-plane container runs (and no fault is set), and marks nodes
     /// Ready or NotReady by their containers.
     pub async fn follow_containers(&self, docker: &Docker, world: &str) {
+        let _one_at_a_time = self.following.lock().await;
         let Ok(containers) =
             containers_with(docker, &[(CLUSTER_LABEL, &self.name), (WORLD_LABEL, world)]).await
         else {
