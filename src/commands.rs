@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command, GlobalArgs, GraphFormat};
+use std::io::IsTerminal as _;
+
+use kindform_api::Address;
+
+use crate::cli::{Cli, Command, GlobalArgs, GraphFormat, PlanArgs};
+use crate::plan::PlanOptions;
 use crate::spec::{self, LoadOptions, Loaded};
 
 /// Runs a parsed command line and returns the process exit code.
@@ -11,7 +16,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
         Command::Validate => validate(&cli.global),
         Command::Graph { format } => graph(&cli.global, *format),
-        Command::Plan(_) => not_built("plan"),
+        Command::Plan(args) => plan(&cli.global, args),
         Command::Apply(_) => not_built("apply"),
         Command::Destroy { .. } => not_built("destroy"),
         Command::Status { .. } => not_built("status"),
@@ -58,7 +63,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn not_built(command: &str) -> Result<i32, Failure> {
     Err(Failure(format!(
-        "error: `kindform {command}` is not built yet; this version has `validate` and `graph`"
+        "error: `kindform {command}` is not built yet; this version has `validate`, `graph` and `plan`"
     )))
 }
 
@@ -109,4 +114,63 @@ fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<i32, Failure> {
     };
     print!("{text}");
     Ok(0)
+}
+
+fn addresses(list: &[String], loaded: &Loaded) -> Result<Vec<Address>, Failure> {
+    list.iter()
+        .map(|text| {
+            let address: Address = text.parse().map_err(|e| Failure(format!("error: {e}")))?;
+            if loaded.graph.addresses().any(|a| *a == address) {
+                Ok(address)
+            } else {
+                Err(Failure(format!(
+                    "error: `{address}` is not a resource of the spec"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// `.kindform/<environment>/` beside the spec.
+fn state_dir(loaded: &Loaded) -> PathBuf {
+    loaded
+        .spec
+        .base_dir
+        .join(".kindform")
+        .join(&loaded.spec.name)
+}
+
+fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
+    if args.out.is_some() {
+        return Err(Failure("error: `plan --out` is not built yet".to_owned()));
+    }
+    let loaded = load(global)?;
+    let options = PlanOptions {
+        targets: addresses(&args.target, &loaded)?,
+        replace: addresses(&args.replace, &loaded)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("error: cannot start: {e}")))?;
+    let observed = runtime
+        .block_on(async {
+            let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;
+            crate::observe::observe(&loaded.spec, &loaded.graph, &session, &options).await
+        })
+        .map_err(|e| Failure(error_chain(&e)))?;
+    let plan = crate::plan::plan(&loaded.spec, &loaded.graph, &observed, &options);
+    if args.json {
+        println!("{}", crate::render::plan_json(&plan));
+    } else {
+        let color = !global.no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stdout().is_terminal();
+        print!("{}", crate::render::plan_text(&plan, color));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
 }

@@ -347,6 +347,30 @@ impl Graph {
             .collect()
     }
 
+    /// Every address, dependencies before dependents (layer by layer).
+    pub fn topological(&self) -> Vec<&Address> {
+        self.layers().into_iter().flatten().collect()
+    }
+
+    /// Everything `address` depends on, directly or not, in spec order.
+    pub fn ancestors(&self, address: &Address) -> Vec<&Address> {
+        let Some(&start) = self.index.get(address) else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![start];
+        while let Some(node) = stack.pop() {
+            for dependency in self.dag.neighbors_directed(node, Direction::Incoming) {
+                if seen.insert(dependency) {
+                    stack.push(dependency);
+                }
+            }
+        }
+        let mut out: Vec<&Address> = seen.into_iter().map(|n| &self.dag[n]).collect();
+        out.sort();
+        out
+    }
+
     /// Graphviz DOT, edges from each dependency to its dependents.
     pub fn to_dot(&self, name: &str) -> String {
         let mut out = format!(

@@ -2,12 +2,17 @@
 //!
 //! The data walks one way: spec -> graph -> observe -> plan -> apply -> report.
 //! [`spec`] reads and validates the TOML spec, [`graph`] turns it into a
-//! dependency graph, and [`commands`] is the user interface that runs each
-//! command and prints; the engine modules never print.
+//! dependency graph, [`observe`] reads live state through the providers,
+//! [`plan`] decides what will change, [`render`] shows it, and [`commands`]
+//! is the user interface that runs each command and prints; the engine
+//! modules never print.
 
 pub mod cli;
 pub mod commands;
 pub mod graph;
+pub mod observe;
+pub mod plan;
+pub mod render;
 pub mod spec;
 pub mod suggest;
 

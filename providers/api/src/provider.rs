@@ -1,50 +1,86 @@
-//! The provider traits: what every kind of resource offers the engine.
+//! The provider contract: what every kind of resource offers the engine.
 //!
-//! Modelled on Terraform's provider protocol: a provider reads the live state of
-//! one resource and tells the differences it sees between that and the desired
-//! state, marking which force a replacement and which are repairs. The engine,
-//! not the provider, turns differences into the plan's actions and cascades, and
-//! walks the graph; providers never see other resources.
+//! Modelled on Terraform's provider protocol: a provider reads the live state
+//! of one resource ([`Provider::observe`]) and tells the differences it sees
+//! between that and the desired state ([`Provider::diff`]), marking which
+//! force a replacement and which are repairs, with the steps apply would take
+//! to close them. [`Provider::plan_create`] says what creating the resource
+//! takes without observing it (for a cluster that does not exist yet). The
+//! engine, not the provider, turns differences into the plan's actions and
+//! cascades, and walks the graph; providers never see other resources.
+//! Applying a change joins the contract with apply.
 
 use std::future::Future;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// One difference a provider sees between desired and live state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
-    /// The setting or part of the resource that differs, e.g. `nodes` or `values`.
-    pub field: String,
-    /// A short machine-readable reason, e.g. `absent`, `values-changed`, `node-stopped`.
+    /// A short machine-readable reason: `absent`, `config-changed`,
+    /// `node-stopped`, `values-changed`, …
     pub reason: String,
-    /// The live value, normalised, when it can be shown.
-    pub before: Option<String>,
-    /// The desired value, normalised, when it can be shown.
-    pub after: Option<String>,
     /// What closing the difference takes.
     pub effect: Effect,
+    /// One line for people: what differs, naming fields, nodes or objects.
+    pub detail: String,
+}
+
+impl Difference {
+    /// A difference with its reason, effect and detail.
+    pub fn new(reason: &str, effect: Effect, detail: impl Into<String>) -> Self {
+        Difference {
+            reason: reason.to_owned(),
+            effect,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// What closing a difference takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Effect {
     /// The resource does not exist and must be created.
     Create,
     /// An in-place update.
     Update,
-    /// The resource must be destroyed and created again.
-    ForcesReplacement,
     /// The resource matches the spec but is broken and must be repaired.
     Repair,
+    /// The resource must be destroyed and created again.
+    ForcesReplacement,
+}
+
+/// Everything a provider sees for one resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    /// The differences, most important first; empty when desired and live agree.
+    pub differences: Vec<Difference>,
+    /// What apply would do to close them, in order, side effects included
+    /// (for repairs, the escalation ladder).
+    pub steps: Vec<String>,
+    /// The live settings, normalised, sensitive values as `"(sensitive)"`;
+    /// `null` when the resource does not exist.
+    pub before: Value,
+    /// The desired settings, normalised the same way.
+    pub after: Value,
+}
+
+impl Diff {
+    /// Whether desired and live state agree.
+    pub fn is_empty(&self) -> bool {
+        self.differences.is_empty()
+    }
 }
 
 /// Reads and compares one kind of resource.
 pub trait Provider: Send + Sync {
     /// The desired state of one resource (a spec definition).
     type Desired: Send + Sync;
-    /// The live state of one resource as observed.
-    type Live: Send + Sync;
+    /// The live state of one resource as observed: plain data, so a saved
+    /// plan can fingerprint it and apply can check it has not moved.
+    type Live: Serialize + Send + Sync;
     /// Why observing failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -54,6 +90,9 @@ pub trait Provider: Send + Sync {
         desired: &Self::Desired,
     ) -> impl Future<Output = Result<Self::Live, Self::Error>> + Send;
 
-    /// The differences between desired and live state; empty when they agree.
-    fn diff(&self, desired: &Self::Desired, live: &Self::Live) -> Vec<Difference>;
+    /// The differences between desired and live state.
+    fn diff(&self, desired: &Self::Desired, live: &Self::Live) -> Diff;
+
+    /// What creating the resource takes, without observing anything.
+    fn plan_create(&self, desired: &Self::Desired) -> Diff;
 }

@@ -1,7 +1,12 @@
-//! The kind provider: owns the `cluster` resource, a kind cluster whose nodes are
-//! Docker containers.
-//!
-//! It will observe node containers through Docker and the API through the
-//! cluster's kubeconfig, and create, repair, replace and delete clusters with
-//! `kind`. Those behaviours arrive with the plan and apply issues; until then the
-//! crate deliberately holds none, so nothing can appear to work that does not.
+//! The kind provider: owns the `cluster` resource, a kind cluster whose nodes
+//! are Docker containers. It observes the node containers through Docker (by
+//! kind's labels), the API through the cluster's kubeconfig, and kindform's
+//! applied record; and tells what differs from the spec: absent, replaced
+//! (config, node image or nodes changed), or in need of repair (nodes
+//! stopped, API unreachable, nodes not Ready). Applying arrives with apply.
+
+pub mod cluster;
+pub mod kind_cli;
+pub mod settings;
+
+pub use cluster::{ApiState, ClusterError, ClusterLive, ClusterProvider, NodeContainer};

@@ -200,18 +200,15 @@ async fn a_rollout_restart_makes_new_pods_and_workloads_get_their_pods() {
         .patch("web", &PatchParams::default(), &Patch::Strategic(restart))
         .await
         .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        await_condition(
-            deployments.clone(),
-            "web",
-            conditions::is_deployment_completed(),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let after = pod_names(&pods, "app=web").await;
+    // The rollout is asynchronous, as a real controller's: wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut after = pod_names(&pods, "app=web").await;
+    while !(after.len() == 2 && before.is_disjoint(&after))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = pod_names(&pods, "app=web").await;
+    }
     assert_eq!(after.len(), 2);
     assert!(
         before.is_disjoint(&after),

@@ -1,0 +1,404 @@
+//! The cluster provider: observe the node containers, the API and the
+//! applied record; diff them against the spec.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use k8s_openapi::api::core::v1::Node;
+use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::{Address, ClusterSpec};
+use kindform_kube::{AppliedRecord, RecordEntry};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::kind_cli;
+use crate::settings::{changed_paths, fingerprint, node_images, settings, without_digest};
+
+/// kind's label naming a node's cluster.
+pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+/// kind's label naming a node's role.
+pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
+
+/// Reads and compares the kind cluster.
+pub struct ClusterProvider {
+    docker: Docker,
+    kubeconfig: PathBuf,
+}
+
+/// One node container as Docker shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeContainer {
+    /// Its name, `<cluster>-<role>[N]`.
+    pub name: String,
+    /// `control-plane`, `worker` or `external-load-balancer`.
+    pub role: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// The image it was created from.
+    pub image: String,
+}
+
+/// What the API looked like.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum ApiState {
+    /// Not looked at: there are no node containers.
+    NotChecked,
+    /// It answered; the nodes that are not Ready.
+    Reachable {
+        /// Nodes without a Ready condition.
+        not_ready: Vec<String>,
+    },
+    /// It did not answer.
+    Unreachable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The cluster as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterLive {
+    /// Its node containers, in Docker's order.
+    pub nodes: Vec<NodeContainer>,
+    /// Its API.
+    pub api: ApiState,
+    /// What kindform last applied to it, from the applied record.
+    pub applied: Option<RecordEntry>,
+}
+
+/// Why the cluster could not be observed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Docker refused.
+    #[error("cannot list the cluster's node containers")]
+    Docker(#[source] bollard::errors::Error),
+    /// The applied record could not be read although the API answered.
+    #[error(transparent)]
+    Record(#[from] kindform_kube::RecordError),
+}
+
+impl ClusterProvider {
+    /// A provider that reads through `docker` and keeps the cluster's
+    /// kubeconfig at `kubeconfig` (the state folder's).
+    pub fn new(docker: Docker, kubeconfig: PathBuf) -> Self {
+        ClusterProvider { docker, kubeconfig }
+    }
+
+    async fn containers(&self, cluster: &str) -> Result<Vec<NodeContainer>, ClusterError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            vec![format!("{CLUSTER_LABEL}={cluster}")],
+        );
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(ClusterError::Docker)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.first()?.trim_start_matches('/').to_owned();
+                let labels = c.labels.unwrap_or_default();
+                Some(NodeContainer {
+                    name,
+                    role: labels.get(ROLE_LABEL).cloned().unwrap_or_default(),
+                    running: c.state.is_some_and(|s| s.to_string() == "running"),
+                    image: c.image.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// A client for the cluster's API: the state folder's kubeconfig, fetched
+    /// again with `kind get kubeconfig` when missing or stale.
+    async fn client(&self, cluster: &str) -> Result<kube::Client, String> {
+        let context = format!("kind-{cluster}");
+        let timeout = Duration::from_secs(5);
+        if self.kubeconfig.is_file() {
+            if let Ok(client) = kindform_kube::connect(&self.kubeconfig, &context, timeout).await {
+                return Ok(client);
+            }
+        }
+        kind_cli::fetch_kubeconfig(cluster, &self.kubeconfig)
+            .await
+            .map_err(|e| e.to_string())?;
+        kindform_kube::connect(&self.kubeconfig, &context, timeout)
+            .await
+            .map_err(|e| chain(&e))
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+fn node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+impl Provider for ClusterProvider {
+    type Desired = ClusterSpec;
+    type Live = ClusterLive;
+    type Error = ClusterError;
+
+    async fn observe(&self, desired: &ClusterSpec) -> Result<ClusterLive, ClusterError> {
+        let nodes = self.containers(&desired.name).await?;
+        if nodes.is_empty() {
+            return Ok(ClusterLive {
+                nodes,
+                api: ApiState::NotChecked,
+                applied: None,
+            });
+        }
+        let control_plane_up = nodes.iter().any(|n| n.role == "control-plane" && n.running);
+        if !control_plane_up {
+            let reason = "the control-plane container is not running".to_owned();
+            return Ok(ClusterLive {
+                nodes,
+                api: ApiState::Unreachable { reason },
+                applied: None,
+            });
+        }
+        let client = match self.client(&desired.name).await {
+            Ok(client) => client,
+            Err(reason) => {
+                return Ok(ClusterLive {
+                    nodes,
+                    api: ApiState::Unreachable { reason },
+                    applied: None,
+                });
+            }
+        };
+        let listed = kube::Api::<Node>::all(client.clone())
+            .list(&Default::default())
+            .await;
+        let api = match listed {
+            Ok(list) => ApiState::Reachable {
+                not_ready: list
+                    .items
+                    .iter()
+                    .filter(|n| !node_ready(n))
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect(),
+            },
+            Err(e) => {
+                return Ok(ClusterLive {
+                    nodes,
+                    api: ApiState::Unreachable {
+                        reason: e.to_string(),
+                    },
+                    applied: None,
+                });
+            }
+        };
+        let applied = AppliedRecord::read(&client)
+            .await?
+            .get(&Address::Cluster.to_string())
+            .cloned();
+        Ok(ClusterLive {
+            nodes,
+            api,
+            applied,
+        })
+    }
+
+    fn diff(&self, desired: &ClusterSpec, live: &ClusterLive) -> Diff {
+        if live.nodes.is_empty() {
+            return self.plan_create(desired);
+        }
+        let after = settings(desired);
+        let mut differences = Vec::new();
+        let mut steps = Vec::new();
+        let wanted_names = desired.node_names();
+        let wanted_images = node_images(desired);
+        let missing: Vec<&String> = wanted_names
+            .iter()
+            .filter(|n| !live.nodes.iter().any(|c| &c.name == *n))
+            .collect();
+        let extra: Vec<&NodeContainer> = live
+            .nodes
+            .iter()
+            .filter(|c| c.role != "external-load-balancer" && !wanted_names.contains(&c.name))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            differences.push(Difference::new(
+                "node-missing",
+                Effect::ForcesReplacement,
+                format!("node containers missing: {}", names.join(", ")),
+            ));
+        }
+        if !extra.is_empty() {
+            let names: Vec<&str> = extra.iter().map(|c| c.name.as_str()).collect();
+            differences.push(Difference::new(
+                "config-changed",
+                Effect::ForcesReplacement,
+                format!("nodes not in the config: {}", names.join(", ")),
+            ));
+        }
+        for (name, image) in wanted_names.iter().zip(&wanted_images) {
+            if let Some(container) = live.nodes.iter().find(|c| &c.name == name) {
+                if without_digest(&container.image) != without_digest(image) {
+                    differences.push(Difference::new(
+                        "node-image-changed",
+                        Effect::ForcesReplacement,
+                        format!(
+                            "{name} runs {}, the spec wants {}",
+                            container.image,
+                            without_digest(image)
+                        ),
+                    ));
+                }
+            }
+        }
+        let before = match &live.applied {
+            Some(entry) => {
+                if entry.fingerprint != fingerprint(&after) {
+                    let fields = changed_paths(&entry.settings, &after);
+                    differences.push(Difference::new(
+                        "config-changed",
+                        Effect::ForcesReplacement,
+                        format!("changed: {}", fields.join(", ")),
+                    ));
+                }
+                entry.settings.clone()
+            }
+            None => {
+                json!({"nodes": live.nodes.iter().map(|n| json!({"name": n.name, "role": n.role, "image": n.image})).collect::<Vec<_>>()})
+            }
+        };
+        let replaced = differences
+            .iter()
+            .any(|d| d.effect == Effect::ForcesReplacement);
+        if replaced {
+            steps.push(format!("delete kind cluster \"{}\"", desired.name));
+            steps.extend(self.plan_create(desired).steps);
+            steps.push("create everything in the cluster again".to_owned());
+            return Diff {
+                differences,
+                steps,
+                before,
+                after,
+            };
+        }
+        let stopped: Vec<&str> = live
+            .nodes
+            .iter()
+            .filter(|c| !c.running)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !stopped.is_empty() {
+            differences.push(Difference::new(
+                "node-stopped",
+                Effect::Repair,
+                format!("stopped node containers: {}", stopped.join(", ")),
+            ));
+            steps.push(format!(
+                "start stopped node containers: {}",
+                stopped.join(", ")
+            ));
+            steps.push("wait for the API and every node to be Ready (2m)".to_owned());
+            steps.push(format!(
+                "replace the cluster \"{}\" if they do not come back",
+                desired.name
+            ));
+        } else {
+            match &live.api {
+                ApiState::Unreachable { reason } => {
+                    let control_plane = format!("{}-control-plane", desired.name);
+                    differences.push(Difference::new(
+                        "api-unreachable",
+                        Effect::Repair,
+                        format!("node containers run but the API does not answer: {reason}"),
+                    ));
+                    steps.push("wait for the API to answer (1m)".to_owned());
+                    steps.push(format!(
+                        "restart the {control_plane} container and wait for the API (2m)"
+                    ));
+                    steps.push(format!(
+                        "replace the cluster \"{}\" if the API does not come back",
+                        desired.name
+                    ));
+                }
+                ApiState::Reachable { not_ready } if !not_ready.is_empty() => {
+                    differences.push(Difference::new(
+                        "node-not-ready",
+                        Effect::Repair,
+                        format!("nodes not Ready: {}", not_ready.join(", ")),
+                    ));
+                    steps.push("wait for every node to be Ready (2m)".to_owned());
+                    steps.push(format!(
+                        "restart the containers of nodes still not Ready: {}",
+                        not_ready.join(", ")
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if live.applied.is_none() && matches!(live.api, ApiState::Reachable { .. }) {
+            differences.push(Difference::new(
+                "unrecorded",
+                Effect::Update,
+                "the cluster's settings are not in kindform's applied record (made by hand, or the record was lost)",
+            ));
+            steps.push(
+                "record the cluster's settings in the applied record (kube-system/kindform)"
+                    .to_owned(),
+            );
+        }
+        Diff {
+            differences,
+            steps,
+            before,
+            after,
+        }
+    }
+
+    fn plan_create(&self, desired: &ClusterSpec) -> Diff {
+        let nodes = desired.node_names();
+        let images = node_images(desired);
+        let mut shown: Vec<&str> = images.iter().map(|i| without_digest(i)).collect();
+        shown.dedup();
+        Diff {
+            differences: vec![Difference::new(
+                "absent",
+                Effect::Create,
+                format!(
+                    "no node containers labelled {CLUSTER_LABEL}={}",
+                    desired.name
+                ),
+            )],
+            steps: vec![
+                format!(
+                    "kind create cluster --name {} ({} node{}, {})",
+                    desired.name,
+                    nodes.len(),
+                    if nodes.len() == 1 { "" } else { "s" },
+                    shown.join(", ")
+                ),
+                "wait for the API and every node to be Ready".to_owned(),
+                "record the cluster's settings in the applied record".to_owned(),
+            ],
+            before: serde_json::Value::Null,
+            after: settings(desired),
+        }
+    }
+}

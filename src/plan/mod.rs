@@ -1,0 +1,124 @@
+//! The plan: pure data saying what apply will change, why, and in what steps
+//! ([`Action`], [`Change`], [`Plan`]); and the planner that decides it from
+//! the spec, the graph and what the providers saw.
+
+mod planner;
+
+pub use planner::{Observed, PlanOptions, cascades, plan};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What apply does to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Make it.
+    Create,
+    /// Change it in place.
+    Update,
+    /// Destroy it and make it again.
+    Replace,
+    /// It matches the spec but is broken: mend it.
+    Repair,
+    /// Remove it (it left the spec).
+    Delete,
+    /// Nothing to do.
+    NoOp,
+    /// A check, run after its dependencies; not a change.
+    Run,
+}
+
+impl Action {
+    /// The symbol the plan text shows.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Repair => "!",
+            Action::Delete => "-",
+            Action::NoOp => " ",
+            Action::Run => ">",
+        }
+    }
+
+    /// Whether it changes the environment (checks and no-ops do not).
+    pub fn is_change(self) -> bool {
+        !matches!(self, Action::NoOp | Action::Run)
+    }
+}
+
+/// One resource's entry in the plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The resource's address.
+    pub address: String,
+    /// What apply does.
+    pub action: Action,
+    /// Short machine-readable reasons.
+    pub reasons: Vec<String>,
+    /// What apply will do, in order, side effects included.
+    pub steps: Vec<String>,
+    /// Live settings, normalised; `null` when absent.
+    pub before: Value,
+    /// Desired settings, normalised; `null` when deleted.
+    pub after: Value,
+    /// One line per difference, for people (not part of the JSON document).
+    #[serde(skip)]
+    pub details: Vec<String>,
+}
+
+/// The plan of one environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always `"1"`.
+    pub format_version: String,
+    /// The environment's name.
+    pub environment: String,
+    /// Every resource of the spec (and every orphan), in graph order.
+    pub changes: Vec<Change>,
+}
+
+/// How many changes of each action a plan holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// To create.
+    pub create: usize,
+    /// To update.
+    pub update: usize,
+    /// To replace.
+    pub replace: usize,
+    /// To repair.
+    pub repair: usize,
+    /// To delete.
+    pub delete: usize,
+}
+
+impl Plan {
+    /// The counts of each action.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => c.create += 1,
+                Action::Update => c.update += 1,
+                Action::Replace => c.replace += 1,
+                Action::Repair => c.repair += 1,
+                Action::Delete => c.delete += 1,
+                Action::NoOp | Action::Run => {}
+            }
+        }
+        c
+    }
+
+    /// Whether anything would change.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_change())
+    }
+
+    /// The change of one address.
+    pub fn change(&self, address: &str) -> Option<&Change> {
+        self.changes.iter().find(|c| c.address == address)
+    }
+}

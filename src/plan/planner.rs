@@ -1,0 +1,159 @@
+//! The planner: desired state, the graph and the providers' diffs in; a
+//! [`Plan`] out. It decides each action, the containment cascade (a created
+//! or replaced cluster makes everything in it a create), `--replace` and
+//! `--target`. Pure: no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kindform_api::provider::{Diff, Effect};
+use kindform_api::{Address, Spec};
+
+use super::{Action, Change, Plan};
+use crate::graph::Graph;
+
+/// What observation produced for each address: the provider's diff, which
+/// for resources in a created or replaced cluster is its plan to create.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Diffs by address.
+    pub diffs: BTreeMap<Address, Diff>,
+}
+
+/// The command line's say in the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Plan only these addresses and what they depend on (all when empty).
+    pub targets: Vec<Address>,
+    /// Plan these addresses as replaced.
+    pub replace: Vec<Address>,
+}
+
+/// Whether the cluster's diff means it is created or replaced, so that
+/// everything in it is created too (and need not be observed).
+pub fn cascades(diff: &Diff, forced: bool) -> bool {
+    forced
+        || diff
+            .differences
+            .iter()
+            .any(|d| matches!(d.effect, Effect::Create | Effect::ForcesReplacement))
+}
+
+fn action_of(diff: &Diff) -> Action {
+    let strongest = diff.differences.iter().map(|d| d.effect).max();
+    match strongest {
+        None => Action::NoOp,
+        Some(Effect::Create) => Action::Create,
+        Some(Effect::ForcesReplacement) => Action::Replace,
+        Some(Effect::Repair) if diff.differences.iter().any(|d| d.effect == Effect::Update) => {
+            Action::Update
+        }
+        Some(Effect::Repair) => Action::Repair,
+        Some(Effect::Update) => Action::Update,
+    }
+}
+
+fn reasons_of(diff: &Diff) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    diff.differences
+        .iter()
+        .filter(|d| seen.insert(d.reason.clone()))
+        .map(|d| d.reason.clone())
+        .collect()
+}
+
+/// Decides the plan. `observed` must hold a diff for every planned address.
+pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptions) -> Plan {
+    let included: Option<BTreeSet<&Address>> = (!options.targets.is_empty()).then(|| {
+        let mut keep = BTreeSet::new();
+        for target in &options.targets {
+            keep.insert(target);
+            keep.extend(graph.ancestors(target));
+        }
+        keep
+    });
+    let cluster_forced = options.replace.contains(&Address::Cluster);
+    let cluster_cascades = observed
+        .diffs
+        .get(&Address::Cluster)
+        .is_some_and(|d| cascades(d, cluster_forced));
+    let mut changes = Vec::new();
+    for address in graph.topological() {
+        if included
+            .as_ref()
+            .is_some_and(|keep| !keep.contains(address))
+        {
+            continue;
+        }
+        let Some(diff) = observed.diffs.get(address) else {
+            continue;
+        };
+        let forced = options.replace.contains(address);
+        let cascaded = cluster_cascades && address.is_in_cluster();
+        let (action, reasons) = match address {
+            Address::Check(_) => (
+                Action::Run,
+                vec![format!("after {}", dependency_list(graph, address))],
+            ),
+            _ if cascaded => (Action::Create, vec!["cluster-replaced".to_owned()]),
+            _ if forced => {
+                let mut reasons = vec!["replace-requested".to_owned()];
+                reasons.extend(reasons_of(diff).into_iter().filter(|r| r != "absent"));
+                (
+                    if diff.before.is_null() {
+                        Action::Create
+                    } else {
+                        Action::Replace
+                    },
+                    reasons,
+                )
+            }
+            _ => (action_of(diff), reasons_of(diff)),
+        };
+        let details = diff
+            .differences
+            .iter()
+            .map(|d| d.detail.clone())
+            .filter(|d| !d.is_empty())
+            .collect();
+        let mut steps = diff.steps.clone();
+        if forced
+            && action == Action::Replace
+            && !diff.steps.iter().any(|s| s.starts_with("delete"))
+        {
+            steps.insert(0, format!("delete {address}"));
+        }
+        changes.push(Change {
+            address: address.to_string(),
+            action,
+            reasons,
+            steps: if action == Action::NoOp {
+                Vec::new()
+            } else {
+                steps
+            },
+            before: if cascaded {
+                serde_json::Value::Null
+            } else {
+                diff.before.clone()
+            },
+            after: diff.after.clone(),
+            details: if cascaded { Vec::new() } else { details },
+        });
+    }
+    Plan {
+        format_version: "1".to_owned(),
+        environment: spec.name.clone(),
+        changes,
+    }
+}
+
+fn dependency_list(graph: &Graph, address: &Address) -> String {
+    let mut deps = graph.dependencies(address);
+    if deps.len() > 1 {
+        deps.retain(|d| **d != Address::Cluster);
+    }
+    deps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
