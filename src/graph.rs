@@ -130,13 +130,15 @@ impl Graph {
                 };
                 for dependency in matched {
                     let from = index[dependency];
-                    if dag.find_edge(from, to).is_none() {
-                        dag.add_edge(from, to, Edge::DependsOn { entry });
-                    } else if let Some(edge) = dag.find_edge(from, to) {
-                        // An explicit entry says more than the implicit cluster edge.
-                        if dag[edge] == Edge::Contains {
-                            dag[edge] = Edge::DependsOn { entry };
+                    match dag.find_edge(from, to) {
+                        None => {
+                            dag.add_edge(from, to, Edge::DependsOn { entry });
                         }
+                        // An explicit entry says more than the implicit cluster edge.
+                        Some(edge) if dag[edge] == Edge::Contains => {
+                            dag[edge] = Edge::DependsOn { entry }
+                        }
+                        Some(_) => {}
                     }
                 }
             }

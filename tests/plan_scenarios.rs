@@ -3,7 +3,7 @@
 //! would, and checks the plan's actions, reasons and the important lines of
 //! its text and JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use kindform::spec::{LoadOptions, load};
@@ -164,10 +164,6 @@ fn change<'a>(plan: &'a Value, address: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {address} in {plan}"))
 }
 
-fn path(dir: &Path) -> &str {
-    dir.to_str().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_world_plans_everything_as_created() {
     let Some(env) = env("an_empty_world_plans_everything_as_created", true).await else {
@@ -237,7 +233,6 @@ async fn an_empty_world_plans_everything_as_created() {
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour without a terminal");
-    let _ = path(&env.dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

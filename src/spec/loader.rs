@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use kindform_api::kind_config::KindConfig;
 use kindform_api::{Address, ClusterSpec, ResourceKind, Spec};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -553,8 +554,6 @@ impl Loader {
         out
     }
 }
-
-use serde::Deserialize as _;
 
 /// Deserializes one resource on its own, so one bad resource hides no other.
 fn deserialize<T: DeserializeOwned>(

@@ -9,12 +9,14 @@ use kindform_api::check::Probe;
 use kindform_api::release::ChartSource;
 use kindform_api::{CheckSpec, ImageSpec, ManifestSource, ManifestSpec, ReleaseSpec, SetValue};
 use regex::Regex;
+use serde::Deserialize as _;
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::diagnostic::Diagnostic;
 use super::source::SourceFile;
-use super::tree::{Seg, at, key_span_at, value_span};
+
+use super::tree::{self, Seg, at, key_span_at, value_span};
 use crate::suggest::hint;
 
 static CLUSTER_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9.-]+$").unwrap());
@@ -234,7 +236,7 @@ impl Checker<'_> {
                 .components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
                 .collect();
-            let at = if place_has(place.node, &["build", "dockerfile"]) {
+            let at = if tree::has(place.node, &at!["build", "dockerfile"]) {
                 at!["build", "dockerfile"]
             } else {
                 at!["build", "context"]
@@ -477,20 +479,6 @@ fn is_executable(_: &Path) -> bool {
     true
 }
 
-fn place_has(node: &Spanned<DeValue<'_>>, keys: &[&str]) -> bool {
-    let mut here = node;
-    for key in keys {
-        match here.get_ref() {
-            DeValue::Table(t) => match t.get(*key) {
-                Some(next) => here = next,
-                None => return false,
-            },
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// Checks that YAML text is a stream of Kubernetes objects (each with
 /// `apiVersion`, `kind` and `metadata.name`), empty documents allowed.
 pub fn check_objects(text: &str) -> Result<usize, String> {
@@ -524,8 +512,6 @@ pub fn check_objects(text: &str) -> Result<usize, String> {
     }
     Ok(count)
 }
-
-use serde::Deserialize as _;
 
 #[cfg(test)]
 mod tests {

@@ -60,6 +60,11 @@ fn walk<'a, 'i>(
     (here, path.len())
 }
 
+/// Whether `path` exists all the way under `value`.
+pub fn has(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> bool {
+    walk(value, path).1 == path.len()
+}
+
 /// The span of the value at `path` under `value`; when the path does not go
 /// all the way, the span of the deepest part that exists.
 pub fn value_span(value: &Spanned<DeValue<'_>>, path: &[Seg]) -> Range<usize> {

@@ -96,9 +96,7 @@ impl Cluster {
     fn ty(&self, group: &str, plural: &str) -> ResourceType {
         self.api
             .store
-            .types()
-            .into_iter()
-            .find(|t| t.group == group && t.plural == plural)
+            .resource(group, plural)
             .expect("a built-in type")
     }
 

@@ -34,8 +34,11 @@ pub const DEFAULT_NODE_IMAGE: &str =
     "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
 
 /// kind's config, decoded strictly as kind does (unknown fields fail).
-#[derive(Debug, Deserialize)]
+/// Every field is decoded, so kind's strictness holds; the stand-in acts on
+/// the name, nodes, roles, images and labels only.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
 struct Config {
     kind: Option<String>,
     api_version: Option<String>,
@@ -53,8 +56,9 @@ struct Config {
     containerd_config_patches_json6902: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
 struct ConfigNode {
     role: Option<String>,
     image: Option<String>,
@@ -170,19 +174,7 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         Err(o) => return o,
     };
     let config: Config = match args.get("config") {
-        None => Config {
-            kind: None,
-            api_version: None,
-            name: None,
-            nodes: Vec::new(),
-            networking: None,
-            feature_gates: None,
-            runtime_config: None,
-            kubeadm_config_patches: None,
-            kubeadm_config_patches_json6902: None,
-            containerd_config_patches: None,
-            containerd_config_patches_json6902: None,
-        },
+        None => Config::default(),
         Some(path) => {
             let text = if path == "-" {
                 String::from_utf8_lossy(&inv.stdin_bytes()).into_owned()
@@ -216,15 +208,6 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
             config.kind.as_deref().unwrap_or("")
         ));
     }
-    let _ = (
-        &config.networking,
-        &config.feature_gates,
-        &config.runtime_config,
-        &config.kubeadm_config_patches,
-        &config.kubeadm_config_patches_json6902,
-        &config.containerd_config_patches,
-        &config.containerd_config_patches_json6902,
-    );
     let fallback = config.name.clone().unwrap_or_else(|| "kind".to_owned());
     let name = cluster_name(&args, inv, &fallback);
     if name.is_empty()
@@ -248,15 +231,7 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
     }
     let mut nodes = config.nodes;
     if nodes.is_empty() {
-        nodes.push(ConfigNode {
-            role: None,
-            image: None,
-            labels: None,
-            extra_mounts: None,
-            extra_port_mappings: None,
-            kubeadm_config_patches: None,
-            kubeadm_config_patches_json6902: None,
-        });
+        nodes.push(ConfigNode::default());
     }
     let mut stderr = format!("Creating cluster \"{name}\" ...\n");
     let built = match node_image::node_image(docker).await {
@@ -307,12 +282,6 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
-        let _ = (
-            &node.extra_mounts,
-            &node.extra_port_mappings,
-            &node.kubeadm_config_patches,
-            &node.kubeadm_config_patches_json6902,
-        );
         specs.push((
             NodeSpec {
                 name: container,
@@ -426,12 +395,7 @@ async fn create(shared: &Arc<Shared>, inv: &Invocation) -> Output {
     stderr.push_str(
         " ✓ Starting control-plane 🕹️\n ✓ Installing CNI 🔌\n ✓ Installing StorageClass 💾\n",
     );
-    let target = kubeconfig::target(
-        args.get("kubeconfig"),
-        &inv.cwd,
-        inv.env.get("KUBECONFIG").map(String::as_str),
-        inv.env.get("HOME").map(String::as_str),
-    );
+    let target = merge_target(&args, inv);
     let rendered = kubeconfig::render(&name, &cluster.api.url(), &cluster.api.pki);
     if let Err(e) = kubeconfig::merge(&target, &name, &rendered) {
         return fail(format!("failed to create cluster: {e}"));
@@ -463,12 +427,7 @@ async fn delete(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         cluster.shutdown();
     }
     remove_containers(&shared.docker, &nodes).await;
-    let target = kubeconfig::target(
-        args.get("kubeconfig"),
-        &inv.cwd,
-        inv.env.get("KUBECONFIG").map(String::as_str),
-        inv.env.get("HOME").map(String::as_str),
-    );
+    let target = merge_target(&args, inv);
     if let Err(e) = kubeconfig::remove(&target, &name) {
         return fail(format!("failed to update kubeconfig: {e}"));
     }
@@ -536,6 +495,30 @@ async fn get_nodes(shared: &Arc<Shared>, inv: &Invocation) -> Output {
     )
 }
 
+/// The file kind merges into or removes from (see [`kubeconfig::target`]).
+fn merge_target(args: &Args, inv: &Invocation) -> std::path::PathBuf {
+    let env = |k: &str| inv.env.get(k).map(String::as_str);
+    kubeconfig::target(
+        args.get("kubeconfig"),
+        &inv.cwd,
+        env("KUBECONFIG"),
+        env("HOME"),
+    )
+}
+
+/// The kubeconfig of cluster `name` (its internal endpoint with `--internal`).
+fn cluster_kubeconfig(shared: &Shared, args: &Args, name: &str) -> Result<String, Output> {
+    let Some(cluster) = shared.clusters.lock().unwrap().get(name).cloned() else {
+        return Err(control_plane_missing(name));
+    };
+    let server = if args.on("internal") {
+        format!("https://{name}-control-plane:6443")
+    } else {
+        cluster.api.url()
+    };
+    Ok(kubeconfig::render(name, &server, &cluster.api.pki))
+}
+
 fn control_plane_missing(name: &str) -> Output {
     fail(format!(
         "could not locate any control plane nodes for cluster named '{name}'. Use the --name option to select a different cluster"
@@ -548,18 +531,10 @@ async fn get_kubeconfig(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         Err(o) => return o,
     };
     let name = cluster_name(&args, inv, "kind");
-    let Some(cluster) = shared.clusters.lock().unwrap().get(&name).cloned() else {
-        return control_plane_missing(&name);
-    };
-    let server = if args.on("internal") {
-        format!("https://{name}-control-plane:6443")
-    } else {
-        cluster.api.url()
-    };
-    Output::ok(format!(
-        "{}\n",
-        kubeconfig::render(&name, &server, &cluster.api.pki)
-    ))
+    match cluster_kubeconfig(shared, &args, &name) {
+        Ok(rendered) => Output::ok(format!("{rendered}\n")),
+        Err(out) => out,
+    }
 }
 
 async fn export_kubeconfig(shared: &Arc<Shared>, inv: &Invocation) -> Output {
@@ -575,25 +550,12 @@ async fn export_kubeconfig(shared: &Arc<Shared>, inv: &Invocation) -> Output {
         Err(o) => return o,
     };
     let name = cluster_name(&args, inv, "kind");
-    let Some(cluster) = shared.clusters.lock().unwrap().get(&name).cloned() else {
-        return control_plane_missing(&name);
+    let rendered = match cluster_kubeconfig(shared, &args, &name) {
+        Ok(rendered) => rendered,
+        Err(out) => return out,
     };
-    let server = if args.on("internal") {
-        format!("https://{name}-control-plane:6443")
-    } else {
-        cluster.api.url()
-    };
-    let target = kubeconfig::target(
-        args.get("kubeconfig"),
-        &inv.cwd,
-        inv.env.get("KUBECONFIG").map(String::as_str),
-        inv.env.get("HOME").map(String::as_str),
-    );
-    match kubeconfig::merge(
-        &target,
-        &name,
-        &kubeconfig::render(&name, &server, &cluster.api.pki),
-    ) {
+    let target = merge_target(&args, inv);
+    match kubeconfig::merge(&target, &name, &rendered) {
         Ok(()) => Output {
             stderr: format!("Set kubectl context to \"kind-{name}\"\n"),
             ..Output::default()

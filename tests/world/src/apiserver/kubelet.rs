@@ -80,10 +80,7 @@ impl Kubelet {
     }
 
     fn ty(&self, group: &str, plural: &str) -> Option<ResourceType> {
-        self.store
-            .types()
-            .into_iter()
-            .find(|t| t.group == group && t.plural == plural)
+        self.store.resource(group, plural)
     }
 
     /// Brings pods and statuses in line with workloads and nodes.

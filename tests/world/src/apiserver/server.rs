@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{ApiError, EventKind, Store};
+use super::store::{ApiError, Store};
 use crate::pki::Pki;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -583,7 +583,6 @@ impl ApiServer {
                 }
             }
         });
-        let _ = EventKind::Added;
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         Response::builder()
             .status(StatusCode::OK)

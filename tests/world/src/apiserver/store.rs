@@ -202,6 +202,17 @@ impl Store {
             .cloned()
     }
 
+    /// The served type `plural` of `group`, whatever its version.
+    pub fn resource(&self, group: &str, plural: &str) -> Option<ResourceType> {
+        self.inner
+            .lock()
+            .unwrap()
+            .types
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
+            .cloned()
+    }
+
     /// The type of `kind` in `apiVersion`.
     pub fn type_of_kind(&self, api_version: &str, kind: &str) -> Option<ResourceType> {
         self.inner

@@ -52,18 +52,14 @@ pub fn decode(payload: &str) -> Option<Release> {
     serde_json::from_slice(&json).ok()
 }
 
-/// Every revision of release `name` in `namespace`, oldest first.
-pub fn history(store: &Store, namespace: &str, name: &str) -> Vec<Release> {
+/// Decodes the release records stored in one namespace (or all), oldest first.
+fn records(store: &Store, namespace: Option<&str>) -> Vec<Release> {
     let ty = secrets(store);
     let mut out: Vec<Release> = store
-        .list(&ty, Some(namespace))
+        .list(&ty, namespace)
         .1
         .into_iter()
-        .filter(|s| {
-            s["type"] == "helm.sh/release.v1"
-                && s["metadata"]["labels"]["name"] == name
-                && s["metadata"]["labels"]["owner"] == "helm"
-        })
+        .filter(|s| s["type"] == "helm.sh/release.v1" && s["metadata"]["labels"]["owner"] == "helm")
         .filter_map(|s| {
             let data = s["data"]["release"].as_str()?;
             let payload = base64::engine::general_purpose::STANDARD
@@ -76,27 +72,27 @@ pub fn history(store: &Store, namespace: &str, name: &str) -> Vec<Release> {
     out
 }
 
+/// Every revision of release `name` in `namespace`, oldest first.
+pub fn history(store: &Store, namespace: &str, name: &str) -> Vec<Release> {
+    records(store, Some(namespace))
+        .into_iter()
+        .filter(|r| r["name"] == name)
+        .collect()
+}
+
 /// The latest revision of every release, in one namespace or all.
 pub fn latest_all(store: &Store, namespace: Option<&str>) -> Vec<Release> {
-    let ty = secrets(store);
-    let mut names: Vec<(String, String)> = store
-        .list(&ty, namespace)
-        .1
-        .into_iter()
-        .filter(|s| s["type"] == "helm.sh/release.v1" && s["metadata"]["labels"]["owner"] == "helm")
-        .filter_map(|s| {
-            Some((
-                s["metadata"]["namespace"].as_str()?.to_owned(),
-                s["metadata"]["labels"]["name"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .filter_map(|(ns, name)| history(store, &ns, &name).pop())
-        .collect()
+    let mut latest: std::collections::BTreeMap<(String, String), Release> =
+        std::collections::BTreeMap::new();
+    for release in records(store, namespace) {
+        let key = (
+            release["namespace"].as_str().unwrap_or_default().to_owned(),
+            release["name"].as_str().unwrap_or_default().to_owned(),
+        );
+        // Records come oldest first, so the last one kept is the latest.
+        latest.insert(key, release);
+    }
+    latest.into_values().collect()
 }
 
 /// Writes a revision (creating or replacing its Secret).

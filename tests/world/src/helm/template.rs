@@ -166,65 +166,40 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// Splits on spaces outside quotes and parentheses.
-fn words(text: &str) -> Vec<String> {
+/// Splits `text` where `is_separator` holds outside quotes and parentheses.
+fn split_outside(text: &str, is_separator: impl Fn(char) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quote = false;
     let mut depth = 0;
     for c in text.chars() {
         match c {
-            '"' => {
-                quote = !quote;
-                cur.push(c);
+            '"' => quote = !quote,
+            '(' if !quote => depth += 1,
+            ')' if !quote => depth -= 1,
+            c if !quote && depth == 0 && is_separator(c) => {
+                out.push(std::mem::take(&mut cur));
+                continue;
             }
-            '(' if !quote => {
-                depth += 1;
-                cur.push(c);
-            }
-            ')' if !quote => {
-                depth -= 1;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quote && depth == 0 => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
+            _ => {}
         }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn split_pipes(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote = false;
-    let mut depth = 0;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quote = !quote;
-                cur.push(c);
-            }
-            '(' if !quote => {
-                depth += 1;
-                cur.push(c);
-            }
-            ')' if !quote => {
-                depth -= 1;
-                cur.push(c);
-            }
-            '|' if !quote && depth == 0 => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
+        cur.push(c);
     }
     out.push(cur);
     out
+}
+
+/// The words of one pipeline stage.
+fn words(text: &str) -> Vec<String> {
+    split_outside(text, char::is_whitespace)
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The stages of a pipeline.
+fn split_pipes(text: &str) -> Vec<String> {
+    split_outside(text, |c| c == '|')
 }
 
 fn eval(pipeline: &str, scope: &Scope, name: &str) -> Result<Value, String> {
