@@ -1,23 +1,35 @@
 //! Observation: reads the live state of every resource through its provider
-//! and collects the diffs the planner needs. The cluster comes first; when
-//! it is to be created or replaced, nothing in it is observed (there is
-//! nothing to see) and each resource's plan to create stands in. Resources
-//! are observed concurrently, at most `parallelism` at a time.
+//! and collects the diffs the planner needs.
+//!
+//! First every in-cluster resource's desired state is resolved from the spec
+//! (values files, secrets, charts, build contexts, manifest YAML), so that a
+//! missing secret stops the plan before anything is looked at. Then the
+//! cluster: when it is to be created or replaced, nothing in it is observed
+//! (there is nothing to see) and each resource's plan to create stands in;
+//! when its API does not answer, what is in it waits for the repair. Then
+//! what several resources share is read once (the applied record, `helm
+//! list`, each node's images, the workloads), and the resources are observed
+//! concurrently, at most `parallelism` at a time. Manifests the applied
+//! record lists but the spec no longer has are the orphans.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bollard::Docker;
 use futures::StreamExt as _;
-use kindform_api::provider::{Diff, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Provider};
 use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
-use kindform_helm::ReleaseProvider;
-use kindform_image::ImageProvider;
-use kindform_kind::ClusterProvider;
-use kindform_kube::manifest::ManifestProvider;
+use kindform_helm::{DesiredRelease, Helm, ReleaseProvider};
+use kindform_image::{DesiredImage, ImageProvider};
+use kindform_kind::{ApiState, ClusterProvider};
+use kindform_kube::manifest::{DesiredManifest, ManifestProvider};
+use kindform_kube::{AppliedRecord, Objects};
 
 use crate::graph::Graph;
-use crate::plan::{Observed, PlanOptions, cascades};
+use crate::plan::{Observed, PlanOptions, cascades, included};
 
 /// What observation needs: Docker, the environment's state folder.
 pub struct Session {
@@ -54,6 +66,27 @@ pub enum Error {
     /// The cluster could not be observed.
     #[error("cannot observe the cluster")]
     Cluster(#[source] kindform_kind::ClusterError),
+    /// A resource's desired state could not be read from the spec.
+    #[error("cannot read what the spec asks of {address}")]
+    Desired {
+        /// Which.
+        address: Address,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The cluster's API did not answer although the cluster looked healthy.
+    #[error("cannot reach the cluster's API")]
+    Connect(#[source] kindform_kube::ConnectError),
+    /// Something every resource shares could not be read.
+    #[error("cannot read {what}")]
+    Shared {
+        /// What.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A resource could not be observed.
     #[error("cannot observe {address}")]
     Resource {
@@ -106,6 +139,89 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
+/// A resource's desired state, resolved from the spec.
+enum Desired {
+    Image(DesiredImage),
+    Release(Box<DesiredRelease>),
+    Manifest(DesiredManifest),
+    Check,
+}
+
+/// Resolves the desired state of each in-cluster address.
+fn resolve(
+    spec: &Spec,
+    addresses: &[&Address],
+    state_dir: &std::path::Path,
+) -> Result<BTreeMap<Address, Desired>, Error> {
+    let nodes = spec.cluster.node_names();
+    let base = &spec.base_dir;
+    let mut out = BTreeMap::new();
+    for &address in addresses {
+        let boxed = |e: Box<dyn std::error::Error + Send + Sync>| Error::Desired {
+            address: address.clone(),
+            source: e,
+        };
+        let desired = match address {
+            Address::Cluster => continue,
+            Address::Image(n) => Desired::Image(
+                kindform_image::resolve(n, &spec.images[n], base, &nodes)
+                    .map_err(|e| boxed(Box::new(e)))?,
+            ),
+            Address::Release(n) => Desired::Release(Box::new(
+                kindform_helm::resolve(n, &spec.releases[n], base)
+                    .map_err(|e| boxed(Box::new(e)))?,
+            )),
+            Address::Manifest(n) => Desired::Manifest(
+                kindform_kube::manifest::resolve(
+                    n,
+                    &spec.manifests[n],
+                    &spec.name,
+                    base,
+                    state_dir,
+                )
+                .map_err(|e| boxed(Box::new(e)))?,
+            ),
+            Address::Check(_) => Desired::Check,
+        };
+        out.insert(address.clone(), desired);
+    }
+    Ok(out)
+}
+
+/// What creating a resource takes, without observing it.
+fn plan_create(spec: &Spec, address: &Address, desired: &Desired) -> Diff {
+    match (address, desired) {
+        (_, Desired::Image(d)) => kindform_image::provider::plan_create(d),
+        (_, Desired::Release(d)) => kindform_helm::release::plan_create(d),
+        (_, Desired::Manifest(d)) => kindform_kube::manifest::plan_create(d),
+        (Address::Check(n), Desired::Check) => CheckProvider.plan_create(&spec.checks[n]),
+        _ => Diff::default(),
+    }
+}
+
+/// The diff of a resource in a cluster whose API does not answer: it cannot
+/// be seen until the cluster's repair is done.
+fn waits_for_cluster(address: &Address) -> Diff {
+    Diff {
+        differences: vec![Difference::new(
+            "cluster-unreachable",
+            Effect::Repair,
+            "cannot be observed until the cluster is repaired",
+        )],
+        steps: vec![format!(
+            "observe {address} again once the cluster answers, then converge it to the spec"
+        )],
+        ..Diff::default()
+    }
+}
+
+/// The providers, over what the resources share.
+struct Providers {
+    images: Option<ImageProvider>,
+    releases: Option<ReleaseProvider>,
+    manifests: ManifestProvider,
+}
+
 /// Observes what the plan needs.
 pub async fn observe(
     spec: &Spec,
@@ -114,8 +230,16 @@ pub async fn observe(
     options: &PlanOptions,
 ) -> Result<Observed, Error> {
     let mut observed = Observed::default();
-    let cluster =
-        ClusterProvider::new(session.docker.clone(), session.state_dir.join("kubeconfig"));
+    let kubeconfig = session.state_dir.join("kubeconfig");
+    let keep = included(graph, options);
+    let inside: Vec<&Address> = graph
+        .topological()
+        .into_iter()
+        .filter(|a| a.is_in_cluster())
+        .filter(|a| keep.as_ref().is_none_or(|k| k.contains(a)))
+        .collect();
+    let desired = resolve(spec, &inside, &session.state_dir)?;
+    let cluster = ClusterProvider::new(session.docker.clone(), kubeconfig.clone());
     let live = cluster
         .observe(&spec.cluster)
         .await
@@ -123,55 +247,133 @@ pub async fn observe(
     let cluster_diff = cluster.diff(&spec.cluster, &live);
     let cascade = cascades(&cluster_diff, options.replace.contains(&Address::Cluster));
     observed.diffs.insert(Address::Cluster, cluster_diff);
-    let images = ImageProvider::new(spec.cluster.node_names());
-    let inside: Vec<&Address> = graph
-        .topological()
-        .into_iter()
-        .filter(|a| a.is_in_cluster())
-        .collect();
     if cascade {
-        for address in inside {
+        for (address, d) in &desired {
             observed
                 .diffs
-                .insert(address.clone(), plan_create(spec, address, &images));
+                .insert(address.clone(), plan_create(spec, address, d));
         }
         return Ok(observed);
     }
-    let images = &images;
-    let results: Vec<(Address, Result<Diff, Error>)> = futures::stream::iter(inside)
-        .map(|address| async move { (address.clone(), observe_one(spec, address, images).await) })
+    if !matches!(live.api, ApiState::Reachable { .. }) {
+        for address in desired.keys() {
+            let diff = match address {
+                Address::Check(n) => CheckProvider.plan_create(&spec.checks[n]),
+                _ => waits_for_cluster(address),
+            };
+            observed.diffs.insert(address.clone(), diff);
+        }
+        return Ok(observed);
+    }
+    let context = format!("kind-{}", spec.cluster.name);
+    let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
+        .await
+        .map_err(Error::Connect)?;
+    let shared = |what: &'static str| {
+        move |e: Box<dyn std::error::Error + Send + Sync>| Error::Shared { what, source: e }
+    };
+    let record = Arc::new(
+        AppliedRecord::read(&client)
+            .await
+            .map_err(|e| shared("kindform's applied record")(Box::new(e)))?,
+    );
+    let objects = Arc::new(Objects::new(client.clone()));
+    let has = |f: fn(&Address) -> bool| desired.keys().any(f);
+    let images = if has(|a| matches!(a, Address::Image(_))) {
+        let nodes = spec.cluster.node_names();
+        let (node_refs, workloads) = tokio::join!(
+            kindform_image::all_node_refs(&session.docker, &nodes),
+            kindform_kube::workloads(&client)
+        );
+        let workloads = workloads.map_err(|e| shared("the cluster's workloads")(Box::new(e)))?;
+        Some(ImageProvider::new(
+            session.docker.clone(),
+            Arc::new(node_refs),
+            Arc::new(workloads),
+        ))
+    } else {
+        None
+    };
+    let releases = if has(|a| matches!(a, Address::Release(_))) {
+        let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir);
+        let listing = helm
+            .list()
+            .await
+            .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
+        Some(ReleaseProvider::new(
+            helm,
+            Arc::new(listing),
+            Arc::clone(&record),
+            Arc::clone(&objects),
+        ))
+    } else {
+        None
+    };
+    let providers = Providers {
+        images,
+        releases,
+        manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
+    };
+    let providers = &providers;
+    let results: Vec<(Address, Result<Diff, Error>)> = futures::stream::iter(&desired)
+        .map(|(address, d)| async move {
+            (
+                address.clone(),
+                observe_one(spec, address, d, providers).await,
+            )
+        })
         .buffer_unordered(session.parallelism)
         .collect()
         .await;
     for (address, result) in results {
         observed.diffs.insert(address, result?);
     }
-    Ok(observed)
-}
-
-fn plan_create(spec: &Spec, address: &Address, images: &ImageProvider) -> Diff {
-    match address {
-        Address::Cluster => Diff::default(),
-        Address::Image(n) => images.plan_create(&spec.images[n]),
-        Address::Release(n) => ReleaseProvider::new(n).plan_create(&spec.releases[n]),
-        Address::Manifest(n) => ManifestProvider.plan_create(&spec.manifests[n]),
-        Address::Check(n) => CheckProvider.plan_create(&spec.checks[n]),
+    if keep.is_none() {
+        for (key, entry) in &record.0 {
+            let Some(name) = key.strip_prefix("manifests.") else {
+                continue;
+            };
+            if spec.manifests.contains_key(name) {
+                continue;
+            }
+            let address = Address::Manifest(name.to_owned());
+            let existing = providers
+                .manifests
+                .observe_orphan(entry)
+                .await
+                .map_err(|e| Error::Resource {
+                    address: address.clone(),
+                    source: Box::new(e),
+                })?;
+            observed.orphans.push((
+                address,
+                kindform_kube::manifest::orphan_diff(entry, &existing),
+            ));
+        }
     }
+    Ok(observed)
 }
 
 async fn observe_one(
     spec: &Spec,
     address: &Address,
-    images: &ImageProvider,
+    desired: &Desired,
+    providers: &Providers,
 ) -> Result<Diff, Error> {
-    match address {
-        Address::Cluster => Ok(Diff::default()),
-        Address::Image(n) => observe_with(images, &spec.images[n], address).await,
-        Address::Release(n) => {
-            observe_with(&ReleaseProvider::new(n), &spec.releases[n], address).await
+    match (address, desired) {
+        (_, Desired::Image(d)) => match &providers.images {
+            Some(p) => observe_with(p, d, address).await,
+            None => Ok(Diff::default()),
+        },
+        (_, Desired::Release(d)) => match &providers.releases {
+            Some(p) => observe_with(p, d.as_ref(), address).await,
+            None => Ok(Diff::default()),
+        },
+        (_, Desired::Manifest(d)) => observe_with(&providers.manifests, d, address).await,
+        (Address::Check(n), Desired::Check) => {
+            observe_with(&CheckProvider, &spec.checks[n], address).await
         }
-        Address::Manifest(n) => observe_with(&ManifestProvider, &spec.manifests[n], address).await,
-        Address::Check(n) => observe_with(&CheckProvider, &spec.checks[n], address).await,
+        _ => Ok(Diff::default()),
     }
 }
 

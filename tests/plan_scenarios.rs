@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use kindform::spec::{LoadOptions, load};
+use kindform_kube::{ObjectRef, RecordEntry};
 use kindform_world::World;
 use serde_json::{Value, json};
 
@@ -15,6 +16,9 @@ name = "scenario"
 
 [variables]
 host_port = "18080"
+repo = "http://127.0.0.1:9/charts"
+platform_version = "1.0.0"
+image = "kindform.dev/scenario-app:local"
 
 [cluster]
 name = "${cluster}"
@@ -33,15 +37,23 @@ http = { url = "http://127.0.0.1:${host_port}/", status = 200 }
 
 const FULL: &str = r#"
 [images.app]
-ref = "kindform.dev/scenario-app:local"
+ref = "${image}"
 build = { context = "app" }
+
+[releases.platform]
+chart = "platform"
+repo = "${repo}"
+version = "${platform_version}"
+namespace = "platform-system"
+create_namespace = true
 
 [releases.web]
 chart = "chart"
 namespace = "apps"
 create_namespace = true
-set = { "image.tag" = "local", "db.password" = { env = "DB_PASSWORD", sensitive = true } }
-depends_on = ["images.app"]
+values = ["values.yaml"]
+set = { "image.ref" = "${image}", "db.password" = { file = "secrets/db-password", sensitive = true } }
+depends_on = ["images.app", "releases.platform"]
 
 [manifests.extra]
 inline = """
@@ -49,39 +61,77 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: extra
+data:
+  mode: full
 """
 namespace = "apps"
+prune = true
 depends_on = ["releases.web"]
 "#;
+
+const SECRET: &str = "hunter2-the-first";
 
 struct Env {
     world: World,
     dir: PathBuf,
     cluster: String,
+    repo: String,
+    /// The app image's reference, unique to the test: tests share one
+    /// Docker engine, and a tag is global in it.
+    image: String,
+}
+
+fn write(path: PathBuf, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
 }
 
 async fn env(test: &str, full: bool) -> Option<Env> {
     let world = World::start(test).await?;
     let dir = world.dir().join("project");
-    std::fs::create_dir_all(dir.join("app")).unwrap();
-    std::fs::create_dir_all(dir.join("chart/templates")).unwrap();
-    std::fs::write(dir.join("app/Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
-    std::fs::write(
+    write(dir.join("app/Dockerfile"), "FROM scratch\nCOPY f /f\n");
+    write(dir.join("app/f"), "v1\n");
+    write(
         dir.join("chart/Chart.yaml"),
         "apiVersion: v2\nname: web\nversion: 0.1.0\n",
-    )
-    .unwrap();
+    );
+    write(
+        dir.join("chart/templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: {{ .Values.image.ref | quote }}\n",
+    );
+    write(
+        dir.join("chart/templates/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+    );
+    write(dir.join("values.yaml"), "replicas: 1\ngreeting: hello\n");
+    write(dir.join("secrets/db-password"), SECRET);
+    let charts = world.dir().join("repo");
+    for version in ["1.0.0", "1.1.0"] {
+        let chart = charts.join(format!("platform-{version}"));
+        write(
+            chart.join("Chart.yaml"),
+            &format!("apiVersion: v2\nname: platform\nversion: {version}\n"),
+        );
+        write(
+            chart.join("templates/operator.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-operator\ndata:\n  version: {{ .Chart.Version | quote }}\n",
+        );
+    }
+    let repo = world.serve_chart_repo(&charts);
     let spec = if full {
         format!("{SPEC}{FULL}")
     } else {
         SPEC.to_owned()
     };
-    std::fs::write(dir.join("kindform.toml"), spec).unwrap();
+    write(dir.join("kindform.toml"), &spec);
     let cluster = world.cluster_name("scn");
+    let image = format!("kindform.dev/scenario-app-{}:local", world.id());
     Some(Env {
         world,
         dir,
         cluster,
+        repo,
+        image,
     })
 }
 
@@ -91,6 +141,8 @@ impl Env {
         let mut cmd: Command = self.world.command(binary);
         cmd.current_dir(&self.dir)
             .env("KINDFORM_VAR_cluster", &self.cluster)
+            .env("KINDFORM_VAR_repo", &self.repo)
+            .env("KINDFORM_VAR_image", &self.image)
             .env_remove("NO_COLOR")
             .args(args);
         let out = cmd.output().unwrap();
@@ -109,29 +161,69 @@ impl Env {
         serde_json::from_str(&stdout).unwrap()
     }
 
-    /// Builds the cluster as apply would: kind with the spec's effective
-    /// config, the kubeconfig in the state folder, the applied record.
-    fn converge_cluster(&self, host_port: &str) {
+    fn state(&self) -> PathBuf {
+        self.dir.join(".kindform/scenario")
+    }
+
+    fn load(&self, host_port: &str) -> kindform_api::Spec {
         let mut options = LoadOptions::default();
         options
             .overrides
             .insert("cluster".into(), self.cluster.clone());
+        options.overrides.insert("repo".into(), self.repo.clone());
+        options.overrides.insert("image".into(), self.image.clone());
         options
             .overrides
             .insert("host_port".into(), host_port.into());
-        let loaded = load(&self.dir.join("kindform.toml"), "kindform.toml", &options).unwrap();
+        load(&self.dir.join("kindform.toml"), "kindform.toml", &options)
+            .unwrap()
+            .spec
+    }
+
+    /// Runs a stand-in tool as apply would, asserting it succeeds.
+    fn tool(&self, program: &str, args: &[&str]) -> String {
+        let out = self
+            .world
+            .command(program)
+            .current_dir(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn helm(&self, args: &[&str]) -> String {
+        let kubeconfig = self.state().join("kubeconfig");
+        let context = format!("kind-{}", self.cluster);
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--kube-context",
+            &context,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ]);
+        self.tool("helm", &all)
+    }
+
+    /// Creates the cluster as apply would (kind with the spec's effective
+    /// config, the kubeconfig in the state folder); returns the record
+    /// entry apply keeps for it.
+    fn create_cluster(&self, spec: &kindform_api::Spec) -> (String, Value) {
         let config = self.dir.join("kind.yaml");
         std::fs::write(
             &config,
-            serde_yaml_ng::to_string(&loaded.spec.cluster.effective_config()).unwrap(),
+            serde_yaml_ng::to_string(&spec.cluster.effective_config()).unwrap(),
         )
         .unwrap();
-        let state = self.dir.join(".kindform/scenario");
-        std::fs::create_dir_all(&state).unwrap();
-        let out = self
-            .world
-            .command("kind")
-            .args([
+        std::fs::create_dir_all(self.state()).unwrap();
+        self.tool(
+            "kind",
+            &[
                 "create",
                 "cluster",
                 "--name",
@@ -139,19 +231,113 @@ impl Env {
                 "--config",
                 config.to_str().unwrap(),
                 "--kubeconfig",
-                state.join("kubeconfig").to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+                self.state().join("kubeconfig").to_str().unwrap(),
+            ],
         );
-        let settings = kindform_kind::settings::settings(&loaded.spec.cluster);
-        let entry = json!({"fingerprint": kindform_kind::settings::fingerprint(&settings), "settings": settings});
-        let record = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": {"cluster": entry.to_string()}});
+        let settings = kindform_kind::settings::settings(&spec.cluster);
+        let entry = RecordEntry {
+            fingerprint: kindform_api::settings::fingerprint(&settings),
+            settings,
+        };
+        ("cluster".to_owned(), serde_json::to_value(entry).unwrap())
+    }
+
+    fn write_record(&self, entries: Vec<(String, Value)>) {
+        let data: serde_json::Map<String, Value> = entries
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v.to_string())))
+            .collect();
+        let record = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": data});
         self.world.create_object(&self.cluster, record).unwrap();
+    }
+
+    /// Builds the cluster alone, as apply would, with its applied record.
+    fn converge_cluster(&self, host_port: &str) {
+        let spec = self.load(host_port);
+        let entry = self.create_cluster(&spec);
+        self.write_record(vec![entry]);
+    }
+
+    /// Builds the whole FULL environment with the stand-ins, step by step
+    /// as apply would, and writes the applied record apply would keep.
+    async fn converge_everything(&self) {
+        let spec = self.load("18080");
+        let mut record = vec![self.create_cluster(&spec)];
+        let build = spec.images["app"].build.as_ref().unwrap();
+        let hash = kindform_image::context_hash(build, &self.dir).unwrap();
+        self.world
+            .build_image_labelled(
+                &self.image,
+                "v1",
+                2048,
+                &[(kindform_image::CONTEXT_LABEL, &hash)],
+            )
+            .await
+            .unwrap();
+        self.tool(
+            "kind",
+            &["load", "docker-image", &self.image, "--name", &self.cluster],
+        );
+        self.helm(&[
+            "upgrade",
+            "--install",
+            "platform",
+            "platform",
+            "--repo",
+            &self.repo,
+            "--version",
+            "1.0.0",
+            "--namespace",
+            "platform-system",
+            "--create-namespace",
+        ]);
+        self.install_web(&spec);
+        let web = kindform_helm::resolve("web", &spec.releases["web"], &self.dir).unwrap();
+        let entry = kindform_helm::record_entry(&web).unwrap();
+        record.push(("releases.web".into(), serde_json::to_value(entry).unwrap()));
+        let extra = kindform_kube::manifest::resolve(
+            "extra",
+            &spec.manifests["extra"],
+            "scenario",
+            &self.dir,
+            &self.state(),
+        )
+        .unwrap();
+        let mut refs = Vec::new();
+        for object in &extra.objects {
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = json!("apps");
+            refs.push(ObjectRef::of(&object).unwrap());
+            self.world.create_object(&self.cluster, object).unwrap();
+        }
+        let entry = kindform_kube::manifest::record_entry(&extra, &refs);
+        record.push((
+            "manifests.extra".into(),
+            serde_json::to_value(entry).unwrap(),
+        ));
+        self.write_record(record);
+    }
+
+    /// `helm upgrade --install web`, the set values in a 0600 file as
+    /// kindform passes them.
+    fn install_web(&self, spec: &kindform_api::Spec) {
+        let web = kindform_helm::resolve("web", &spec.releases["web"], &self.dir).unwrap();
+        let values = self.state().join("values/web.yaml");
+        write(values.clone(), &web.set_values_yaml());
+        self.helm(&[
+            "upgrade",
+            "--install",
+            "web",
+            "chart",
+            "--namespace",
+            "apps",
+            "--create-namespace",
+            "-f",
+            "values.yaml",
+            "-f",
+            values.to_str().unwrap(),
+        ]);
+        std::fs::remove_file(values).unwrap();
     }
 }
 
@@ -187,7 +373,12 @@ async fn an_empty_world_plans_everything_as_created() {
         cluster["after"]["nodes"][0]["extraPortMappings"][0]["hostPort"],
         18080
     );
-    for address in ["images.app", "releases.web", "manifests.extra"] {
+    for address in [
+        "images.app",
+        "releases.platform",
+        "releases.web",
+        "manifests.extra",
+    ] {
         let c = change(&plan, address);
         assert_eq!(
             (c["action"].as_str(), c["reasons"].clone()),
@@ -196,7 +387,9 @@ async fn an_empty_world_plans_everything_as_created() {
         );
     }
     let web = change(&plan, "releases.web");
-    assert_eq!(web["after"]["set"]["db.password"], "(sensitive)");
+    assert_eq!(web["after"]["values"]["db"]["password"], "(sensitive)");
+    assert_eq!(web["after"]["values"]["greeting"], "hello");
+    assert_eq!(web["after"]["chart"], "web-0.1.0");
     assert!(
         web["steps"][0]
             .as_str()
@@ -229,10 +422,11 @@ async fn an_empty_world_plans_everything_as_created() {
         "{text}"
     );
     assert!(
-        text.ends_with("Plan: 4 to create, 0 to update, 0 to replace, 0 to repair, 0 to delete.\n"),
+        text.ends_with("Plan: 5 to create, 0 to update, 0 to replace, 0 to repair, 0 to delete.\n"),
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour without a terminal");
+    assert!(!text.contains(SECRET), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +532,12 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades() {
         cluster["after"]["nodes"][0]["extraPortMappings"][0]["hostPort"],
         19090
     );
-    for address in ["images.app", "releases.web", "manifests.extra"] {
+    for address in [
+        "images.app",
+        "releases.platform",
+        "releases.web",
+        "manifests.extra",
+    ] {
         let c = change(&plan, address);
         assert_eq!(
             (c["action"].as_str(), c["reasons"].clone()),
@@ -361,4 +560,413 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades() {
         text.contains("        -     hostPort: 18080\n        +     hostPort: 19090\n"),
         "{text}"
     );
+}
+
+fn steps(change: &Value) -> Vec<String> {
+    change["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn actions(plan: &Value) -> Vec<(String, String)> {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every change but `except` (and the checks) is a no-op.
+fn only_changes(plan: &Value, except: &[&str]) {
+    for (address, action) in actions(plan) {
+        if except.contains(&address.as_str()) || address.starts_with("checks.") {
+            continue;
+        }
+        assert_eq!(action, "no-op", "{address} in {plan}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converged_world_plans_no_changes() {
+    let Some(env) = env("a_converged_world_plans_no_changes", true).await else {
+        return;
+    };
+    env.converge_everything().await;
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stderr}\n{text}");
+    assert!(
+        text.ends_with("No changes. The environment matches the spec.\n"),
+        "{text}"
+    );
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &[]);
+    assert_eq!(actions(&plan).len(), 6, "every resource is listed: {plan}");
+    let web = change(&plan, "releases.web");
+    assert_eq!(web["before"], web["after"]);
+    assert_eq!(web["before"]["values"]["db"]["password"], "(sensitive)");
+    let app = change(&plan, "images.app");
+    assert_eq!(
+        app["before"]["nodes"],
+        json!({format!("{}-control-plane", env.cluster): "present", format!("{}-worker", env.cluster): "present"})
+    );
+    assert!(!plan.to_string().contains(SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts() {
+    let Some(env) = env(
+        "an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    let spec = env.load("18080");
+    let hash =
+        kindform_image::context_hash(spec.images["app"].build.as_ref().unwrap(), &env.dir).unwrap();
+    let id = env
+        .world
+        .build_image_labelled(
+            &env.image,
+            "v2",
+            2048,
+            &[(kindform_image::CONTEXT_LABEL, &hash)],
+        )
+        .await
+        .unwrap();
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["images.app"]);
+    let app = change(&plan, "images.app");
+    assert_eq!(
+        (app["action"].as_str(), app["reasons"].clone()),
+        (Some("update"), json!(["image-stale"]))
+    );
+    let short = &id.trim_start_matches("sha256:")[..12];
+    assert_eq!(
+        steps(app),
+        [
+            format!(
+                "load {} ({short}) into {1}-control-plane, {1}-worker (one docker image export streamed into ctr import, nodes in parallel)",
+                env.image, env.cluster
+            ),
+            format!(
+                "rollout restart deployment/web in apps (it runs {}) and wait for it",
+                env.image
+            ),
+        ]
+    );
+    let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("  ~ images.app  (image-stale)\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{0}-control-plane, {0}-worker hold another image under {1}",
+            env.cluster, env.image
+        )),
+        "{text}"
+    );
+
+    // Editing the build context makes it a rebuild, then a load everywhere.
+    write(env.dir.join("app/f"), "v3\n");
+    let app = change(&env.plan_json(&[]), "images.app").clone();
+    assert_eq!(app["reasons"], json!(["context-changed"]));
+    assert!(steps(&app)[0].starts_with(&format!("build {} from app", env.image)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_absent_locally_without_build_is_an_error() {
+    let Some(env) = env("an_image_absent_locally_without_build_is_an_error", true).await else {
+        return;
+    };
+    env.converge_everything().await;
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    let spec = spec.replace("build = { context = \"app\" }", "").replace(
+        "ref = \"${image}\"",
+        "ref = \"kindform.dev/never-built:local\"",
+    );
+    std::fs::write(env.dir.join("kindform.toml"), spec).unwrap();
+    let (code, _, stderr) = env.kindform(&["plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("image kindform.dev/never-built:local is not present locally and images.app has no `build`: build it first"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision() {
+    let Some(env) = env(
+        "a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    env.install_web(&env.load("18080"));
+    env.world
+        .leave_release(&env.cluster, "apps", "web", "pending-upgrade")
+        .unwrap();
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["releases.web"]);
+    let web = change(&plan, "releases.web");
+    assert_eq!(
+        (web["action"].as_str(), web["reasons"].clone()),
+        (Some("repair"), json!(["release-pending"]))
+    );
+    let steps = steps(web);
+    assert_eq!(
+        steps[0],
+        "helm rollback web 1 --namespace apps (the last deployed revision)"
+    );
+    assert!(steps[1].starts_with("helm upgrade --install web chart --namespace apps"));
+    let (_, text, _) = env.kindform(&["plan"]);
+    assert!(
+        text.contains("  ! releases.web  (release-pending)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("revision 2 is stuck in pending-upgrade; the last deployed revision is 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_release_is_repaired_by_an_upgrade() {
+    let Some(env) = env("a_failed_release_is_repaired_by_an_upgrade", true).await else {
+        return;
+    };
+    env.converge_everything().await;
+    env.world
+        .leave_release(&env.cluster, "platform-system", "platform", "failed")
+        .unwrap();
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["releases.platform"]);
+    let platform = change(&plan, "releases.platform");
+    assert_eq!(
+        (platform["action"].as_str(), platform["reasons"].clone()),
+        (Some("repair"), json!(["release-failed"]))
+    );
+    assert_eq!(
+        steps(platform),
+        [format!(
+            "helm upgrade --install platform platform --repo {} --namespace platform-system --create-namespace --version 1.0.0",
+            env.repo
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_values_are_shown_as_a_diff_with_secrets_hidden() {
+    let Some(env) = env(
+        "changed_values_are_shown_as_a_diff_with_secrets_hidden",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    write(
+        env.dir.join("values.yaml"),
+        "replicas: 2\ngreeting: hello\n",
+    );
+    write(env.dir.join("secrets/db-password"), "hunter2-the-second");
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["releases.web"]);
+    let web = change(&plan, "releases.web");
+    assert_eq!(
+        (web["action"].as_str(), web["reasons"].clone()),
+        (Some("update"), json!(["values-changed"]))
+    );
+    assert_eq!(
+        (
+            &web["before"]["values"]["replicas"],
+            &web["after"]["values"]["replicas"]
+        ),
+        (&json!(1), &json!(2))
+    );
+    assert_eq!(web["after"]["values"]["db"]["password"], "(sensitive)");
+    let (_, text, _) = env.kindform(&["plan"]);
+    assert!(
+        text.contains("values changed: db.password (sensitive), replicas"),
+        "{text}"
+    );
+    assert!(text.contains("        -   replicas: 1\n"), "{text}");
+    assert!(text.contains("        +   replicas: 2\n"), "{text}");
+    for shown in [text, plan.to_string()] {
+        assert!(!shown.contains("hunter2"), "a secret leaked: {shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_version_bump_is_an_update() {
+    let Some(env) = env("a_chart_version_bump_is_an_update", true).await else {
+        return;
+    };
+    env.converge_everything().await;
+    let plan = env.plan_json(&["--var", "platform_version=1.1.0"]);
+    only_changes(&plan, &["releases.platform"]);
+    let platform = change(&plan, "releases.platform");
+    assert_eq!(
+        (platform["action"].as_str(), platform["reasons"].clone()),
+        (Some("update"), json!(["version-changed"]))
+    );
+    assert_eq!(
+        (&platform["before"]["chart"], &platform["after"]["chart"]),
+        (&json!("platform-1.0.0"), &json!("platform-1.1.0"))
+    );
+    let (_, text, _) = env.kindform(&["plan", "--var", "platform_version=1.1.0"]);
+    assert!(
+        text.contains("chart platform-1.0.0 -> platform-1.1.0"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_chart_templates_and_manifests_are_updates() {
+    let Some(env) = env("edited_chart_templates_and_manifests_are_updates", true).await else {
+        return;
+    };
+    env.converge_everything().await;
+    write(
+        env.dir.join("chart/templates/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  edited: \"yes\"\n",
+    );
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    std::fs::write(
+        env.dir.join("kindform.toml"),
+        spec.replace("  mode: full\n", "  mode: lean\n"),
+    )
+    .unwrap();
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["releases.web", "manifests.extra"]);
+    let web = change(&plan, "releases.web");
+    assert_eq!(
+        (web["action"].as_str(), web["reasons"].clone()),
+        (Some("update"), json!(["chart-changed"]))
+    );
+    let extra = change(&plan, "manifests.extra");
+    assert_eq!(
+        (extra["action"].as_str(), extra["reasons"].clone()),
+        (Some("update"), json!(["fields-changed"]))
+    );
+    assert_eq!(extra["before"]["objects"][0]["data"]["mode"], "full");
+    assert_eq!(extra["after"]["objects"][0]["data"]["mode"], "lean");
+    let (_, text, _) = env.kindform(&["plan"]);
+    assert!(
+        text.contains("chart files changed since the last apply: templates/settings.yaml"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ConfigMap \"extra\" in namespace \"apps\": data.mode"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted() {
+    let Some(env) = env(
+        "a_manifest_dropped_from_the_spec_with_prune_is_deleted",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    let cut = spec.find("[manifests.extra]").unwrap();
+    std::fs::write(env.dir.join("kindform.toml"), &spec[..cut]).unwrap();
+    let plan = env.plan_json(&[]);
+    only_changes(&plan, &["manifests.extra"]);
+    let extra = change(&plan, "manifests.extra");
+    assert_eq!(
+        (extra["action"].as_str(), extra["reasons"].clone()),
+        (Some("delete"), json!(["orphaned"]))
+    );
+    assert_eq!(
+        steps(extra),
+        [
+            "delete ConfigMap \"extra\" in namespace \"apps\"",
+            "forget it in the applied record"
+        ]
+    );
+    assert!(extra["after"].is_null());
+    let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("  - manifests.extra  (orphaned)\n"), "{text}");
+    assert!(
+        text.ends_with("Plan: 0 to create, 0 to update, 0 to replace, 0 to repair, 1 to delete.\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict() {
+    let Some(env) = env(
+        "an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    env.helm(&["uninstall", "web", "--namespace", "apps"]);
+    env.world
+        .create_object(
+            &env.cluster,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"by": "hand"}}),
+        )
+        .unwrap();
+    let plan = env.plan_json(&[]);
+    let web = change(&plan, "releases.web");
+    assert_eq!(
+        (web["action"].as_str(), web["reasons"].clone()),
+        (Some("create"), json!(["absent", "ownership-conflict"]))
+    );
+    let conflict = "ConfigMap \"web-settings\" in namespace \"apps\"";
+    assert_eq!(
+        steps(web)[0],
+        format!(
+            "stop: {conflict} would block Helm; delete them, or set take_ownership = true on releases.web"
+        )
+    );
+    let (_, text, _) = env.kindform(&["plan"]);
+    assert!(
+        text.contains(&format!(
+            "exists without this release's ownership: {conflict}"
+        )),
+        "{text}"
+    );
+
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    std::fs::write(
+        env.dir.join("kindform.toml"),
+        spec.replace(
+            "depends_on = [\"images.app\", \"releases.platform\"]",
+            "depends_on = [\"images.app\", \"releases.platform\"]\ntake_ownership = true",
+        ),
+    )
+    .unwrap();
+    let web = change(&env.plan_json(&[]), "releases.web").clone();
+    let steps = steps(&web);
+    assert!(
+        steps[0].starts_with(&format!("adopt {conflict} for release web")),
+        "{steps:?}"
+    );
+    assert!(steps[1].contains("--take-ownership"), "{steps:?}");
 }

@@ -4,7 +4,7 @@
 
 mod planner;
 
-pub use planner::{Observed, PlanOptions, cascades, plan};
+pub use planner::{Observed, PlanOptions, cascades, included, plan};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

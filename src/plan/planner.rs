@@ -17,6 +17,9 @@ use crate::graph::Graph;
 pub struct Observed {
     /// Diffs by address.
     pub diffs: BTreeMap<Address, Diff>,
+    /// Resources kindform applied earlier that left the spec, with their
+    /// diffs (a delete, or nothing when they are left in place).
+    pub orphans: Vec<(Address, Diff)>,
 }
 
 /// The command line's say in the plan.
@@ -39,16 +42,22 @@ pub fn cascades(diff: &Diff, forced: bool) -> bool {
 }
 
 fn action_of(diff: &Diff) -> Action {
-    let strongest = diff.differences.iter().map(|d| d.effect).max();
-    match strongest {
-        None => Action::NoOp,
-        Some(Effect::Create) => Action::Create,
-        Some(Effect::ForcesReplacement) => Action::Replace,
-        Some(Effect::Repair) if diff.differences.iter().any(|d| d.effect == Effect::Update) => {
-            Action::Update
-        }
-        Some(Effect::Repair) => Action::Repair,
-        Some(Effect::Update) => Action::Update,
+    let has = |e: Effect| diff.differences.iter().any(|d| d.effect == e);
+    // Strongest first: a replacement covers everything; a resource that does
+    // not exist is created, whatever else was noticed about it; an update
+    // done anyway mends what a repair would.
+    if has(Effect::ForcesReplacement) {
+        Action::Replace
+    } else if has(Effect::Create) {
+        Action::Create
+    } else if has(Effect::Delete) {
+        Action::Delete
+    } else if has(Effect::Update) {
+        Action::Update
+    } else if has(Effect::Repair) {
+        Action::Repair
+    } else {
+        Action::NoOp
     }
 }
 
@@ -61,16 +70,22 @@ fn reasons_of(diff: &Diff) -> Vec<String> {
         .collect()
 }
 
-/// Decides the plan. `observed` must hold a diff for every planned address.
-pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptions) -> Plan {
-    let included: Option<BTreeSet<&Address>> = (!options.targets.is_empty()).then(|| {
+/// The addresses `--target` keeps (the targets and what they depend on);
+/// `None` when there are no targets and everything is planned.
+pub fn included(graph: &Graph, options: &PlanOptions) -> Option<BTreeSet<Address>> {
+    (!options.targets.is_empty()).then(|| {
         let mut keep = BTreeSet::new();
         for target in &options.targets {
-            keep.insert(target);
-            keep.extend(graph.ancestors(target));
+            keep.insert(target.clone());
+            keep.extend(graph.ancestors(target).into_iter().cloned());
         }
         keep
-    });
+    })
+}
+
+/// Decides the plan. `observed` must hold a diff for every planned address.
+pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptions) -> Plan {
+    let included = included(graph, options);
     let cluster_forced = options.replace.contains(&Address::Cluster);
     let cluster_cascades = observed
         .diffs
@@ -138,6 +153,28 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             },
             after: diff.after.clone(),
             details: if cascaded { Vec::new() } else { details },
+        });
+    }
+    for (address, diff) in &observed.orphans {
+        let mut details: Vec<String> = diff
+            .differences
+            .iter()
+            .map(|d| d.detail.clone())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if diff.differences.is_empty() {
+            details.push(
+                "left the spec; its objects stay because it was applied without prune".to_owned(),
+            );
+        }
+        changes.push(Change {
+            address: address.to_string(),
+            action: action_of(diff),
+            reasons: vec!["orphaned".to_owned()],
+            steps: diff.steps.clone(),
+            before: diff.before.clone(),
+            after: diff.after.clone(),
+            details,
         });
     }
     Plan {

@@ -15,6 +15,7 @@ pub mod kind_config;
 pub mod manifest;
 pub mod provider;
 pub mod release;
+pub mod settings;
 pub mod spec;
 
 pub use address::{Address, ResourceKind};

@@ -50,6 +50,8 @@ pub enum Effect {
     Repair,
     /// The resource must be destroyed and created again.
     ForcesReplacement,
+    /// The resource left the spec and must be removed.
+    Delete,
 }
 
 /// Everything a provider sees for one resource.

@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::kind_cli;
-use crate::settings::{changed_paths, fingerprint, node_images, settings, without_digest};
+use crate::settings::{node_images, settings, without_digest};
+use kindform_api::settings::{changed_paths, fingerprint};
 
 /// kind's label naming a node's cluster.
 pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";

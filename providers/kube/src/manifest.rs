@@ -1,62 +1,538 @@
-//! The manifest provider: what applying a manifest takes is known without
-//! observing anything ([`Provider::plan_create`], used when the cluster is
-//! created or replaced). Observing objects in the API (and orphans) is the
-//! next step of the plan issue; until then `observe` says so rather than
-//! pretend.
+//! The manifest provider: owns `manifests.*`, plain Kubernetes objects that
+//! kindform applies server-side. It reads the YAML the spec names, looks up
+//! each object in the API, compares only the fields the manifest sets, and
+//! finds objects applied earlier that have left the manifest (through the
+//! applied record, which lists the objects of each manifest). Manifests that
+//! left the spec altogether are orphans: [`ManifestProvider::observe_orphan`]
+//! and [`orphan_diff`].
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::settings::{SENSITIVE, changed_paths, fingerprint, sorted};
 use kindform_api::{ManifestSource, ManifestSpec};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Value, json};
 
-/// Reads and compares one manifest.
-pub struct ManifestProvider;
+use crate::objects::{ObjectRef, Objects, ObjectsError};
+use crate::record::{AppliedRecord, RecordEntry};
 
-/// Why a manifest could not be observed.
+/// The label every object kindform applies carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kindform");
+/// The label naming the environment that applied an object.
+pub const ENVIRONMENT_LABEL: &str = "kindform.dev/environment";
+/// The label naming the address that applied an object.
+pub const ADDRESS_LABEL: &str = "kindform.dev/address";
+
+/// A manifest as the spec means it: its objects read, parsed and labelled.
+#[derive(Clone, Debug)]
+pub struct DesiredManifest {
+    /// `manifests.<name>`.
+    pub address: String,
+    /// The spec's definition.
+    pub spec: ManifestSpec,
+    /// Its objects, in file order, with kindform's labels.
+    pub objects: Vec<Value>,
+}
+
+/// Why a manifest could not be read or observed.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    /// Observing manifests is not built yet.
-    #[error("observing manifests is not built yet")]
-    NotBuilt,
+    /// A manifest file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest file is not valid YAML.
+    #[error("{path} is not valid YAML")]
+    Yaml {
+        /// The file (or `the inline YAML`).
+        path: String,
+        /// Why.
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    /// A document is not a Kubernetes object.
+    #[error(
+        "{path}: document {index} is not a Kubernetes object (it needs apiVersion, kind and metadata.name)"
+    )]
+    NotAnObject {
+        /// The file.
+        path: String,
+        /// Which document, from 1.
+        index: usize,
+    },
+    /// A downloaded manifest is not in the download cache yet.
+    #[error("{url} has not been downloaded yet; downloading manifests arrives with apply")]
+    NotDownloaded {
+        /// The address.
+        url: String,
+    },
+    /// The API could not be read.
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+}
+
+/// Reads the manifest's YAML and labels its objects. `base_dir` is the
+/// spec's folder; downloads are looked for in `state_dir/downloads`.
+pub fn resolve(
+    name: &str,
+    spec: &ManifestSpec,
+    environment: &str,
+    base_dir: &Path,
+    state_dir: &Path,
+) -> Result<DesiredManifest, ManifestError> {
+    let address = format!("manifests.{name}");
+    let mut documents = Vec::new();
+    match &spec.source {
+        ManifestSource::Inline(text) => parse_into(text, "the inline YAML", &mut documents)?,
+        ManifestSource::Path(path) => {
+            let full = base_dir.join(path);
+            let files = if full.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&full)
+                    .map_err(|source| ManifestError::Read {
+                        path: full.clone(),
+                        source,
+                    })?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                    })
+                    .collect();
+                files.sort();
+                files
+            } else {
+                vec![full]
+            };
+            for file in files {
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
+                        path: file.clone(),
+                        source,
+                    })?;
+                parse_into(&text, &file.display().to_string(), &mut documents)?;
+            }
+        }
+        ManifestSource::Url { url, sha256 } => {
+            let cached = state_dir.join("downloads").join(format!("{sha256}.yaml"));
+            let text = std::fs::read_to_string(&cached)
+                .map_err(|_| ManifestError::NotDownloaded { url: url.clone() })?;
+            parse_into(&text, url, &mut documents)?;
+        }
+    }
+    let objects = documents
+        .into_iter()
+        .map(|mut object| {
+            label(&mut object, environment, &address);
+            object
+        })
+        .collect();
+    Ok(DesiredManifest {
+        address,
+        spec: spec.clone(),
+        objects,
+    })
+}
+
+fn parse_into(text: &str, path: &str, out: &mut Vec<Value>) -> Result<(), ManifestError> {
+    use serde::Deserialize as _;
+    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(document).map_err(|source| ManifestError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        if value.get("kind").and_then(Value::as_str) == Some("List") {
+            out.extend(
+                value
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        if ObjectRef::of(&value).is_none() {
+            return Err(ManifestError::NotAnObject {
+                path: path.to_owned(),
+                index: i + 1,
+            });
+        }
+        out.push(value);
+    }
+    Ok(())
+}
+
+fn label(object: &mut Value, environment: &str, address: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(MANAGED_BY.0.to_owned(), json!(MANAGED_BY.1));
+        labels.insert(ENVIRONMENT_LABEL.to_owned(), json!(environment));
+        labels.insert(ADDRESS_LABEL.to_owned(), json!(address));
+    }
+}
+
+/// One object of the manifest as found in the API.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LiveObject {
+    /// The object, its namespace filled in where its kind is namespaced.
+    pub reference: ObjectRef,
+    /// Whether the API serves its kind (a CRD may not be installed yet).
+    pub served: bool,
+    /// The object as the API has it; `None` when absent. Secret data is
+    /// replaced by its fingerprint.
+    pub live: Option<Value>,
+}
+
+/// The manifest as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ManifestLive {
+    /// Its objects, in the manifest's order.
+    pub objects: Vec<LiveObject>,
+    /// Objects the applied record lists for this manifest that it no longer
+    /// holds and that still exist.
+    pub stale: Vec<ObjectRef>,
+}
+
+/// Reads and compares manifests.
+pub struct ManifestProvider {
+    objects: Arc<Objects>,
+    record: Arc<AppliedRecord>,
+}
+
+impl ManifestProvider {
+    /// A provider reading through `objects`, with the applied record read
+    /// once for the plan.
+    pub fn new(objects: Arc<Objects>, record: Arc<AppliedRecord>) -> Self {
+        ManifestProvider { objects, record }
+    }
+
+    /// The objects the manifest's record entry lists that still exist.
+    async fn existing(&self, listed: &[ObjectRef]) -> Result<Vec<ObjectRef>, ManifestError> {
+        let mut found = Vec::new();
+        for reference in listed {
+            if self.objects.get(reference).await?.is_some() {
+                found.push(reference.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The objects of a manifest that left the spec (its record entry) that
+    /// still exist.
+    pub async fn observe_orphan(
+        &self,
+        entry: &RecordEntry,
+    ) -> Result<Vec<ObjectRef>, ManifestError> {
+        self.existing(&recorded_objects(entry)).await
+    }
+}
+
+fn recorded_objects(entry: &RecordEntry) -> Vec<ObjectRef> {
+    entry
+        .settings
+        .get("objects")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+fn recorded_prune(entry: &RecordEntry) -> bool {
+    entry
+        .settings
+        .get("prune")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// What the applied record keeps for a manifest: the objects applied (so
+/// that those that leave it can be pruned), whether pruning was on, and a
+/// fingerprint of the objects' content.
+pub fn record_entry(desired: &DesiredManifest, applied: &[ObjectRef]) -> RecordEntry {
+    RecordEntry {
+        fingerprint: fingerprint(&Value::Array(desired.objects.clone())),
+        settings: json!({"objects": applied, "prune": desired.spec.prune}),
+    }
+}
+
+/// The plan for a manifest that left the spec: delete its objects when it
+/// was applied with `prune`, otherwise leave them (and say so).
+pub fn orphan_diff(entry: &RecordEntry, existing: &[ObjectRef]) -> Diff {
+    let names: Vec<String> = existing.iter().map(ToString::to_string).collect();
+    let before = json!({"objects": existing});
+    if !recorded_prune(entry) {
+        return Diff {
+            differences: Vec::new(),
+            steps: Vec::new(),
+            before: before.clone(),
+            after: before,
+        };
+    }
+    Diff {
+        differences: vec![Difference::new(
+            "orphaned",
+            Effect::Delete,
+            if names.is_empty() {
+                "left the spec; its objects are already gone".to_owned()
+            } else {
+                format!("left the spec (prune is on): {}", names.join(", "))
+            },
+        )],
+        steps: names
+            .iter()
+            .map(|n| format!("delete {n}"))
+            .chain(["forget it in the applied record".to_owned()])
+            .collect(),
+        before,
+        after: Value::Null,
+    }
+}
+
+/// Secret values never leave kindform: `data` and `stringData` show as
+/// `(sensitive)`.
+fn redacted(object: &Value) -> Value {
+    let mut shown = object.clone();
+    if shown.get("kind").and_then(Value::as_str) == Some("Secret") {
+        for field in ["data", "stringData"] {
+            if let Some(map) = shown.get_mut(field).and_then(Value::as_object_mut) {
+                for v in map.values_mut() {
+                    *v = json!(SENSITIVE);
+                }
+            }
+        }
+    }
+    sorted(&shown)
+}
+
+/// `stringData` is write-only: the API keeps it base64-encoded in `data`.
+fn comparable(object: &Value) -> Value {
+    let mut out = object.clone();
+    if out.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return out;
+    }
+    let Some(Value::Object(strings)) = out.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return out;
+    };
+    let data = out
+        .as_object_mut()
+        .map(|o| o.entry("data").or_insert_with(|| json!({})));
+    if let Some(Value::Object(data)) = data {
+        for (k, v) in strings {
+            let text = v
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
+    }
+    out
+}
+
+/// The live object cut down to the fields `desired` sets, so that fields the
+/// API adds (status, defaults, other managers' fields) never count as drift.
+fn projection(desired: &Value, live: &Value) -> Value {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => Value::Object(
+            d.iter()
+                .filter_map(|(k, dv)| l.get(k).map(|lv| (k.clone(), projection(dv, lv))))
+                .collect(),
+        ),
+        (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
+            Value::Array(d.iter().zip(l).map(|(dv, lv)| projection(dv, lv)).collect())
+        }
+        (Value::Number(d), Value::Number(l)) if d.as_f64() == l.as_f64() => desired.clone(),
+        _ => live.clone(),
+    }
 }
 
 impl Provider for ManifestProvider {
-    type Desired = ManifestSpec;
-    type Live = ();
+    type Desired = DesiredManifest;
+    type Live = ManifestLive;
     type Error = ManifestError;
 
-    async fn observe(&self, _desired: &ManifestSpec) -> Result<(), ManifestError> {
-        Err(ManifestError::NotBuilt)
+    async fn observe(&self, desired: &DesiredManifest) -> Result<ManifestLive, ManifestError> {
+        let mut objects = Vec::new();
+        for object in &desired.objects {
+            let Some(mut reference) = ObjectRef::of(object) else {
+                continue;
+            };
+            let Some(info) = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+            else {
+                objects.push(LiveObject {
+                    reference,
+                    served: false,
+                    live: None,
+                });
+                continue;
+            };
+            reference.namespace = if info.namespaced {
+                reference
+                    .namespace
+                    .or_else(|| desired.spec.namespace.clone())
+                    .or_else(|| Some("default".to_owned()))
+            } else {
+                None
+            };
+            let live = self.objects.get(&reference).await?;
+            objects.push(LiveObject {
+                reference,
+                served: true,
+                live,
+            });
+        }
+        let wanted: Vec<&ObjectRef> = objects.iter().map(|o| &o.reference).collect();
+        let left: Vec<ObjectRef> = self
+            .record
+            .get(&desired.address)
+            .map(recorded_objects)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| !wanted.contains(&r))
+            .collect();
+        let stale = self.existing(&left).await?;
+        Ok(ManifestLive { objects, stale })
     }
 
-    fn diff(&self, desired: &ManifestSpec, _live: &()) -> Diff {
-        self.plan_create(desired)
-    }
-
-    fn plan_create(&self, desired: &ManifestSpec) -> Diff {
-        let source = match &desired.source {
-            ManifestSource::Path(path) => path.display().to_string(),
-            ManifestSource::Url { url, .. } => format!("{url} (checked against its sha256)"),
-            ManifestSource::Inline(_) => "the inline YAML".to_owned(),
+    fn diff(&self, desired: &DesiredManifest, live: &ManifestLive) -> Diff {
+        let mut differences = Vec::new();
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        let all_absent = live.objects.iter().all(|o| o.live.is_none());
+        for (object, found) in desired.objects.iter().zip(&live.objects) {
+            let want = comparable(object);
+            after.push(redacted(&want));
+            match &found.live {
+                None => {
+                    before.push(Value::Null);
+                    if !all_absent {
+                        differences.push(Difference::new(
+                            "object-missing",
+                            Effect::Update,
+                            format!("{} does not exist", found.reference),
+                        ));
+                    }
+                }
+                Some(have) => {
+                    let seen = projection(&want, have);
+                    let fields = changed_paths(&seen, &want);
+                    if !fields.is_empty() {
+                        differences.push(Difference::new(
+                            "fields-changed",
+                            Effect::Update,
+                            format!("{}: {}", found.reference, fields.join(", ")),
+                        ));
+                    }
+                    before.push(redacted(&seen));
+                }
+            }
+        }
+        if all_absent && !live.objects.is_empty() {
+            differences.insert(
+                0,
+                Difference::new(
+                    "absent",
+                    Effect::Create,
+                    format!("none of its {} objects exist", live.objects.len()),
+                ),
+            );
+        }
+        let mut steps = Vec::new();
+        if !differences.is_empty() {
+            steps = apply_steps(desired, &live.objects);
+        }
+        if desired.spec.prune {
+            for stale in &live.stale {
+                differences.push(Difference::new(
+                    "pruned",
+                    Effect::Update,
+                    format!("{stale} left the manifest (prune is on)"),
+                ));
+                steps.push(format!("delete {stale}"));
+            }
+        }
+        let before = if all_absent {
+            Value::Null
+        } else {
+            json!({"objects": before})
         };
-        let mut steps = vec![format!(
-            "server-side apply the objects of {source} (field manager kindform)"
-        )];
-        for wait in &desired.wait {
-            let which = wait
-                .selector
-                .as_deref()
-                .or(wait.name.as_deref())
-                .unwrap_or_default();
-            steps.push(format!(
-                "wait for {} {which} to be {}",
-                wait.kind, wait.condition
-            ));
-        }
         Diff {
-            differences: vec![Difference::new("absent", Effect::Create, String::new())],
+            differences,
             steps,
-            before: serde_json::Value::Null,
-            after: json!({"source": desired.source, "namespace": desired.namespace, "prune": desired.prune}),
+            before,
+            after: json!({"objects": after}),
         }
+    }
+
+    fn plan_create(&self, desired: &DesiredManifest) -> Diff {
+        plan_create(desired)
+    }
+}
+
+fn apply_steps(desired: &DesiredManifest, objects: &[LiveObject]) -> Vec<String> {
+    let names: Vec<String> = objects.iter().map(|o| o.reference.to_string()).collect();
+    let mut steps = vec![format!(
+        "server-side apply {} (field manager kindform)",
+        if names.is_empty() {
+            "its objects".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )];
+    for wait in &desired.spec.wait {
+        let which = wait
+            .selector
+            .as_deref()
+            .or(wait.name.as_deref())
+            .unwrap_or_default();
+        steps.push(format!(
+            "wait for {} {which} to be {}",
+            wait.kind, wait.condition
+        ));
+    }
+    steps.push("record its objects in the applied record".to_owned());
+    steps
+}
+
+/// What applying the manifest takes when nothing of it exists.
+pub fn plan_create(desired: &DesiredManifest) -> Diff {
+    let objects: Vec<LiveObject> = desired
+        .objects
+        .iter()
+        .filter_map(ObjectRef::of)
+        .map(|reference| LiveObject {
+            reference,
+            served: true,
+            live: None,
+        })
+        .collect();
+    Diff {
+        differences: vec![Difference::new(
+            "absent",
+            Effect::Create,
+            format!("{} objects to apply", objects.len()),
+        )],
+        steps: apply_steps(desired, &objects),
+        before: Value::Null,
+        after: json!({"objects": desired.objects.iter().map(|o| redacted(&comparable(o))).collect::<Vec<_>>()}),
     }
 }

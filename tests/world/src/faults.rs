@@ -166,6 +166,36 @@ impl World {
         )
     }
 
+    /// [`World::build_image`] with image labels, as a Dockerfile's `LABEL`
+    /// sets them.
+    pub async fn build_image_labelled(
+        &self,
+        reference: &str,
+        seed: &str,
+        size: usize,
+        labels: &[(&str, &str)],
+    ) -> Result<String, FaultError> {
+        let (shared, reference, seed) = (
+            Arc::clone(self.shared()),
+            reference.to_owned(),
+            seed.to_owned(),
+        );
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Ok(self
+            .run(async move {
+                let labels: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                crate::test_image::build_labelled(&shared.docker, &reference, &seed, size, &labels)
+                    .await
+            })
+            .await?)
+    }
+
     /// Leaves a release's latest revision in `status` (`pending-install`,
     /// `pending-upgrade`, `pending-rollback`, `failed`).
     pub fn leave_release(

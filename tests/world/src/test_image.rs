@@ -14,6 +14,17 @@ pub async fn build(
     seed: &str,
     size: usize,
 ) -> Result<String, bollard::errors::Error> {
+    build_labelled(docker, reference, seed, size, &[]).await
+}
+
+/// [`build`], with image labels (as a Dockerfile's `LABEL` sets them).
+pub async fn build_labelled(
+    docker: &Docker,
+    reference: &str,
+    seed: &str,
+    size: usize,
+    labels: &[(&str, &str)],
+) -> Result<String, bollard::errors::Error> {
     let mut payload = seed.as_bytes().to_vec();
     payload.resize(size.max(seed.len()), b'.');
     let mut builder = tar::Builder::new(Vec::new());
@@ -29,7 +40,11 @@ pub async fn build(
         .from_src("-")
         .repo(repo)
         .tag(tag)
-        .changes(vec!["CMD [\"/payload\"]".to_owned()])
+        .changes(
+            std::iter::once("CMD [\"/payload\"]".to_owned())
+                .chain(labels.iter().map(|(k, v)| format!("LABEL {k}={v}")))
+                .collect(),
+        )
         .build();
     docker
         .create_image(

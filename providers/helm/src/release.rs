@@ -1,0 +1,612 @@
+//! The release provider: observes one Helm release (its row of the shared
+//! `helm list`, its user values, its history when it is stuck, a local
+//! chart's record, and the objects its chart would create that something
+//! else already owns) and diffs it against the spec.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kindform_api::ReleaseSpec;
+use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::release::ChartSource;
+use kindform_api::settings::{changed_paths, fingerprint, redact, sorted};
+use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::chart::{self, ChartError, LocalChart};
+use crate::cli::{Helm, HelmError, Listed, Revision};
+use crate::values::{self, Values, ValuesError};
+
+/// Helm's ownership label and annotations (cli-contracts.md 2.7).
+pub const HELM_MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "Helm");
+/// The annotation naming the owning release.
+pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
+/// The annotation naming the owning release's namespace.
+pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+
+/// Where the chart comes from, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DesiredChart {
+    /// A chart folder beside the spec.
+    Local(LocalChart),
+    /// A chart in a repository, by name.
+    Repository {
+        /// The repository URL.
+        repo: String,
+        /// The chart's name.
+        name: String,
+    },
+    /// An OCI reference.
+    Oci(String),
+}
+
+/// A release as the spec means it, with its values put together and a local
+/// chart read. Holds secrets: never serialised or printed whole.
+#[derive(Clone, Debug)]
+pub struct DesiredRelease {
+    /// The release name.
+    pub name: String,
+    /// The spec's definition.
+    pub spec: ReleaseSpec,
+    /// The spec's folder.
+    pub base_dir: PathBuf,
+    /// The chart.
+    pub chart: DesiredChart,
+    /// The user-supplied values.
+    pub values: Values,
+}
+
+/// Why a release could not be read or observed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// Its values could not be put together.
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    /// Its local chart could not be read.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    /// `helm` failed.
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    /// The API could not be read.
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+}
+
+/// Reads the release's chart and values (secrets included) from the spec.
+pub fn resolve(
+    name: &str,
+    spec: &ReleaseSpec,
+    base_dir: &Path,
+) -> Result<DesiredRelease, ReleaseError> {
+    let chart = match spec.chart_source() {
+        ChartSource::Local(path) => DesiredChart::Local(chart::read(&base_dir.join(path))?),
+        ChartSource::Repository { repo, name } => DesiredChart::Repository {
+            repo: repo.to_owned(),
+            name: name.to_owned(),
+        },
+        ChartSource::Oci(reference) => DesiredChart::Oci(reference.to_owned()),
+    };
+    let values = values::resolve(&spec.values, &spec.set, base_dir)?;
+    Ok(DesiredRelease {
+        name: name.to_owned(),
+        spec: spec.clone(),
+        base_dir: base_dir.to_owned(),
+        chart,
+        values,
+    })
+}
+
+/// A version that names one release, not a range.
+fn exact(version: &str) -> Option<&str> {
+    let v = version.trim().trim_start_matches('v');
+    let ok = !v.is_empty()
+        && v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+        && !v.split(['.', '-', '+']).any(|p| p == "x" || p == "X");
+    ok.then_some(v)
+}
+
+impl DesiredRelease {
+    /// `releases.<name>`.
+    pub fn address(&self) -> String {
+        format!("releases.{}", self.name)
+    }
+
+    /// The chart as `helm list` shows it (`<name>-<version>`), when the spec
+    /// pins it.
+    pub fn chart_label(&self) -> Option<String> {
+        match &self.chart {
+            DesiredChart::Local(c) => Some(format!("{}-{}", c.name, c.version)),
+            DesiredChart::Repository { name, .. } => {
+                let version = exact(self.spec.version.as_deref()?)?;
+                Some(format!("{name}-{version}"))
+            }
+            DesiredChart::Oci(reference) => {
+                let name = reference.rsplit('/').next()?.split(':').next()?;
+                let version = exact(self.spec.version.as_deref()?)?;
+                Some(format!("{name}-{version}"))
+            }
+        }
+    }
+
+    /// The values as plans show them: keys sorted, secrets hidden.
+    pub fn shown_values(&self) -> Value {
+        shown(&self.values.merged, &self.values.sensitive)
+    }
+
+    /// The chart argument(s) of a helm command: a folder, a name with
+    /// `--repo`, or an OCI reference; with `--version` when pinned.
+    pub fn chart_args(&self) -> Vec<String> {
+        let mut args = match &self.chart {
+            DesiredChart::Local(c) => vec![c.dir.display().to_string()],
+            DesiredChart::Repository { repo, name } => {
+                vec![name.clone(), "--repo".into(), repo.clone()]
+            }
+            DesiredChart::Oci(reference) => vec![reference.clone()],
+        };
+        if let Some(version) = &self.spec.version {
+            args.extend(["--version".into(), version.clone()]);
+        }
+        args
+    }
+
+    /// The `-f` arguments of the values files, in order.
+    pub fn values_args(&self) -> Vec<String> {
+        self.spec
+            .values
+            .iter()
+            .flat_map(|f| ["-f".to_owned(), self.base_dir.join(f).display().to_string()])
+            .collect()
+    }
+
+    /// The `set` values as the YAML file kindform passes last.
+    pub fn set_values_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&self.values.set).unwrap_or_default()
+    }
+
+    /// The install or upgrade command, as the plan shows it.
+    pub fn upgrade_command(&self) -> String {
+        let chart = match self.spec.chart_source() {
+            ChartSource::Local(path) => path.to_owned(),
+            ChartSource::Repository { repo, name } => format!("{name} --repo {repo}"),
+            ChartSource::Oci(reference) => reference.to_owned(),
+        };
+        let spec = &self.spec;
+        let mut command = format!(
+            "helm upgrade --install {} {chart} --namespace {}",
+            self.name, spec.namespace
+        );
+        if spec.create_namespace {
+            command.push_str(" --create-namespace");
+        }
+        if let Some(version) = &spec.version {
+            command.push_str(&format!(" --version {version}"));
+        }
+        for file in &spec.values {
+            command.push_str(&format!(" -f {}", file.display()));
+        }
+        if !spec.set.is_empty() {
+            command.push_str(&format!(
+                " -f .kindform/<env>/values/{}.yaml (the set values, mode 0600)",
+                self.name
+            ));
+        }
+        if spec.take_ownership {
+            command.push_str(" --take-ownership");
+        }
+        if spec.wait {
+            command.push_str(" --wait");
+        }
+        if spec.wait_for_jobs {
+            command.push_str(" --wait-for-jobs");
+        }
+        if let Some(timeout) = spec.timeout {
+            command.push_str(&format!(" --timeout {timeout}"));
+        }
+        command
+    }
+
+    fn settings(&self, chart: Option<String>, values: Value) -> Value {
+        json!({
+            "chart": chart,
+            "namespace": self.spec.namespace,
+            "values": values,
+        })
+    }
+}
+
+fn shown(values: &Value, sensitive: &[Vec<String>]) -> Value {
+    let mut v = values::normalized(values);
+    redact(&mut v, sensitive);
+    sorted(&v)
+}
+
+/// What the applied record keeps for a release: for a local chart, the
+/// digest of each of its files; nothing for other charts.
+pub fn record_entry(desired: &DesiredRelease) -> Option<RecordEntry> {
+    let DesiredChart::Local(chart) = &desired.chart else {
+        return None;
+    };
+    let settings =
+        json!({"chart": format!("{}-{}", chart.name, chart.version), "files": chart.files});
+    Some(RecordEntry {
+        fingerprint: fingerprint(&settings),
+        settings,
+    })
+}
+
+/// The release as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReleaseLive {
+    /// Its row of `helm list` (`None` when absent or uninstalled).
+    pub listed: Option<Listed>,
+    /// Its user-supplied values; secrets inside, so never serialised.
+    #[serde(skip)]
+    pub values: Value,
+    /// A fingerprint of the values, standing in for them in saved plans.
+    pub values_fingerprint: String,
+    /// Its history, read only when the release is stuck in `pending-*`.
+    pub history: Vec<Revision>,
+    /// What the applied record holds for it.
+    pub recorded: Option<RecordEntry>,
+    /// Objects the chart renders that exist without this release's
+    /// ownership; looked for only when an install or upgrade is due.
+    pub conflicts: Vec<ObjectRef>,
+}
+
+/// Reads and compares one release. The `helm list` rows and the applied
+/// record are read once per plan and shared.
+pub struct ReleaseProvider {
+    helm: Helm,
+    listing: Arc<Vec<Listed>>,
+    record: Arc<AppliedRecord>,
+    objects: Arc<Objects>,
+}
+
+impl ReleaseProvider {
+    /// A provider using the shared listing and record.
+    pub fn new(
+        helm: Helm,
+        listing: Arc<Vec<Listed>>,
+        record: Arc<AppliedRecord>,
+        objects: Arc<Objects>,
+    ) -> Self {
+        ReleaseProvider {
+            helm,
+            listing,
+            record,
+            objects,
+        }
+    }
+
+    /// Renders the chart (`helm template`, the set values on stdin) and
+    /// returns the objects that exist without this release's ownership.
+    async fn conflicts(&self, desired: &DesiredRelease) -> Result<Vec<ObjectRef>, ReleaseError> {
+        let mut args = vec!["template".to_owned(), desired.name.clone()];
+        args.extend(desired.chart_args());
+        args.extend(["--namespace".into(), desired.spec.namespace.clone()]);
+        args.extend(desired.values_args());
+        args.extend(["-f".into(), "-".into()]);
+        let manifest = self
+            .helm
+            .run(&args, Some(desired.set_values_yaml().as_bytes()))
+            .await?;
+        let mut conflicts = Vec::new();
+        for object in rendered_objects(&manifest) {
+            let Some(mut reference) = ObjectRef::of(&object) else {
+                continue;
+            };
+            let Some(info) = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+            else {
+                continue;
+            };
+            reference.namespace = info.namespaced.then(|| {
+                reference
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| desired.spec.namespace.clone())
+            });
+            if let Some(live) = self.objects.get(&reference).await? {
+                if !owned_by(&live, &desired.name, &desired.spec.namespace) {
+                    conflicts.push(reference);
+                }
+            }
+        }
+        Ok(conflicts)
+    }
+}
+
+/// The objects of `helm template` output.
+fn rendered_objects(manifest: &str) -> Vec<Value> {
+    use serde::Deserialize as _;
+    serde_yaml_ng::Deserializer::from_str(manifest)
+        .filter_map(|doc| Value::deserialize(doc).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+fn owned_by(object: &Value, release: &str, namespace: &str) -> bool {
+    let label = |k: &str| {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+    };
+    let annotation = |k: &str| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    label(HELM_MANAGED_BY.0) == Some(HELM_MANAGED_BY.1)
+        && annotation(RELEASE_NAME_ANNOTATION) == Some(release)
+        && annotation(RELEASE_NAMESPACE_ANNOTATION) == Some(namespace)
+}
+
+/// The differences apart from ownership conflicts, with the steps they need
+/// before the install or upgrade.
+fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>, Vec<String>) {
+    let mut differences = Vec::new();
+    let mut steps = Vec::new();
+    let Some(listed) = &live.listed else {
+        differences.push(Difference::new(
+            "absent",
+            Effect::Create,
+            format!(
+                "no release {} in namespace {}",
+                desired.name, desired.spec.namespace
+            ),
+        ));
+        return (differences, steps);
+    };
+    let name = &desired.name;
+    let namespace = &desired.spec.namespace;
+    if listed.status.starts_with("pending-") {
+        let stuck: u64 = listed.revision.parse().unwrap_or(0);
+        let last_good =
+            live.history.iter().rev().find(|r| {
+                r.revision < stuck && (r.status == "deployed" || r.status == "superseded")
+            });
+        match last_good {
+            Some(good) => {
+                differences.push(Difference::new(
+                    "release-pending",
+                    Effect::Repair,
+                    format!(
+                        "revision {stuck} is stuck in {}; the last deployed revision is {}",
+                        listed.status, good.revision
+                    ),
+                ));
+                steps.push(format!(
+                    "helm rollback {name} {} --namespace {namespace} (the last deployed revision)",
+                    good.revision
+                ));
+            }
+            None => {
+                differences.push(Difference::new(
+                    "release-pending",
+                    Effect::Repair,
+                    format!(
+                        "revision {stuck} is stuck in {} and no revision was ever deployed",
+                        listed.status
+                    ),
+                ));
+                steps.push(format!(
+                    "helm uninstall {name} --namespace {namespace} (it never finished installing)"
+                ));
+            }
+        }
+    } else if listed.status == "failed" {
+        differences.push(Difference::new(
+            "release-failed",
+            Effect::Repair,
+            format!("revision {} failed", listed.revision),
+        ));
+    }
+    if let Some(chart) = desired.chart_label() {
+        if chart != listed.chart {
+            differences.push(Difference::new(
+                "version-changed",
+                Effect::Update,
+                format!("chart {} -> {chart}", listed.chart),
+            ));
+        }
+    }
+    let have = values::normalized(&live.values);
+    let want = &desired.values.merged;
+    if &have != want {
+        let paths: Vec<String> = changed_paths(&have, want)
+            .into_iter()
+            .map(|p| {
+                let secret = desired
+                    .values
+                    .sensitive
+                    .iter()
+                    .any(|s| s.join(".") == p || p.starts_with(&format!("{}.", s.join("."))));
+                if secret {
+                    format!("{p} (sensitive)")
+                } else {
+                    p
+                }
+            })
+            .collect();
+        differences.push(Difference::new(
+            "values-changed",
+            Effect::Update,
+            format!("values changed: {}", paths.join(", ")),
+        ));
+    }
+    if let Some(entry) = record_entry(desired) {
+        match &live.recorded {
+            Some(recorded) if recorded.fingerprint == entry.fingerprint => {}
+            Some(recorded) => {
+                let files: Vec<String> = changed_paths(
+                    recorded.settings.get("files").unwrap_or(&Value::Null),
+                    entry.settings.get("files").unwrap_or(&Value::Null),
+                );
+                differences.push(Difference::new(
+                    "chart-changed",
+                    Effect::Update,
+                    format!("chart files changed since the last apply: {}", files.join(", ")),
+                ));
+            }
+            None => differences.push(Difference::new(
+                "unrecorded",
+                Effect::Update,
+                "the chart's contents at the last apply are not in kindform's applied record; upgrading makes sure the templates match",
+            )),
+        }
+    }
+    (differences, steps)
+}
+
+impl Provider for ReleaseProvider {
+    type Desired = DesiredRelease;
+    type Live = ReleaseLive;
+    type Error = ReleaseError;
+
+    async fn observe(&self, desired: &DesiredRelease) -> Result<ReleaseLive, ReleaseError> {
+        let namespace = &desired.spec.namespace;
+        let listed = self
+            .listing
+            .iter()
+            .find(|r| {
+                r.name == desired.name && &r.namespace == namespace && r.status != "uninstalled"
+            })
+            .cloned();
+        let mut live = ReleaseLive {
+            values: Value::Null,
+            values_fingerprint: String::new(),
+            history: Vec::new(),
+            recorded: self.record.get(&desired.address()).cloned(),
+            conflicts: Vec::new(),
+            listed,
+        };
+        if let Some(listed) = &live.listed {
+            live.values = self.helm.values(&desired.name, namespace).await?;
+            live.values_fingerprint = fingerprint(&live.values);
+            if listed.status.starts_with("pending-") {
+                live.history = self.helm.history(&desired.name, namespace).await?;
+            }
+        }
+        if !differences(desired, &live).0.is_empty() {
+            live.conflicts = self.conflicts(desired).await?;
+        }
+        Ok(live)
+    }
+
+    fn diff(&self, desired: &DesiredRelease, live: &ReleaseLive) -> Diff {
+        let Some(listed) = &live.listed else {
+            let mut diff = plan_create(desired);
+            with_conflicts(desired, &live.conflicts, &mut diff);
+            return diff;
+        };
+        let (differences, mut steps) = differences(desired, live);
+        let before = desired.settings(
+            Some(listed.chart.clone()),
+            shown(&live.values, &desired.values.sensitive),
+        );
+        let after = desired.settings(
+            Some(
+                desired
+                    .chart_label()
+                    .unwrap_or_else(|| listed.chart.clone()),
+            ),
+            desired.shown_values(),
+        );
+        if differences.is_empty() {
+            return Diff {
+                differences,
+                steps,
+                before,
+                after,
+            };
+        }
+        steps.push(desired.upgrade_command());
+        if record_entry(desired).is_some() {
+            steps.push("record the chart's file digests in the applied record".to_owned());
+        }
+        let mut diff = Diff {
+            differences,
+            steps,
+            before,
+            after,
+        };
+        with_conflicts(desired, &live.conflicts, &mut diff);
+        diff
+    }
+
+    fn plan_create(&self, desired: &DesiredRelease) -> Diff {
+        plan_create(desired)
+    }
+}
+
+/// What installing the release takes when nothing of it exists.
+pub fn plan_create(desired: &DesiredRelease) -> Diff {
+    let mut steps = vec![desired.upgrade_command()];
+    if record_entry(desired).is_some() {
+        steps.push("record the chart's file digests in the applied record".to_owned());
+    }
+    Diff {
+        differences: vec![Difference::new(
+            "absent",
+            Effect::Create,
+            format!(
+                "no release {} in namespace {}",
+                desired.name, desired.spec.namespace
+            ),
+        )],
+        steps,
+        before: Value::Null,
+        after: desired.settings(desired.chart_label(), desired.shown_values()),
+    }
+}
+
+/// Adds the ownership conflicts: adoption before the install or upgrade
+/// when the release says `take_ownership`, otherwise the stop apply will
+/// make there.
+fn with_conflicts(desired: &DesiredRelease, conflicts: &[ObjectRef], diff: &mut Diff) {
+    if conflicts.is_empty() {
+        return;
+    }
+    let names: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    diff.differences.push(Difference::new(
+        "ownership-conflict",
+        Effect::Update,
+        format!(
+            "exists without this release's ownership: {}",
+            names.join(", ")
+        ),
+    ));
+    let at = diff
+        .steps
+        .iter()
+        .position(|s| s.starts_with("helm upgrade"))
+        .unwrap_or(diff.steps.len());
+    let step = if desired.spec.take_ownership {
+        format!(
+            "adopt {} for release {} (Helm's label {}={} and annotations {}={}, {}={})",
+            names.join(", "),
+            desired.name,
+            HELM_MANAGED_BY.0,
+            HELM_MANAGED_BY.1,
+            RELEASE_NAME_ANNOTATION,
+            desired.name,
+            RELEASE_NAMESPACE_ANNOTATION,
+            desired.spec.namespace
+        )
+    } else {
+        format!(
+            "stop: {} would block Helm; delete them, or set take_ownership = true on releases.{}",
+            names.join(", "),
+            desired.name
+        )
+    };
+    diff.steps.insert(at, step);
+}

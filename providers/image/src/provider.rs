@@ -1,0 +1,373 @@
+//! The image provider: compares the local Docker image (and, for a `build`,
+//! its context hash label) with what each target node holds, and names the
+//! workloads a reload must restart.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bollard::Docker;
+use kindform_api::ImageSpec;
+use kindform_api::image::normalized_reference;
+use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_kube::Workload;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::context::{CONTEXT_LABEL, ContextError, context_hash};
+use crate::nodes::NodeRefs;
+
+/// An image as the spec means it: its target nodes and, for a build, the
+/// hash of its context now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredImage {
+    /// `images.<name>`.
+    pub address: String,
+    /// The spec's definition.
+    pub spec: ImageSpec,
+    /// The nodes it must be on.
+    pub nodes: Vec<String>,
+    /// The build context's hash, with `build`.
+    pub context_hash: Option<String>,
+}
+
+/// Why an image could not be read or observed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The build context could not be hashed.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Docker refused to inspect the image.
+    #[error("cannot inspect the local image {reference}")]
+    Inspect {
+        /// The image.
+        reference: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The image is not local and the spec cannot build it.
+    #[error(
+        "image {reference} is not present locally and {address} has no `build`: build it first (docker build -t {reference} <context>), or add `build = {{ context = \"…\" }}` to {address}"
+    )]
+    NotLocal {
+        /// The image.
+        reference: String,
+        /// Its address.
+        address: String,
+    },
+}
+
+/// Hashes the build context, when there is one, and settles the nodes.
+pub fn resolve(
+    name: &str,
+    spec: &ImageSpec,
+    base_dir: &Path,
+    all_nodes: &[String],
+) -> Result<DesiredImage, ImageError> {
+    let context_hash = match &spec.build {
+        Some(build) => Some(context_hash(build, base_dir)?),
+        None => None,
+    };
+    Ok(DesiredImage {
+        address: format!("images.{name}"),
+        spec: spec.clone(),
+        nodes: spec.nodes.clone().unwrap_or_else(|| all_nodes.to_vec()),
+        context_hash,
+    })
+}
+
+/// The local image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalImage {
+    /// Docker's image ID (`sha256:…`).
+    pub id: String,
+    /// The context hash label, for images kindform built.
+    pub context_hash: Option<String>,
+}
+
+/// What one node holds of the image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum OnNode {
+    /// The local image's ID is there.
+    Present,
+    /// The tag is there but names another image.
+    Stale,
+    /// Neither.
+    Missing,
+    /// The node could not be read.
+    Unreachable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The image as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImageLive {
+    /// The local image; `None` when Docker has none of that name.
+    pub local: Option<LocalImage>,
+    /// Each target node, in spec order.
+    pub nodes: Vec<(String, OnNode)>,
+    /// The workloads whose pods run the image.
+    pub workloads: Vec<Workload>,
+}
+
+/// Reads and compares images; what the nodes hold and the cluster's
+/// workloads are read once per plan and shared.
+pub struct ImageProvider {
+    docker: Docker,
+    node_refs: Arc<NodeRefs>,
+    workloads: Arc<Vec<Workload>>,
+}
+
+impl ImageProvider {
+    /// A provider over the shared node and workload readings.
+    pub fn new(docker: Docker, node_refs: Arc<NodeRefs>, workloads: Arc<Vec<Workload>>) -> Self {
+        ImageProvider {
+            docker,
+            node_refs,
+            workloads,
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    let hex = id.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
+impl Provider for ImageProvider {
+    type Desired = DesiredImage;
+    type Live = ImageLive;
+    type Error = ImageError;
+
+    async fn observe(&self, desired: &DesiredImage) -> Result<ImageLive, ImageError> {
+        let reference = &desired.spec.reference;
+        let local = match self.docker.inspect_image(reference).await {
+            Ok(image) => Some(LocalImage {
+                id: image.id.unwrap_or_default(),
+                context_hash: image
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(CONTEXT_LABEL).cloned()),
+            }),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => None,
+            Err(source) => {
+                return Err(ImageError::Inspect {
+                    reference: reference.clone(),
+                    source,
+                });
+            }
+        };
+        if local.is_none() && desired.spec.build.is_none() {
+            return Err(ImageError::NotLocal {
+                reference: reference.clone(),
+                address: desired.address.clone(),
+            });
+        }
+        let qualified = normalized_reference(reference);
+        let nodes = desired
+            .nodes
+            .iter()
+            .map(|node| {
+                let state = match self.node_refs.get(node) {
+                    None => OnNode::Unreachable {
+                        reason: "not read".to_owned(),
+                    },
+                    Some(Err(reason)) => OnNode::Unreachable {
+                        reason: reason.clone(),
+                    },
+                    Some(Ok(refs)) => match &local {
+                        Some(l) if refs.contains(&l.id) => OnNode::Present,
+                        _ if refs.contains(&qualified) => OnNode::Stale,
+                        _ => OnNode::Missing,
+                    },
+                };
+                (node.clone(), state)
+            })
+            .collect();
+        let workloads = self
+            .workloads
+            .iter()
+            .filter(|w| {
+                w.images
+                    .iter()
+                    .any(|i| normalized_reference(i) == qualified)
+            })
+            .cloned()
+            .collect();
+        Ok(ImageLive {
+            local,
+            nodes,
+            workloads,
+        })
+    }
+
+    fn diff(&self, desired: &DesiredImage, live: &ImageLive) -> Diff {
+        let reference = &desired.spec.reference;
+        let mut differences = Vec::new();
+        let mut steps = Vec::new();
+        let rebuild = desired.spec.build.is_some()
+            && match &live.local {
+                None => true,
+                Some(local) => local.context_hash != desired.context_hash,
+            };
+        let names = |wanted: fn(&OnNode) -> bool| -> Vec<&str> {
+            live.nodes
+                .iter()
+                .filter(|(_, s)| wanted(s))
+                .map(|(n, _)| n.as_str())
+                .collect()
+        };
+        let stale = names(|s| matches!(s, OnNode::Stale));
+        let missing = names(|s| matches!(s, OnNode::Missing));
+        let unreachable: Vec<String> = live
+            .nodes
+            .iter()
+            .filter_map(|(n, s)| match s {
+                OnNode::Unreachable { reason } => Some(format!("{n} ({reason})")),
+                _ => None,
+            })
+            .collect();
+        let on_none = live
+            .nodes
+            .iter()
+            .all(|(_, s)| !matches!(s, OnNode::Present | OnNode::Stale));
+        if rebuild {
+            let why = match &live.local {
+                None => "not built yet".to_owned(),
+                Some(_) => "its build context changed since it was built".to_owned(),
+            };
+            differences.push(Difference::new(
+                if live.local.is_none() {
+                    "absent"
+                } else {
+                    "context-changed"
+                },
+                if on_none {
+                    Effect::Create
+                } else {
+                    Effect::Update
+                },
+                format!("{reference}: {why}"),
+            ));
+            let build = desired.spec.build.as_ref().expect("rebuild needs build");
+            steps.push(format!(
+                "build {reference} from {} (Dockerfile {})",
+                build.context.display(),
+                build.dockerfile.display()
+            ));
+        } else if on_none && !live.nodes.is_empty() && unreachable.is_empty() {
+            differences.push(Difference::new(
+                "absent",
+                Effect::Create,
+                format!("{reference} is on none of {}", desired.nodes.join(", ")),
+            ));
+        } else {
+            if !stale.is_empty() {
+                differences.push(Difference::new(
+                    "image-stale",
+                    Effect::Update,
+                    format!("{} hold another image under {reference}", stale.join(", ")),
+                ));
+            }
+            if !missing.is_empty() {
+                differences.push(Difference::new(
+                    "image-missing",
+                    Effect::Update,
+                    format!("{} lack {reference}", missing.join(", ")),
+                ));
+            }
+        }
+        if !unreachable.is_empty() {
+            differences.push(Difference::new(
+                "node-unreachable",
+                Effect::Repair,
+                format!("cannot see the images of {}", unreachable.join(", ")),
+            ));
+        }
+        let id = live.local.as_ref().map(|l| short(&l.id).to_owned());
+        let load_into: Vec<&str> = if rebuild {
+            desired.nodes.iter().map(String::as_str).collect()
+        } else {
+            stale.iter().chain(&missing).copied().collect()
+        };
+        if !load_into.is_empty() {
+            steps.push(format!(
+                "load {reference}{} into {} (one docker image export streamed into ctr import, nodes in parallel)",
+                match (&id, rebuild) {
+                    (Some(id), false) => format!(" ({id})"),
+                    _ => String::new(),
+                },
+                load_into.join(", ")
+            ));
+            for workload in &live.workloads {
+                steps.push(format!(
+                    "rollout restart {workload} (it runs {reference}) and wait for it"
+                ));
+            }
+        }
+        if !unreachable.is_empty() {
+            steps.push("look at the unreachable nodes again once they run, and load the image where it lacks".to_owned());
+        }
+        let shown = |state: &OnNode| match state {
+            OnNode::Present => "present",
+            OnNode::Stale => "stale",
+            OnNode::Missing => "missing",
+            OnNode::Unreachable { .. } => "unknown",
+        };
+        let before = json!({
+            "ref": reference,
+            "id": id,
+            "nodes": live.nodes.iter().map(|(n, s)| (n.clone(), json!(shown(s)))).collect::<serde_json::Map<_, _>>(),
+        });
+        let after = json!({
+            "ref": reference,
+            "id": if rebuild { json!("(rebuilt)") } else { json!(id) },
+            "nodes": desired.nodes.iter().map(|n| (n.clone(), json!("present"))).collect::<serde_json::Map<_, _>>(),
+        });
+        Diff {
+            differences,
+            steps,
+            before,
+            after,
+        }
+    }
+
+    fn plan_create(&self, desired: &DesiredImage) -> Diff {
+        plan_create(desired)
+    }
+}
+
+/// What putting the image on fresh nodes takes.
+pub fn plan_create(desired: &DesiredImage) -> Diff {
+    let reference = &desired.spec.reference;
+    let mut steps = Vec::new();
+    if let Some(build) = &desired.spec.build {
+        steps.push(format!(
+            "build {reference} from {} (Dockerfile {}) when absent or its context changed",
+            build.context.display(),
+            build.dockerfile.display()
+        ));
+    }
+    steps.push(format!(
+        "load {reference} into {} (one docker image export streamed into ctr import, nodes in parallel)",
+        desired.nodes.join(", ")
+    ));
+    Diff {
+        differences: vec![Difference::new(
+            "absent",
+            Effect::Create,
+            format!("{reference} is not on the nodes"),
+        )],
+        steps,
+        before: Value::Null,
+        after: json!({
+            "ref": reference,
+            "nodes": desired.nodes.iter().map(|n| (n.clone(), json!("present"))).collect::<serde_json::Map<_, _>>(),
+        }),
+    }
+}
