@@ -141,9 +141,6 @@ fn state_dir(loaded: &Loaded) -> PathBuf {
 }
 
 fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
-    if args.out.is_some() {
-        return Err(Failure("error: `plan --out` is not built yet".to_owned()));
-    }
     let loaded = load(global)?;
     let options = PlanOptions {
         targets: addresses(&args.target, &loaded)?,
@@ -160,6 +157,11 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
         })
         .map_err(|e| Failure(error_chain(&e)))?;
     let plan = crate::plan::plan(&loaded.spec, &loaded.graph, &observed, &options);
+    if let Some(out) = &args.out {
+        crate::plan::SavedPlan::new(&loaded.spec, &plan, &observed)
+            .write(out)
+            .map_err(|e| Failure(error_chain(&e)))?;
+    }
     if args.json {
         println!("{}", crate::render::plan_json(&plan));
     } else {
@@ -167,6 +169,13 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
             && std::env::var_os("NO_COLOR").is_none()
             && std::io::stdout().is_terminal();
         print!("{}", crate::render::plan_text(&plan, color));
+        if let Some(out) = &args.out {
+            println!(
+                "\nSaved the plan to {}. Apply exactly this plan with `kindform apply {}`.",
+                out.display(),
+                out.display()
+            );
+        }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2

@@ -245,6 +245,9 @@ pub async fn observe(
         .await
         .map_err(Error::Cluster)?;
     let cluster_diff = cluster.diff(&spec.cluster, &live);
+    observed
+        .fingerprints
+        .insert(Address::Cluster, live_fingerprint(&live));
     let cascade = cascades(&cluster_diff, options.replace.contains(&Address::Cluster));
     observed.diffs.insert(Address::Cluster, cluster_diff);
     if cascade {
@@ -315,7 +318,7 @@ pub async fn observe(
         manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
     };
     let providers = &providers;
-    let results: Vec<(Address, Result<Diff, Error>)> = futures::stream::iter(&desired)
+    let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&desired)
         .map(|(address, d)| async move {
             (
                 address.clone(),
@@ -326,7 +329,9 @@ pub async fn observe(
         .collect()
         .await;
     for (address, result) in results {
-        observed.diffs.insert(address, result?);
+        let (diff, fingerprint) = result?;
+        observed.diffs.insert(address.clone(), diff);
+        observed.fingerprints.insert(address, fingerprint);
     }
     if keep.is_none() {
         for (key, entry) in &record.0 {
@@ -345,6 +350,9 @@ pub async fn observe(
                     address: address.clone(),
                     source: Box::new(e),
                 })?;
+            observed
+                .fingerprints
+                .insert(address.clone(), live_fingerprint(&existing));
             observed.orphans.push((
                 address,
                 kindform_kube::manifest::orphan_diff(entry, &existing),
@@ -354,37 +362,48 @@ pub async fn observe(
     Ok(observed)
 }
 
+/// A resource's diff, with the fingerprint of the live state it came from.
+type Seen = (Diff, String);
+
 async fn observe_one(
     spec: &Spec,
     address: &Address,
     desired: &Desired,
     providers: &Providers,
-) -> Result<Diff, Error> {
+) -> Result<Seen, Error> {
+    let nothing = || Ok((Diff::default(), String::new()));
     match (address, desired) {
         (_, Desired::Image(d)) => match &providers.images {
             Some(p) => observe_with(p, d, address).await,
-            None => Ok(Diff::default()),
+            None => nothing(),
         },
         (_, Desired::Release(d)) => match &providers.releases {
             Some(p) => observe_with(p, d.as_ref(), address).await,
-            None => Ok(Diff::default()),
+            None => nothing(),
         },
         (_, Desired::Manifest(d)) => observe_with(&providers.manifests, d, address).await,
         (Address::Check(n), Desired::Check) => {
             observe_with(&CheckProvider, &spec.checks[n], address).await
         }
-        _ => Ok(Diff::default()),
+        _ => nothing(),
     }
 }
 
-/// Observes one resource through its provider and diffs it.
+/// A fingerprint of live state as a provider observed it (which holds no
+/// secrets: providers keep digests of them at most).
+fn live_fingerprint(live: &impl serde::Serialize) -> String {
+    kindform_api::settings::fingerprint(&serde_json::to_value(live).unwrap_or_default())
+}
+
+/// Observes one resource through its provider and diffs it; with the
+/// fingerprint of what was seen.
 async fn observe_with<P: Provider>(
     provider: &P,
     desired: &P::Desired,
     address: &Address,
-) -> Result<Diff, Error> {
+) -> Result<Seen, Error> {
     match provider.observe(desired).await {
-        Ok(live) => Ok(provider.diff(desired, &live)),
+        Ok(live) => Ok((provider.diff(desired, &live), live_fingerprint(&live))),
         Err(e) => Err(Error::Resource {
             address: address.clone(),
             source: Box::new(e),

@@ -970,3 +970,72 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict() {
     );
     assert!(steps[1].contains("--take-ownership"), "{steps:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets() {
+    let Some(env) = env(
+        "a_saved_plan_holds_what_it_was_made_from_and_no_secrets",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    env.converge_everything().await;
+    write(
+        env.dir.join("values.yaml"),
+        "replicas: 3\ngreeting: hello\n",
+    );
+    let (code, text, stderr) = env.kindform(&["plan", "--out", "first.plan"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.ends_with("Saved the plan to first.plan. Apply exactly this plan with `kindform apply first.plan`.\n"),
+        "{text}"
+    );
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(env.dir.join(name)).unwrap();
+        assert!(!text.contains(SECRET), "a secret in the saved plan: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let first = read("first.plan");
+    assert_eq!(first["format_version"], "1");
+    assert_eq!(change(&first["plan"], "releases.web")["action"], "update");
+    let observed = first["observed"].as_object().unwrap();
+    let keys: Vec<&str> = observed.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "checks.page",
+            "cluster",
+            "images.app",
+            "manifests.extra",
+            "releases.platform",
+            "releases.web"
+        ]
+    );
+
+    // Nothing moved: the same fingerprints. A release moved: only its own.
+    env.kindform(&["plan", "--out", "second.plan"]);
+    let second = read("second.plan");
+    assert_eq!(second["observed"], first["observed"]);
+    assert_eq!(second["spec_hash"], first["spec_hash"]);
+    env.world
+        .leave_release(&env.cluster, "platform-system", "platform", "failed")
+        .unwrap();
+    env.kindform(&["plan", "--out", "third.plan"]);
+    let third = read("third.plan");
+    for (address, fingerprint) in observed {
+        assert_eq!(
+            third["observed"][address] != *fingerprint,
+            address == "releases.platform",
+            "{address}"
+        );
+    }
+    // Editing a values file changes what the plan would make.
+    write(
+        env.dir.join("values.yaml"),
+        "replicas: 4\ngreeting: hello\n",
+    );
+    env.kindform(&["plan", "--out", "fourth.plan"]);
+    assert_ne!(read("fourth.plan")["spec_hash"], third["spec_hash"]);
+}

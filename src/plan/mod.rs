@@ -1,10 +1,12 @@
 //! The plan: pure data saying what apply will change, why, and in what steps
-//! ([`Action`], [`Change`], [`Plan`]); and the planner that decides it from
-//! the spec, the graph and what the providers saw.
+//! ([`Action`], [`Change`], [`Plan`]); the planner that decides it from the
+//! spec, the graph and what the providers saw; and its saved form.
 
 mod planner;
+mod saved;
 
 pub use planner::{Observed, PlanOptions, cascades, included, plan};
+pub use saved::{SavedPlan, SavedPlanError, spec_hash};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -20,6 +20,9 @@ pub struct Observed {
     /// Resources kindform applied earlier that left the spec, with their
     /// diffs (a delete, or nothing when they are left in place).
     pub orphans: Vec<(Address, Diff)>,
+    /// A fingerprint of the live state each observed address was planned
+    /// from, so that a saved plan can tell when the world moved.
+    pub fingerprints: BTreeMap<Address, String>,
 }
 
 /// The command line's say in the plan.

@@ -246,7 +246,8 @@ pub struct ReleaseLive {
     /// Its user-supplied values; secrets inside, so never serialised.
     #[serde(skip)]
     pub values: Value,
-    /// A fingerprint of the values, standing in for them in saved plans.
+    /// A fingerprint of the values with the secrets hidden, standing in for
+    /// them in saved plans.
     pub values_fingerprint: String,
     /// Its history, read only when the release is stuck in `pending-*`.
     pub history: Vec<Revision>,
@@ -490,7 +491,7 @@ impl Provider for ReleaseProvider {
         };
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
-            live.values_fingerprint = fingerprint(&live.values);
+            live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
             if listed.status.starts_with("pending-") {
                 live.history = self.helm.history(&desired.name, namespace).await?;
             }
@@ -609,4 +610,92 @@ fn with_conflicts(desired: &DesiredRelease, conflicts: &[ObjectRef], diff: &mut 
         )
     };
     diff.steps.insert(at, step);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> DesiredRelease {
+        let spec: ReleaseSpec = serde_json::from_value(json!({
+            "chart": "dapr", "repo": "https://dapr.github.io/helm-charts/", "version": "1.16.2",
+            "namespace": "dapr-system",
+        }))
+        .unwrap();
+        resolve("dapr", &spec, Path::new(".")).unwrap()
+    }
+
+    fn live(status: &str, history: &[(u64, &str)]) -> ReleaseLive {
+        ReleaseLive {
+            listed: Some(Listed {
+                name: "dapr".into(),
+                namespace: "dapr-system".into(),
+                revision: history.last().map(|h| h.0).unwrap_or(1).to_string(),
+                updated: String::new(),
+                status: status.into(),
+                chart: "dapr-1.16.2".into(),
+                app_version: String::new(),
+            }),
+            values: Value::Null,
+            values_fingerprint: String::new(),
+            history: history
+                .iter()
+                .map(|(revision, status)| Revision {
+                    revision: *revision,
+                    status: (*status).into(),
+                    chart: "dapr-1.16.2".into(),
+                    description: String::new(),
+                })
+                .collect(),
+            recorded: None,
+            conflicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_first_install_left_pending_is_uninstalled_then_installed() {
+        let (differences, steps) = differences(
+            &desired(),
+            &live("pending-install", &[(1, "pending-install")]),
+        );
+        assert_eq!(differences[0].reason, "release-pending");
+        assert_eq!(
+            differences[0].detail,
+            "revision 1 is stuck in pending-install and no revision was ever deployed"
+        );
+        assert_eq!(
+            steps,
+            ["helm uninstall dapr --namespace dapr-system (it never finished installing)"]
+        );
+    }
+
+    #[test]
+    fn a_pending_rollback_goes_back_to_the_newest_good_revision() {
+        let history = [
+            (1, "superseded"),
+            (2, "superseded"),
+            (3, "failed"),
+            (4, "pending-rollback"),
+        ];
+        let (_, steps) = differences(&desired(), &live("pending-rollback", &history));
+        assert_eq!(
+            steps,
+            ["helm rollback dapr 2 --namespace dapr-system (the last deployed revision)"]
+        );
+    }
+
+    #[test]
+    fn only_exact_versions_are_compared() {
+        assert_eq!(exact("1.16.2"), Some("1.16.2"));
+        assert_eq!(exact("v1.16.2"), Some("1.16.2"));
+        assert_eq!(exact("1.2.3-rc.1+b5"), Some("1.2.3-rc.1+b5"));
+        for range in ["^1.16", "~1.2.0", ">=1.0.0", "1.x", "1.16.*", "", "latest"] {
+            assert_eq!(exact(range), None, "{range}");
+        }
+        let mut d = desired();
+        d.spec.version = Some("^1.16".into());
+        assert_eq!(d.chart_label(), None);
+        let (differences, _) = differences(&d, &live("deployed", &[(1, "deployed")]));
+        assert!(differences.is_empty(), "{differences:?}");
+    }
 }

@@ -1,5 +1,7 @@
 //! The build context's hash: every file of the context (minus what
-//! `.dockerignore` leaves out), the Dockerfile's path, the build arguments
+//! `.dockerignore` leaves out, `.git` and kindform's `.kindform` state
+//! folder, which a context at the spec's folder would otherwise hold), the
+//! Dockerfile's path, the build arguments
 //! and the target. Kept as an image label at build time, so a changed
 //! context is seen without building.
 
@@ -86,7 +88,9 @@ fn walk(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        if relative == ".git" || skip.is_match(&relative) {
+        // Version control and kindform's own state folder are never part of
+        // what an image is built from.
+        if relative == ".git" || relative == ".kindform" || skip.is_match(&relative) {
             continue;
         }
         if path.is_dir() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
-use kindform_api::settings::{SENSITIVE, changed_paths, fingerprint, sorted};
+use kindform_api::settings::{SENSITIVE, changed_paths, digest, fingerprint, sorted};
 use kindform_api::{ManifestSource, ManifestSpec};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -192,8 +192,8 @@ pub struct LiveObject {
     pub reference: ObjectRef,
     /// Whether the API serves its kind (a CRD may not be installed yet).
     pub served: bool,
-    /// The object as the API has it; `None` when absent. Secret data is
-    /// replaced by its fingerprint.
+    /// The object as the API has it; `None` when absent. A Secret's data
+    /// values are replaced by their digests.
     pub live: Option<Value>,
 }
 
@@ -263,7 +263,9 @@ fn recorded_prune(entry: &RecordEntry) -> bool {
 /// fingerprint of the objects' content.
 pub fn record_entry(desired: &DesiredManifest, applied: &[ObjectRef]) -> RecordEntry {
     RecordEntry {
-        fingerprint: fingerprint(&Value::Array(desired.objects.clone())),
+        fingerprint: fingerprint(&Value::Array(
+            desired.objects.iter().map(comparable).collect(),
+        )),
         settings: json!({"objects": applied, "prune": desired.spec.prune}),
     }
 }
@@ -317,29 +319,36 @@ fn redacted(object: &Value) -> Value {
     sorted(&shown)
 }
 
-/// `stringData` is write-only: the API keeps it base64-encoded in `data`.
+/// A Secret as kindform compares it: `stringData` is write-only (the API
+/// keeps it base64-encoded in `data`), and `data` values are replaced by
+/// their digests, so live state never holds a secret.
 fn comparable(object: &Value) -> Value {
     let mut out = object.clone();
     if out.get("kind").and_then(Value::as_str) != Some("Secret") {
         return out;
     }
-    let Some(Value::Object(strings)) = out.as_object_mut().and_then(|o| o.remove("stringData"))
-    else {
-        return out;
-    };
-    let data = out
-        .as_object_mut()
-        .map(|o| o.entry("data").or_insert_with(|| json!({})));
-    if let Some(Value::Object(data)) = data {
-        for (k, v) in strings {
-            let text = v
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string());
-            data.insert(
-                k,
-                json!(base64::engine::general_purpose::STANDARD.encode(text)),
-            );
+    let strings = out.as_object_mut().and_then(|o| o.remove("stringData"));
+    if let Some(Value::Object(strings)) = strings {
+        let data = out
+            .as_object_mut()
+            .map(|o| o.entry("data").or_insert_with(|| json!({})));
+        if let Some(Value::Object(data)) = data {
+            for (k, v) in strings {
+                let text = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                data.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                );
+            }
+        }
+    }
+    if let Some(Value::Object(data)) = out.get_mut("data") {
+        for v in data.values_mut() {
+            let encoded = v.as_str().unwrap_or_default();
+            *v = json!(format!("digest:{}", digest(encoded.as_bytes())));
         }
     }
     out
@@ -393,7 +402,7 @@ impl Provider for ManifestProvider {
             } else {
                 None
             };
-            let live = self.objects.get(&reference).await?;
+            let live = self.objects.get(&reference).await?.map(|o| comparable(&o));
             objects.push(LiveObject {
                 reference,
                 served: true,
@@ -414,77 +423,82 @@ impl Provider for ManifestProvider {
     }
 
     fn diff(&self, desired: &DesiredManifest, live: &ManifestLive) -> Diff {
-        let mut differences = Vec::new();
-        let mut before = Vec::new();
-        let mut after = Vec::new();
-        let all_absent = live.objects.iter().all(|o| o.live.is_none());
-        for (object, found) in desired.objects.iter().zip(&live.objects) {
-            let want = comparable(object);
-            after.push(redacted(&want));
-            match &found.live {
-                None => {
-                    before.push(Value::Null);
-                    if !all_absent {
-                        differences.push(Difference::new(
-                            "object-missing",
-                            Effect::Update,
-                            format!("{} does not exist", found.reference),
-                        ));
-                    }
-                }
-                Some(have) => {
-                    let seen = projection(&want, have);
-                    let fields = changed_paths(&seen, &want);
-                    if !fields.is_empty() {
-                        differences.push(Difference::new(
-                            "fields-changed",
-                            Effect::Update,
-                            format!("{}: {}", found.reference, fields.join(", ")),
-                        ));
-                    }
-                    before.push(redacted(&seen));
-                }
-            }
-        }
-        if all_absent && !live.objects.is_empty() {
-            differences.insert(
-                0,
-                Difference::new(
-                    "absent",
-                    Effect::Create,
-                    format!("none of its {} objects exist", live.objects.len()),
-                ),
-            );
-        }
-        let mut steps = Vec::new();
-        if !differences.is_empty() {
-            steps = apply_steps(desired, &live.objects);
-        }
-        if desired.spec.prune {
-            for stale in &live.stale {
-                differences.push(Difference::new(
-                    "pruned",
-                    Effect::Update,
-                    format!("{stale} left the manifest (prune is on)"),
-                ));
-                steps.push(format!("delete {stale}"));
-            }
-        }
-        let before = if all_absent {
-            Value::Null
-        } else {
-            json!({"objects": before})
-        };
-        Diff {
-            differences,
-            steps,
-            before,
-            after: json!({"objects": after}),
-        }
+        diff(desired, live)
     }
 
     fn plan_create(&self, desired: &DesiredManifest) -> Diff {
         plan_create(desired)
+    }
+}
+
+/// The differences between a manifest and its objects as observed.
+pub fn diff(desired: &DesiredManifest, live: &ManifestLive) -> Diff {
+    let mut differences = Vec::new();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    let all_absent = live.objects.iter().all(|o| o.live.is_none());
+    for (object, found) in desired.objects.iter().zip(&live.objects) {
+        let want = comparable(object);
+        after.push(redacted(&want));
+        match &found.live {
+            None => {
+                before.push(Value::Null);
+                if !all_absent {
+                    differences.push(Difference::new(
+                        "object-missing",
+                        Effect::Update,
+                        format!("{} does not exist", found.reference),
+                    ));
+                }
+            }
+            Some(have) => {
+                let seen = projection(&want, have);
+                let fields = changed_paths(&seen, &want);
+                if !fields.is_empty() {
+                    differences.push(Difference::new(
+                        "fields-changed",
+                        Effect::Update,
+                        format!("{}: {}", found.reference, fields.join(", ")),
+                    ));
+                }
+                before.push(redacted(&seen));
+            }
+        }
+    }
+    if all_absent && !live.objects.is_empty() {
+        differences.insert(
+            0,
+            Difference::new(
+                "absent",
+                Effect::Create,
+                format!("none of its {} objects exist", live.objects.len()),
+            ),
+        );
+    }
+    let mut steps = Vec::new();
+    if !differences.is_empty() {
+        steps = apply_steps(desired, &live.objects);
+    }
+    if desired.spec.prune {
+        for stale in &live.stale {
+            differences.push(Difference::new(
+                "pruned",
+                Effect::Update,
+                format!("{stale} left the manifest (prune is on)"),
+            ));
+            steps.push(format!("delete {stale}"));
+        }
+    }
+    let before = if all_absent {
+        Value::Null
+    } else {
+        json!({"objects": before})
+    };
+    Diff {
+        differences,
+        steps,
+        before,
+        after: json!({"objects": after}),
     }
 }
 
@@ -534,5 +548,85 @@ pub fn plan_create(desired: &DesiredManifest) -> Diff {
         steps: apply_steps(desired, &objects),
         before: Value::Null,
         after: json!({"objects": desired.objects.iter().map(|o| redacted(&comparable(o))).collect::<Vec<_>>()}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(yaml: &str) -> DesiredManifest {
+        let spec = ManifestSpec {
+            source: ManifestSource::Inline(yaml.to_owned()),
+            namespace: Some("apps".into()),
+            wait: Vec::new(),
+            prune: false,
+            depends_on: Vec::new(),
+        };
+        resolve("m", &spec, "env", Path::new("."), Path::new(".")).unwrap()
+    }
+
+    fn observed(desired: &DesiredManifest, live: Value) -> ManifestLive {
+        let mut reference = ObjectRef::of(&desired.objects[0]).unwrap();
+        reference.namespace = Some("apps".into());
+        ManifestLive {
+            objects: vec![LiveObject {
+                reference,
+                served: true,
+                live: Some(comparable(&live)),
+            }],
+            stale: Vec::new(),
+        }
+    }
+
+    const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cret-value\n";
+
+    fn live_secret(password: &str) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "apps", "uid": "1", "resourceVersion": "7",
+                "labels": {"app.kubernetes.io/managed-by": "kindform", "kindform.dev/environment": "env", "kindform.dev/address": "manifests.m"}},
+            "type": "Opaque",
+            "data": {"password": base64::engine::general_purpose::STANDARD.encode(password)},
+        })
+    }
+
+    #[test]
+    fn a_secret_written_as_string_data_matches_its_data_and_never_shows() {
+        let desired = manifest(SECRET);
+        let same = diff(&desired, &observed(&desired, live_secret("s3cret-value")));
+        assert!(same.is_empty(), "{same:?}");
+        let changed = diff(&desired, &observed(&desired, live_secret("old-value")));
+        assert_eq!(changed.differences[0].reason, "fields-changed");
+        assert_eq!(
+            changed.differences[0].detail,
+            "Secret \"db\" in namespace \"apps\": data.password"
+        );
+        let shown = serde_json::to_string(&changed).unwrap()
+            + &serde_json::to_string(&observed(&desired, live_secret("old-value"))).unwrap();
+        for secret in ["s3cret-value", "old-value", "czNjcmV0LXZhbHVl"] {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        }
+    }
+
+    #[test]
+    fn fields_the_api_adds_are_not_drift() {
+        let desired = manifest(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: web\n        image: app:1\n",
+        );
+        let mut live = desired.objects[0].clone();
+        live["metadata"]["uid"] = json!("u");
+        live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+            json!("IfNotPresent");
+        live["status"] = json!({"readyReplicas": 1});
+        assert!(diff(&desired, &observed(&desired, live.clone())).is_empty());
+        live["spec"]["replicas"] = json!(3);
+        let d = diff(&desired, &observed(&desired, live));
+        assert_eq!(
+            d.differences[0].detail,
+            "Deployment \"web\" in namespace \"apps\": spec.replicas"
+        );
+        assert_eq!(d.before["objects"][0]["spec"]["replicas"], 3);
+        assert_eq!(d.after["objects"][0]["spec"]["replicas"], 1);
     }
 }

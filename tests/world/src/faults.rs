@@ -330,4 +330,14 @@ impl World {
         repos.insert(url.clone(), dir.to_path_buf());
         url
     }
+
+    /// Serves the chart folders under `dir` as the chart repository at `url`
+    /// (a real repository's address, such as a spec names).
+    pub fn serve_chart_repo_at(&self, url: &str, dir: &std::path::Path) {
+        self.shared()
+            .repos
+            .lock()
+            .unwrap()
+            .insert(url.trim_end_matches('/').to_owned(), dir.to_path_buf());
+    }
 }

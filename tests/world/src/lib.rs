@@ -65,6 +65,8 @@ pub struct Shared {
     /// Chart repositories by URL (no trailing slash): folders of chart folders.
     pub repos: helm::Repos,
     faults: Mutex<Vec<(String, String, String)>>,
+    /// Every tool run, in order, as `tool arg…`.
+    invocations: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -80,6 +82,11 @@ impl Shared {
 
 /// Routes a tool invocation to its stand-in.
 pub async fn dispatch(shared: &Arc<Shared>, invocation: Invocation) -> Output {
+    shared.invocations.lock().unwrap().push(format!(
+        "{} {}",
+        invocation.tool,
+        invocation.args.join(" ")
+    ));
     match invocation.tool.as_str() {
         "kind" => kind::run(shared, invocation).await,
         "helm" => helm::run(shared, invocation).await,
@@ -135,6 +142,7 @@ impl World {
                     clusters: Mutex::default(),
                     repos: Mutex::default(),
                     faults: Mutex::default(),
+                    invocations: Mutex::default(),
                 });
                 let port = control::serve(Arc::clone(&shared))
                     .await
@@ -225,6 +233,12 @@ impl World {
             .lock()
             .unwrap()
             .push((tool.into(), command.into(), message.into()));
+    }
+
+    /// Every run of a stand-in tool since the world started (or since the
+    /// last call), as `tool arg…`: the processes a program started.
+    pub fn take_invocations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.shared.invocations.lock().unwrap())
     }
 }
 

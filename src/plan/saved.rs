@@ -1,0 +1,140 @@
+//! A plan saved by `plan --out`: the plan, a hash of the spec it was made
+//! from, and a fingerprint of the live state of each resource it observed,
+//! so that `apply PLANFILE` can refuse a plan the world has moved away from.
+//! Nothing secret is saved: plans show secrets as `(sensitive)`, live
+//! fingerprints are taken of state that holds no secrets, and `apply` reads
+//! secrets again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kindform_api::Spec;
+use kindform_api::settings::fingerprint;
+use serde::{Deserialize, Serialize};
+
+use super::{Observed, Plan};
+
+/// The saved form of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Always `"1"`.
+    pub format_version: String,
+    /// The kindform version that made it.
+    pub kindform_version: String,
+    /// A hash of the spec and of what the plan would make (its `after`s).
+    pub spec_hash: String,
+    /// A fingerprint of the live state of each observed address.
+    pub observed: BTreeMap<String, String>,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// Why a saved plan could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// The file could not be written.
+    #[error("cannot write the plan to {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file could not be read.
+    #[error("cannot read the plan file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a saved plan.
+    #[error("{path} is not a plan saved by `kindform plan --out`")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The hash of a spec and of the desired settings a plan derived from it.
+pub fn spec_hash(spec: &Spec, plan: &Plan) -> String {
+    let afters: Vec<(&str, &serde_json::Value)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.as_str(), &c.after))
+        .collect();
+    fingerprint(&serde_json::json!({
+        "spec": serde_json::to_value(spec).unwrap_or_default(),
+        "after": serde_json::to_value(afters).unwrap_or_default(),
+    }))
+}
+
+impl SavedPlan {
+    /// The saved form of `plan`, made from `spec` and `observed`.
+    pub fn new(spec: &Spec, plan: &Plan, observed: &Observed) -> Self {
+        SavedPlan {
+            format_version: "1".to_owned(),
+            kindform_version: env!("CARGO_PKG_VERSION").to_owned(),
+            spec_hash: spec_hash(spec, plan),
+            observed: observed
+                .fingerprints
+                .iter()
+                .map(|(a, f)| (a.to_string(), f.clone()))
+                .collect(),
+            plan: plan.clone(),
+        }
+    }
+
+    /// Writes it as JSON.
+    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(path, text + "\n").map_err(|source| SavedPlanError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Reads a saved plan.
+    pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| SavedPlanError::Format {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// What moved between this plan and a fresh observation: one line per
+    /// address whose live state differs, and one when the spec changed.
+    pub fn moved(&self, spec_hash: &str, observed: &Observed) -> Vec<String> {
+        let mut moved = Vec::new();
+        if spec_hash != self.spec_hash {
+            moved.push("the spec (or a file it names) changed since the plan was made".to_owned());
+        }
+        let now: BTreeMap<String, &String> = observed
+            .fingerprints
+            .iter()
+            .map(|(a, f)| (a.to_string(), f))
+            .collect();
+        for (address, then) in &self.observed {
+            match now.get(address) {
+                Some(f) if *f == then => {}
+                Some(_) => moved.push(format!("{address}: its live state changed")),
+                None => moved.push(format!("{address}: no longer observed")),
+            }
+        }
+        for address in now.keys() {
+            if !self.observed.contains_key(address) {
+                moved.push(format!("{address}: observed now but not when planned"));
+            }
+        }
+        moved
+    }
+}
