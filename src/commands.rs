@@ -13,6 +13,7 @@ use crate::spec::{self, LoadOptions, Loaded};
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    logging(cli.global.verbose);
     let result = match &cli.command {
         Command::Validate => validate(&cli.global),
         Command::Graph { format } => graph(&cli.global, *format),
@@ -131,6 +132,32 @@ fn addresses(list: &[String], loaded: &Loaded) -> Result<Vec<Address>, Failure> 
         .collect()
 }
 
+/// `-v` shows what kindform does and how long it takes, `-vv` also what the
+/// libraries under it do (HTTP requests to the API, Docker calls), on
+/// stderr, timed from the start of the run.
+fn logging(verbose: u8) {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+
+    let filter = match verbose {
+        0 => return,
+        1 => Targets::new().with_target("kindform", LevelFilter::DEBUG),
+        _ => Targets::new()
+            .with_default(LevelFilter::DEBUG)
+            .with_target("kindform", LevelFilter::TRACE),
+    };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init();
+}
+
 /// `.kindform/<environment>/` beside the spec.
 fn state_dir(loaded: &Loaded) -> PathBuf {
     loaded
@@ -153,6 +180,7 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
     let observed = runtime
         .block_on(async {
             let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;
+            tracing::debug!("connected to Docker");
             crate::observe::observe(&loaded.spec, &loaded.graph, &session, &options).await
         })
         .map_err(|e| Failure(error_chain(&e)))?;

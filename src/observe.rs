@@ -238,13 +238,21 @@ pub async fn observe(
         .filter(|a| a.is_in_cluster())
         .filter(|a| keep.as_ref().is_none_or(|k| k.contains(a)))
         .collect();
+    let started = std::time::Instant::now();
+    let ms = || started.elapsed().as_millis();
     let desired = resolve(spec, &inside, &session.state_dir)?;
+    tracing::debug!(
+        "resolved {} resources from the spec in {} ms",
+        desired.len(),
+        ms()
+    );
     let cluster = ClusterProvider::new(session.docker.clone(), kubeconfig.clone());
     let live = cluster
         .observe(&spec.cluster)
         .await
         .map_err(Error::Cluster)?;
     let cluster_diff = cluster.diff(&spec.cluster, &live);
+    tracing::debug!("observed the cluster at {} ms", ms());
     observed
         .fingerprints
         .insert(Address::Cluster, live_fingerprint(&live));
@@ -272,6 +280,7 @@ pub async fn observe(
     let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
         .await
         .map_err(Error::Connect)?;
+    tracing::debug!("connected to the API at {} ms", ms());
     let shared = |what: &'static str| {
         move |e: Box<dyn std::error::Error + Send + Sync>| Error::Shared { what, source: e }
     };
@@ -282,36 +291,42 @@ pub async fn observe(
     );
     let objects = Arc::new(Objects::new(client.clone()));
     let has = |f: fn(&Address) -> bool| desired.keys().any(f);
-    let images = if has(|a| matches!(a, Address::Image(_))) {
+    // What several resources share is read once, all of it at the same time.
+    let images = async {
+        if !has(|a| matches!(a, Address::Image(_))) {
+            return Ok(None);
+        }
         let nodes = spec.cluster.node_names();
         let (node_refs, workloads) = tokio::join!(
             kindform_image::all_node_refs(&session.docker, &nodes),
             kindform_kube::workloads(&client)
         );
         let workloads = workloads.map_err(|e| shared("the cluster's workloads")(Box::new(e)))?;
-        Some(ImageProvider::new(
+        Ok(Some(ImageProvider::new(
             session.docker.clone(),
             Arc::new(node_refs),
             Arc::new(workloads),
-        ))
-    } else {
-        None
+        )))
     };
-    let releases = if has(|a| matches!(a, Address::Release(_))) {
+    let releases = async {
+        if !has(|a| matches!(a, Address::Release(_))) {
+            return Ok(None);
+        }
         let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir);
         let listing = helm
             .list()
             .await
             .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
-        Some(ReleaseProvider::new(
+        Ok::<_, Error>(Some(ReleaseProvider::new(
             helm,
             Arc::new(listing),
             Arc::clone(&record),
             Arc::clone(&objects),
-        ))
-    } else {
-        None
+        )))
     };
+    let (images, releases) = tokio::join!(images, releases);
+    let (images, releases) = (images?, releases?);
+    tracing::debug!("read what resources share at {} ms", ms());
     let providers = Providers {
         images,
         releases,
@@ -320,10 +335,10 @@ pub async fn observe(
     let providers = &providers;
     let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&desired)
         .map(|(address, d)| async move {
-            (
-                address.clone(),
-                observe_one(spec, address, d, providers).await,
-            )
+            let at = std::time::Instant::now();
+            let seen = observe_one(spec, address, d, providers).await;
+            tracing::debug!("observed {address} in {} ms", at.elapsed().as_millis());
+            (address.clone(), seen)
         })
         .buffer_unordered(session.parallelism)
         .collect()
@@ -333,6 +348,7 @@ pub async fn observe(
         observed.diffs.insert(address.clone(), diff);
         observed.fingerprints.insert(address, fingerprint);
     }
+    tracing::debug!("observed every resource at {} ms", ms());
     if keep.is_none() {
         for (key, entry) in &record.0 {
             let Some(name) = key.strip_prefix("manifests.") else {

@@ -270,7 +270,13 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
     let started = Instant::now();
     let (code, text, stderr) = reddog.run(
         binary,
-        &["plan", "--detailed-exitcode", "-f", "reddog-local.toml"],
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "-v",
+            "-f",
+            "reddog-local.toml",
+        ],
     );
     let took = started.elapsed();
     assert_eq!(code, 0, "{stderr}\n{text}");
@@ -296,7 +302,7 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
         "{runs:#?}"
     );
     eprintln!(
-        "no-op plan of the converged reddog-like world: {} ms, {} processes started: {runs:#?}",
+        "no-op plan of the converged reddog-like world: {} ms, {} processes started: {runs:#?}\n{stderr}",
         took.as_millis(),
         runs.len()
     );

@@ -108,6 +108,7 @@ impl Helm {
     /// Runs `helm ARGS`, feeding `stdin` when given; its stdout on success.
     pub async fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, HelmError> {
         let command = format!("helm {}", args.join(" "));
+        let started = std::time::Instant::now();
         let mut child = tokio::process::Command::new("helm")
             .args(args)
             .arg("--kube-context")
@@ -141,6 +142,11 @@ impl Helm {
                 command: command.clone(),
                 source,
             })?;
+        tracing::debug!(
+            "{command}: exit {} in {} ms",
+            output.status.code().unwrap_or(-1),
+            started.elapsed().as_millis()
+        );
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let message = stderr

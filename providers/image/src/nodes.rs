@@ -64,6 +64,7 @@ async fn exec(
 
 /// The image refs of one node.
 pub async fn node_refs(docker: &Docker, node: &str) -> Result<BTreeSet<String>, String> {
+    let started = std::time::Instant::now();
     let ran = exec(
         docker,
         node,
@@ -71,6 +72,11 @@ pub async fn node_refs(docker: &Docker, node: &str) -> Result<BTreeSet<String>, 
     )
     .await
     .map_err(|e| e.to_string())?;
+    tracing::debug!(
+        "ctr images ls in {node}: exit {} in {} ms",
+        ran.code,
+        started.elapsed().as_millis()
+    );
     if ran.code != 0 {
         return Err(format!(
             "`ctr images ls` exited with {}: {}",

@@ -271,14 +271,22 @@ impl Provider for ImageProvider {
                 differences.push(Difference::new(
                     "image-stale",
                     Effect::Update,
-                    format!("{} hold another image under {reference}", stale.join(", ")),
+                    format!(
+                        "{} {} another image under {reference}",
+                        stale.join(", "),
+                        if stale.len() == 1 { "holds" } else { "hold" }
+                    ),
                 ));
             }
             if !missing.is_empty() {
                 differences.push(Difference::new(
                     "image-missing",
                     Effect::Update,
-                    format!("{} lack {reference}", missing.join(", ")),
+                    format!(
+                        "{} {} {reference}",
+                        missing.join(", "),
+                        if missing.len() == 1 { "lacks" } else { "lack" }
+                    ),
                 ));
             }
         }

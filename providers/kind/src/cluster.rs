@@ -161,7 +161,13 @@ impl Provider for ClusterProvider {
     type Error = ClusterError;
 
     async fn observe(&self, desired: &ClusterSpec) -> Result<ClusterLive, ClusterError> {
+        let started = std::time::Instant::now();
         let nodes = self.containers(&desired.name).await?;
+        tracing::debug!(
+            "listed {} node containers in {} ms",
+            nodes.len(),
+            started.elapsed().as_millis()
+        );
         if nodes.is_empty() {
             return Ok(ClusterLive {
                 nodes,
@@ -188,6 +194,7 @@ impl Provider for ClusterProvider {
                 });
             }
         };
+        tracing::debug!("the API answered at {} ms", started.elapsed().as_millis());
         let listed = kube::Api::<Node>::all(client.clone())
             .list(&Default::default())
             .await;
