@@ -300,6 +300,11 @@ impl Graph {
         self.dag.node_count() == 0
     }
 
+    /// Whether the graph has this address.
+    pub fn contains(&self, address: &Address) -> bool {
+        self.index.contains_key(address)
+    }
+
     /// What `address` depends on directly, in spec order.
     pub fn dependencies(&self, address: &Address) -> Vec<&Address> {
         self.related(address, Direction::Incoming)

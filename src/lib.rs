@@ -7,13 +7,18 @@
 //! is the user interface that runs each command and prints; the engine
 //! modules never print.
 
+pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod event;
 pub mod graph;
+pub mod in_cluster;
 pub mod observe;
 pub mod plan;
 pub mod render;
+pub mod resources;
 pub mod spec;
+pub mod state;
 pub mod suggest;
 
 pub use commands::run;

@@ -14,22 +14,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bollard::Docker;
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
 use kindform_api::{Address, Spec};
-use kindform_check::CheckProvider;
-use kindform_helm::{DesiredRelease, Helm, ReleaseProvider};
-use kindform_image::{DesiredImage, ImageProvider};
-use kindform_kind::{ApiState, ClusterProvider};
-use kindform_kube::manifest::{DesiredManifest, ManifestProvider};
-use kindform_kube::{AppliedRecord, Objects};
+use kindform_kind::{ApiState, ClusterLive, ClusterProvider};
+use kindform_kube::RecordEntry;
 
 use crate::graph::Graph;
+use crate::in_cluster::{InCluster, InClusterError};
 use crate::plan::{Observed, PlanOptions, cascades, included};
+use crate::resources::{Desired, Live, ResolveError, plan_create, resolve};
 
 /// What observation needs: Docker, the environment's state folder.
 pub struct Session {
@@ -67,26 +63,11 @@ pub enum Error {
     #[error("cannot observe the cluster")]
     Cluster(#[source] kindform_kind::ClusterError),
     /// A resource's desired state could not be read from the spec.
-    #[error("cannot read what the spec asks of {address}")]
-    Desired {
-        /// Which.
-        address: Address,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The cluster's API did not answer although the cluster looked healthy.
-    #[error("cannot reach the cluster's API")]
-    Connect(#[source] kindform_kube::ConnectError),
-    /// Something every resource shares could not be read.
-    #[error("cannot read {what}")]
-    Shared {
-        /// What.
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Desired(#[from] ResolveError),
+    /// What the resources in the cluster share could not be read.
+    #[error(transparent)]
+    InCluster(#[from] InClusterError),
     /// A resource could not be observed.
     #[error("cannot observe {address}")]
     Resource {
@@ -139,66 +120,6 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
-/// A resource's desired state, resolved from the spec.
-enum Desired {
-    Image(DesiredImage),
-    Release(Box<DesiredRelease>),
-    Manifest(DesiredManifest),
-    Check,
-}
-
-/// Resolves the desired state of each in-cluster address.
-fn resolve(
-    spec: &Spec,
-    addresses: &[&Address],
-    state_dir: &std::path::Path,
-) -> Result<BTreeMap<Address, Desired>, Error> {
-    let nodes = spec.cluster.node_names();
-    let base = &spec.base_dir;
-    let mut out = BTreeMap::new();
-    for &address in addresses {
-        let boxed = |e: Box<dyn std::error::Error + Send + Sync>| Error::Desired {
-            address: address.clone(),
-            source: e,
-        };
-        let desired = match address {
-            Address::Cluster => continue,
-            Address::Image(n) => Desired::Image(
-                kindform_image::resolve(n, &spec.images[n], base, &nodes)
-                    .map_err(|e| boxed(Box::new(e)))?,
-            ),
-            Address::Release(n) => Desired::Release(Box::new(
-                kindform_helm::resolve(n, &spec.releases[n], base)
-                    .map_err(|e| boxed(Box::new(e)))?,
-            )),
-            Address::Manifest(n) => Desired::Manifest(
-                kindform_kube::manifest::resolve(
-                    n,
-                    &spec.manifests[n],
-                    &spec.name,
-                    base,
-                    state_dir,
-                )
-                .map_err(|e| boxed(Box::new(e)))?,
-            ),
-            Address::Check(_) => Desired::Check,
-        };
-        out.insert(address.clone(), desired);
-    }
-    Ok(out)
-}
-
-/// What creating a resource takes, without observing it.
-fn plan_create(spec: &Spec, address: &Address, desired: &Desired) -> Diff {
-    match (address, desired) {
-        (_, Desired::Image(d)) => kindform_image::provider::plan_create(d),
-        (_, Desired::Release(d)) => kindform_helm::release::plan_create(d),
-        (_, Desired::Manifest(d)) => kindform_kube::manifest::plan_create(d),
-        (Address::Check(n), Desired::Check) => CheckProvider.plan_create(&spec.checks[n]),
-        _ => Diff::default(),
-    }
-}
-
 /// The diff of a resource in a cluster whose API does not answer: it cannot
 /// be seen until the cluster's repair is done.
 fn waits_for_cluster(address: &Address) -> Diff {
@@ -215,11 +136,32 @@ fn waits_for_cluster(address: &Address) -> Diff {
     }
 }
 
-/// The providers, over what the resources share.
-struct Providers {
-    images: Option<ImageProvider>,
-    releases: Option<ReleaseProvider>,
-    manifests: ManifestProvider,
+/// What a plan was made from, typed per provider, for apply: each
+/// resource's desired state and, where it was observed, its live state.
+#[derive(Default)]
+pub struct Planned {
+    /// The cluster as observed.
+    pub cluster: Option<ClusterLive>,
+    /// Desired state by address (in-cluster resources).
+    pub desired: BTreeMap<Address, Desired>,
+    /// Live state by address, where it was observed.
+    pub live: BTreeMap<Address, Live>,
+    /// The record entries of manifests that left the spec.
+    pub orphans: BTreeMap<Address, RecordEntry>,
+}
+
+/// What observation produced: the diffs for the planner, and the typed
+/// states for apply.
+pub struct Observation {
+    /// For the planner.
+    pub observed: Observed,
+    /// For apply.
+    pub planned: Planned,
+}
+
+/// The cluster provider of a session.
+pub fn cluster_provider(session: &Session) -> ClusterProvider {
+    ClusterProvider::new(session.docker.clone(), session.state_dir.join("kubeconfig"))
 }
 
 /// Observes what the plan needs.
@@ -228,9 +170,9 @@ pub async fn observe(
     graph: &Graph,
     session: &Session,
     options: &PlanOptions,
-) -> Result<Observed, Error> {
+) -> Result<Observation, Error> {
     let mut observed = Observed::default();
-    let kubeconfig = session.state_dir.join("kubeconfig");
+    let mut planned = Planned::default();
     let keep = included(graph, options);
     let inside: Vec<&Address> = graph
         .topological()
@@ -240,13 +182,13 @@ pub async fn observe(
         .collect();
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_millis();
-    let desired = resolve(spec, &inside, &session.state_dir)?;
+    planned.desired = resolve(spec, graph, &inside, &session.state_dir)?;
     tracing::debug!(
         "resolved {} resources from the spec in {} ms",
-        desired.len(),
+        planned.desired.len(),
         ms()
     );
-    let cluster = ClusterProvider::new(session.docker.clone(), kubeconfig.clone());
+    let cluster = cluster_provider(session);
     let live = cluster
         .observe(&spec.cluster)
         .await
@@ -258,85 +200,32 @@ pub async fn observe(
         .insert(Address::Cluster, live_fingerprint(&live));
     let cascade = cascades(&cluster_diff, options.replace.contains(&Address::Cluster));
     observed.diffs.insert(Address::Cluster, cluster_diff);
+    let reachable = matches!(live.api, ApiState::Reachable { .. });
+    planned.cluster = Some(live);
     if cascade {
-        for (address, d) in &desired {
-            observed
-                .diffs
-                .insert(address.clone(), plan_create(spec, address, d));
+        for (address, d) in &planned.desired {
+            observed.diffs.insert(address.clone(), plan_create(d));
         }
-        return Ok(observed);
+        return Ok(Observation { observed, planned });
     }
-    if !matches!(live.api, ApiState::Reachable { .. }) {
-        for address in desired.keys() {
-            let diff = match address {
-                Address::Check(n) => CheckProvider.plan_create(&spec.checks[n]),
+    if !reachable {
+        for (address, d) in &planned.desired {
+            let diff = match d {
+                Desired::Check(check) => kindform_check::plan(check),
                 _ => waits_for_cluster(address),
             };
             observed.diffs.insert(address.clone(), diff);
         }
-        return Ok(observed);
+        return Ok(Observation { observed, planned });
     }
-    let context = format!("kind-{}", spec.cluster.name);
-    let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
-        .await
-        .map_err(Error::Connect)?;
-    tracing::debug!("connected to the API at {} ms", ms());
-    let shared = |what: &'static str| {
-        move |e: Box<dyn std::error::Error + Send + Sync>| Error::Shared { what, source: e }
-    };
-    let record = Arc::new(
-        AppliedRecord::read(&client)
-            .await
-            .map_err(|e| shared("kindform's applied record")(Box::new(e)))?,
-    );
-    let objects = Arc::new(Objects::new(client.clone()));
-    let has = |f: fn(&Address) -> bool| desired.keys().any(f);
-    // What several resources share is read once, all of it at the same time.
-    let images = async {
-        if !has(|a| matches!(a, Address::Image(_))) {
-            return Ok(None);
-        }
-        let nodes = spec.cluster.node_names();
-        let (node_refs, workloads) = tokio::join!(
-            kindform_image::all_node_refs(&session.docker, &nodes),
-            kindform_kube::workloads(&client)
-        );
-        let workloads = workloads.map_err(|e| shared("the cluster's workloads")(Box::new(e)))?;
-        Ok(Some(ImageProvider::new(
-            session.docker.clone(),
-            Arc::new(node_refs),
-            Arc::new(workloads),
-        )))
-    };
-    let releases = async {
-        if !has(|a| matches!(a, Address::Release(_))) {
-            return Ok(None);
-        }
-        let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir);
-        let listing = helm
-            .list()
-            .await
-            .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
-        Ok::<_, Error>(Some(ReleaseProvider::new(
-            helm,
-            Arc::new(listing),
-            Arc::clone(&record),
-            Arc::clone(&objects),
-        )))
-    };
-    let (images, releases) = tokio::join!(images, releases);
-    let (images, releases) = (images?, releases?);
+    let (images, releases) = InCluster::needs(planned.desired.keys());
+    let providers = InCluster::connect(spec, session, images, releases).await?;
     tracing::debug!("read what resources share at {} ms", ms());
-    let providers = Providers {
-        images,
-        releases,
-        manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
-    };
     let providers = &providers;
-    let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&desired)
+    let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&planned.desired)
         .map(|(address, d)| async move {
             let at = std::time::Instant::now();
-            let seen = observe_one(spec, address, d, providers).await;
+            let seen = observe_one(address, d, providers).await;
             tracing::debug!("observed {address} in {} ms", at.elapsed().as_millis());
             (address.clone(), seen)
         })
@@ -344,13 +233,16 @@ pub async fn observe(
         .collect()
         .await;
     for (address, result) in results {
-        let (diff, fingerprint) = result?;
-        observed.diffs.insert(address.clone(), diff);
-        observed.fingerprints.insert(address, fingerprint);
+        let seen = result?;
+        observed.diffs.insert(address.clone(), seen.diff);
+        observed
+            .fingerprints
+            .insert(address.clone(), seen.fingerprint);
+        planned.live.insert(address, seen.live);
     }
     tracing::debug!("observed every resource at {} ms", ms());
     if keep.is_none() {
-        for (key, entry) in &record.0 {
+        for (key, entry) in &providers.record.0 {
             let Some(name) = key.strip_prefix("manifests.") else {
                 continue;
             };
@@ -370,38 +262,49 @@ pub async fn observe(
                 .fingerprints
                 .insert(address.clone(), live_fingerprint(&existing));
             observed.orphans.push((
-                address,
+                address.clone(),
                 kindform_kube::manifest::orphan_diff(entry, &existing),
             ));
+            planned.orphans.insert(address, entry.clone());
         }
     }
-    Ok(observed)
+    Ok(Observation { observed, planned })
 }
 
-/// A resource's diff, with the fingerprint of the live state it came from.
-type Seen = (Diff, String);
+/// A resource as seen: its diff, the fingerprint of its live state, and
+/// that state.
+pub struct Seen {
+    /// The provider's diff.
+    pub diff: Diff,
+    /// The fingerprint of `live`.
+    pub fingerprint: String,
+    /// The live state.
+    pub live: Live,
+}
 
-async fn observe_one(
-    spec: &Spec,
+/// Observes one in-cluster resource with the provider that owns it.
+pub async fn observe_one(
     address: &Address,
     desired: &Desired,
-    providers: &Providers,
+    providers: &InCluster,
 ) -> Result<Seen, Error> {
-    let nothing = || Ok((Diff::default(), String::new()));
-    match (address, desired) {
-        (_, Desired::Image(d)) => match &providers.images {
-            Some(p) => observe_with(p, d, address).await,
-            None => nothing(),
-        },
-        (_, Desired::Release(d)) => match &providers.releases {
-            Some(p) => observe_with(p, d.as_ref(), address).await,
-            None => nothing(),
-        },
-        (_, Desired::Manifest(d)) => observe_with(&providers.manifests, d, address).await,
-        (Address::Check(n), Desired::Check) => {
-            observe_with(&CheckProvider, &spec.checks[n], address).await
+    let missing = || Error::Resource {
+        address: address.clone(),
+        source: "no provider was set up for it".into(),
+    };
+    match desired {
+        Desired::Image(d) => {
+            let p = providers.images.as_ref().ok_or_else(missing)?;
+            observe_with(p, d, address, Live::Image).await
         }
-        _ => nothing(),
+        Desired::Release(d) => {
+            let p = providers.releases.as_ref().ok_or_else(missing)?;
+            observe_with(p, d.as_ref(), address, |l| Live::Release(Box::new(l))).await
+        }
+        Desired::Manifest(d) => {
+            observe_with(&providers.manifests, d, address, Live::Manifest).await
+        }
+        Desired::Check(d) => observe_with(&providers.checks, d, address, |()| Live::Check).await,
     }
 }
 
@@ -411,15 +314,19 @@ fn live_fingerprint(live: &impl serde::Serialize) -> String {
     kindform_api::settings::fingerprint(&serde_json::to_value(live).unwrap_or_default())
 }
 
-/// Observes one resource through its provider and diffs it; with the
-/// fingerprint of what was seen.
+/// Observes one resource through its provider and diffs it.
 async fn observe_with<P: Provider>(
     provider: &P,
     desired: &P::Desired,
     address: &Address,
+    wrap: impl FnOnce(P::Live) -> Live,
 ) -> Result<Seen, Error> {
     match provider.observe(desired).await {
-        Ok(live) => Ok((provider.diff(desired, &live), live_fingerprint(&live))),
+        Ok(live) => Ok(Seen {
+            diff: provider.diff(desired, &live),
+            fingerprint: live_fingerprint(&live),
+            live: wrap(live),
+        }),
         Err(e) => Err(Error::Resource {
             address: address.clone(),
             source: Box::new(e),

@@ -1,10 +1,15 @@
 //! Turning engine data into what people and programs read: the plan as text
 //! (symbols, reasons, steps, diffs of settings with `similar`, colour on a
-//! terminal only) and as the stable JSON document.
+//! terminal only) and as the stable JSON document; apply progress from the
+//! engine's events; the apply report.
 
 mod plan_text;
+mod progress;
+mod report;
 
 pub use plan_text::plan_text;
+pub use progress::{ProgressView, Verbosity};
+pub use report::report_text;
 
 use crate::plan::Plan;
 

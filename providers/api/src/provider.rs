@@ -8,7 +8,10 @@
 //! takes without observing it (for a cluster that does not exist yet). The
 //! engine, not the provider, turns differences into the plan's actions and
 //! cascades, and walks the graph; providers never see other resources.
-//! Applying a change joins the contract with apply.
+//! [`Provider::apply`] makes one resource match the spec by doing exactly
+//! the steps its diff showed (the same live state gives the same steps), and
+//! [`Provider::delete`] removes it; both report progress through a
+//! [`Progress`] the engine turns into events.
 
 use std::future::Future;
 
@@ -97,4 +100,51 @@ pub trait Provider: Send + Sync {
 
     /// What creating the resource takes, without observing anything.
     fn plan_create(&self, desired: &Self::Desired) -> Diff;
+
+    /// Makes the resource match `desired`, doing the steps of
+    /// `diff(desired, live)`; with no live state (a resource in a cluster
+    /// just created), the steps of `plan_create`.
+    fn apply(
+        &self,
+        desired: &Self::Desired,
+        live: Option<&Self::Live>,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
+
+    /// Removes the resource.
+    fn delete(
+        &self,
+        desired: &Self::Desired,
+        live: Option<&Self::Live>,
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// How an apply ended, when it succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The planned steps were done.
+    Done,
+    /// A repair escalated to making the resource again from nothing (the
+    /// last step of its ladder), so whatever it contains must be made again.
+    Rebuilt,
+}
+
+/// Where a provider reports what it is doing while it applies.
+pub trait Progress: Send + Sync {
+    /// The step now running, in the words of the plan's steps.
+    fn step(&self, text: &str);
+    /// A line of output worth keeping (build output, a tool's message).
+    fn output(&self, line: &str);
+    /// Bytes moved so far of `total` (when known), for image loads.
+    fn bytes(&self, moved: u64, total: Option<u64>);
+}
+
+/// A [`Progress`] that reports nowhere.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&self, _text: &str) {}
+    fn output(&self, _line: &str) {}
+    fn bytes(&self, _moved: u64, _total: Option<u64>) {}
 }

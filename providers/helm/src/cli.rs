@@ -3,8 +3,10 @@
 //! matter), runs in the spec's folder, and is bounded in time. Outputs are
 //! parsed in the shapes of cli-contracts.md part 2.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,22 @@ use tokio::io::AsyncWriteExt as _;
 
 /// How long a reading call may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `helm` processes running now, so that an interrupt reaches them.
+static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Sends SIGINT to every `helm` kindform runs, as Ctrl-C on a terminal
+/// would: Helm then stops waiting and leaves a release it can recover from.
+pub fn interrupt_all() {
+    for pid in RUNNING.lock().unwrap().iter() {
+        if let Ok(pid) = i32::try_from(*pid) {
+            // SAFETY: kill(2) with a pid this process spawned and a valid signal.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+    }
+}
 
 /// Drives the `helm` on PATH against one cluster.
 #[derive(Clone, Debug)]
@@ -43,10 +61,12 @@ pub enum HelmError {
         message: String,
     },
     /// `helm` did not finish in time.
-    #[error("`{command}` did not finish within {}s", READ_TIMEOUT.as_secs())]
+    #[error("`{command}` did not finish within {waited}s")]
     Timeout {
         /// The command.
         command: String,
+        /// How long it was given.
+        waited: u64,
     },
     /// Its output is not the JSON expected.
     #[error("`{command}` printed output kindform cannot read")]
@@ -105,8 +125,23 @@ impl Helm {
         }
     }
 
+    /// The state folder (where the kubeconfig is).
+    pub fn state_dir(&self) -> &Path {
+        self.kubeconfig.parent().unwrap_or(Path::new("."))
+    }
+
     /// Runs `helm ARGS`, feeding `stdin` when given; its stdout on success.
     pub async fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, HelmError> {
+        self.run_for(args, stdin, READ_TIMEOUT).await
+    }
+
+    /// [`Helm::run`] with its own time bound (for `--wait` upgrades).
+    pub async fn run_for(
+        &self,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<String, HelmError> {
         let command = format!("helm {}", args.join(" "));
         let started = std::time::Instant::now();
         let mut child = tokio::process::Command::new("helm")
@@ -133,10 +168,18 @@ impl Helm {
             // A write error means helm exited early; its stderr says why.
             let _ = pipe.write_all(bytes).await;
         }
-        let output = tokio::time::timeout(READ_TIMEOUT, child.wait_with_output())
-            .await
+        let pid = child.id();
+        if let Some(pid) = pid {
+            RUNNING.lock().unwrap().insert(pid);
+        }
+        let output = tokio::time::timeout(timeout, child.wait_with_output()).await;
+        if let Some(pid) = pid {
+            RUNNING.lock().unwrap().remove(&pid);
+        }
+        let output = output
             .map_err(|_| HelmError::Timeout {
                 command: command.clone(),
+                waited: timeout.as_secs(),
             })?
             .map_err(|source| HelmError::Spawn {
                 command: command.clone(),

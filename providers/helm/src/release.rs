@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kindform_api::ReleaseSpec;
-use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
 use kindform_api::release::ChartSource;
 use kindform_api::settings::{changed_paths, fingerprint, redact, sorted};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry};
@@ -72,6 +72,41 @@ pub enum ReleaseError {
     /// The API could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// Objects the chart renders exist without the release's ownership,
+    /// and the release does not say `take_ownership`.
+    #[error(
+        "{} would block Helm: they exist without release {release}'s ownership; delete them, or set take_ownership = true on releases.{release}",
+        objects.join(", ")
+    )]
+    OwnershipConflict {
+        /// The release.
+        release: String,
+        /// The objects.
+        objects: Vec<String>,
+    },
+    /// Adopting an object for the release failed.
+    #[error("cannot adopt {object} for release {release}")]
+    Adopt {
+        /// The release.
+        release: String,
+        /// The object.
+        object: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The private values file could not be written.
+    #[error("cannot write the set values file {path}")]
+    ValuesFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The applied record could not be written.
+    #[error(transparent)]
+    Record(#[from] kindform_kube::RecordError),
 }
 
 /// Reads the release's chart and values (secrets included) from the spec.
@@ -194,9 +229,6 @@ impl DesiredRelease {
                 self.name
             ));
         }
-        if spec.take_ownership {
-            command.push_str(" --take-ownership");
-        }
         if spec.wait {
             command.push_str(" --wait");
         }
@@ -207,6 +239,36 @@ impl DesiredRelease {
             command.push_str(&format!(" --timeout {timeout}"));
         }
         command
+    }
+
+    /// The arguments of `helm upgrade --install`, the set values read from
+    /// `set_file` when there are any.
+    pub fn upgrade_args(&self, set_file: Option<&Path>) -> Vec<String> {
+        let spec = &self.spec;
+        let mut args = vec![
+            "upgrade".to_owned(),
+            "--install".to_owned(),
+            self.name.clone(),
+        ];
+        args.extend(self.chart_args());
+        args.extend(["--namespace".to_owned(), spec.namespace.clone()]);
+        if spec.create_namespace {
+            args.push("--create-namespace".into());
+        }
+        args.extend(self.values_args());
+        if let Some(file) = set_file {
+            args.extend(["-f".to_owned(), file.display().to_string()]);
+        }
+        if spec.wait {
+            args.push("--wait".into());
+        }
+        if spec.wait_for_jobs {
+            args.push("--wait-for-jobs".into());
+        }
+        if let Some(timeout) = spec.timeout {
+            args.extend(["--timeout".to_owned(), timeout.to_string()]);
+        }
+        args
     }
 
     fn settings(&self, chart: Option<String>, values: Value) -> Value {
@@ -323,6 +385,92 @@ impl ReleaseProvider {
     }
 }
 
+impl ReleaseProvider {
+    /// Gives objects Helm's ownership label and annotations for `desired`,
+    /// so that the install or upgrade takes them over (what
+    /// `--take-ownership` does, on every Helm version).
+    async fn adopt(
+        &self,
+        desired: &DesiredRelease,
+        objects: &[ObjectRef],
+    ) -> Result<(), ReleaseError> {
+        use kube::api::{Patch, PatchParams};
+        for object in objects {
+            let Some(info) = self.objects.kind(&object.api_version, &object.kind).await? else {
+                continue;
+            };
+            let patch = json!({"metadata": {
+                "labels": {HELM_MANAGED_BY.0: HELM_MANAGED_BY.1},
+                "annotations": {
+                    RELEASE_NAME_ANNOTATION: desired.name,
+                    RELEASE_NAMESPACE_ANNOTATION: desired.spec.namespace,
+                },
+            }});
+            self.objects
+                .api(&info, object.namespace.as_deref())
+                .patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|source| ReleaseError::Adopt {
+                    release: desired.name.clone(),
+                    object: object.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// `helm upgrade --install`, the set values in a private file (mode
+    /// 0600) in the state folder that is removed as soon as Helm is done.
+    async fn upgrade(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
+        let set_file = if desired.spec.set.is_empty() {
+            None
+        } else {
+            let path = self
+                .helm
+                .state_dir()
+                .join("values")
+                .join(format!("{}.yaml", desired.name));
+            write_private(&path, desired.set_values_yaml().as_bytes()).map_err(|source| {
+                ReleaseError::ValuesFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Some(path)
+        };
+        let timeout = desired
+            .spec
+            .timeout
+            .map(|t| t.get())
+            .unwrap_or(std::time::Duration::from_secs(300))
+            + std::time::Duration::from_secs(60);
+        let result = self
+            .helm
+            .run_for(&desired.upgrade_args(set_file.as_deref()), None, timeout)
+            .await;
+        if let Some(path) = set_file {
+            let _ = std::fs::remove_file(path);
+        }
+        result?;
+        Ok(())
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
 /// The objects of `helm template` output.
 fn rendered_objects(manifest: &str) -> Vec<Value> {
     use serde::Deserialize as _;
@@ -350,11 +498,58 @@ fn owned_by(object: &Value, release: &str, namespace: &str) -> bool {
         && annotation(RELEASE_NAMESPACE_ANNOTATION) == Some(namespace)
 }
 
-/// The differences apart from ownership conflicts, with the steps they need
-/// before the install or upgrade.
-fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>, Vec<String>) {
+/// What a stuck release needs before the upgrade can run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recovery {
+    /// `helm rollback` to the last deployed revision.
+    Rollback(u64),
+    /// `helm uninstall`: its first install never finished.
+    Uninstall,
+}
+
+impl Recovery {
+    fn args(&self, desired: &DesiredRelease) -> Vec<String> {
+        let (name, namespace) = (desired.name.clone(), desired.spec.namespace.clone());
+        match self {
+            Recovery::Rollback(revision) => vec![
+                "rollback".into(),
+                name,
+                revision.to_string(),
+                "--namespace".into(),
+                namespace,
+                "--wait".into(),
+            ],
+            Recovery::Uninstall => vec![
+                "uninstall".into(),
+                name,
+                "--namespace".into(),
+                namespace,
+                "--wait".into(),
+            ],
+        }
+    }
+
+    fn describe(&self, desired: &DesiredRelease) -> String {
+        let (name, namespace) = (&desired.name, &desired.spec.namespace);
+        match self {
+            Recovery::Rollback(revision) => format!(
+                "helm rollback {name} {revision} --namespace {namespace} (the last deployed revision)"
+            ),
+            Recovery::Uninstall => format!(
+                "helm uninstall {name} --namespace {namespace} (it never finished installing)"
+            ),
+        }
+    }
+}
+
+/// The differences apart from ownership conflicts, with the recovery they
+/// need before the install or upgrade.
+fn differences(
+    desired: &DesiredRelease,
+    live: &ReleaseLive,
+) -> (Vec<Difference>, Option<Recovery>) {
     let mut differences = Vec::new();
-    let mut steps = Vec::new();
+    let mut recovery = None;
     let Some(listed) = &live.listed else {
         differences.push(Difference::new(
             "absent",
@@ -364,10 +559,8 @@ fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>
                 desired.name, desired.spec.namespace
             ),
         ));
-        return (differences, steps);
+        return (differences, recovery);
     };
-    let name = &desired.name;
-    let namespace = &desired.spec.namespace;
     if listed.status.starts_with("pending-") {
         let stuck: u64 = listed.revision.parse().unwrap_or(0);
         let last_good =
@@ -384,10 +577,7 @@ fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>
                         listed.status, good.revision
                     ),
                 ));
-                steps.push(format!(
-                    "helm rollback {name} {} --namespace {namespace} (the last deployed revision)",
-                    good.revision
-                ));
+                recovery = Some(Recovery::Rollback(good.revision));
             }
             None => {
                 differences.push(Difference::new(
@@ -398,9 +588,7 @@ fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>
                         listed.status
                     ),
                 ));
-                steps.push(format!(
-                    "helm uninstall {name} --namespace {namespace} (it never finished installing)"
-                ));
+                recovery = Some(Recovery::Uninstall);
             }
         }
     } else if listed.status == "failed" {
@@ -464,7 +652,7 @@ fn differences(desired: &DesiredRelease, live: &ReleaseLive) -> (Vec<Difference>
             )),
         }
     }
-    (differences, steps)
+    (differences, recovery)
 }
 
 impl Provider for ReleaseProvider {
@@ -508,7 +696,8 @@ impl Provider for ReleaseProvider {
             with_conflicts(desired, &live.conflicts, &mut diff);
             return diff;
         };
-        let (differences, mut steps) = differences(desired, live);
+        let (differences, recovery) = differences(desired, live);
+        let mut steps: Vec<String> = recovery.iter().map(|r| r.describe(desired)).collect();
         let before = desired.settings(
             Some(listed.chart.clone()),
             shown(&live.values, &desired.values.sensitive),
@@ -541,6 +730,74 @@ impl Provider for ReleaseProvider {
         };
         with_conflicts(desired, &live.conflicts, &mut diff);
         diff
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredRelease,
+        live: Option<&ReleaseLive>,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ReleaseError> {
+        let observed;
+        let live = match live {
+            Some(live) => live,
+            None => {
+                observed = self.observe(desired).await?;
+                &observed
+            }
+        };
+        let (differences, recovery) = differences(desired, live);
+        if differences.is_empty() {
+            return Ok(Outcome::Done);
+        }
+        if !live.conflicts.is_empty() {
+            let objects: Vec<String> = live.conflicts.iter().map(ToString::to_string).collect();
+            if !desired.spec.take_ownership {
+                return Err(ReleaseError::OwnershipConflict {
+                    release: desired.name.clone(),
+                    objects,
+                });
+            }
+            progress.step(&format!(
+                "adopt {} for release {}",
+                objects.join(", "),
+                desired.name
+            ));
+            self.adopt(desired, &live.conflicts).await?;
+        }
+        if let Some(recovery) = recovery {
+            progress.step(&recovery.describe(desired));
+            self.helm.run(&recovery.args(desired), None).await?;
+        }
+        progress.step(&desired.upgrade_command());
+        self.upgrade(desired).await?;
+        if let Some(entry) = record_entry(desired) {
+            progress.step("record the chart's file digests in the applied record");
+            AppliedRecord::write(self.objects.client(), &desired.address(), &entry).await?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn delete(
+        &self,
+        desired: &DesiredRelease,
+        _live: Option<&ReleaseLive>,
+        progress: &dyn Progress,
+    ) -> Result<(), ReleaseError> {
+        let args: Vec<String> = [
+            "uninstall",
+            &desired.name,
+            "--namespace",
+            &desired.spec.namespace,
+            "--ignore-not-found",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        progress.step(&format!("helm {}", args.join(" ")));
+        self.helm.run(&args, None).await?;
+        AppliedRecord::forget(self.objects.client(), &desired.address()).await?;
+        Ok(())
     }
 
     fn plan_create(&self, desired: &DesiredRelease) -> Diff {
@@ -654,18 +911,19 @@ mod tests {
 
     #[test]
     fn a_first_install_left_pending_is_uninstalled_then_installed() {
-        let (differences, steps) = differences(
+        let (differences, recovery) = differences(
             &desired(),
             &live("pending-install", &[(1, "pending-install")]),
         );
+        let steps = recovery.map(|r| r.describe(&desired()));
         assert_eq!(differences[0].reason, "release-pending");
         assert_eq!(
             differences[0].detail,
             "revision 1 is stuck in pending-install and no revision was ever deployed"
         );
         assert_eq!(
-            steps,
-            ["helm uninstall dapr --namespace dapr-system (it never finished installing)"]
+            steps.as_deref(),
+            Some("helm uninstall dapr --namespace dapr-system (it never finished installing)")
         );
     }
 
@@ -677,10 +935,11 @@ mod tests {
             (3, "failed"),
             (4, "pending-rollback"),
         ];
-        let (_, steps) = differences(&desired(), &live("pending-rollback", &history));
+        let (_, recovery) = differences(&desired(), &live("pending-rollback", &history));
+        assert_eq!(recovery, Some(Recovery::Rollback(2)));
         assert_eq!(
-            steps,
-            ["helm rollback dapr 2 --namespace dapr-system (the last deployed revision)"]
+            recovery.unwrap().describe(&desired()),
+            "helm rollback dapr 2 --namespace dapr-system (the last deployed revision)"
         );
     }
 

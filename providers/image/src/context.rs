@@ -5,7 +5,7 @@
 //! and the target. Kept as an image label at build time, so a changed
 //! context is seen without building.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use kindform_api::BuildSpec;
@@ -43,18 +43,28 @@ fn ignored(context: &Path) -> GlobSet {
     builder.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
-/// The hash of `build`'s context (relative to `base_dir`), 16 hex digits.
-pub fn context_hash(build: &BuildSpec, base_dir: &Path) -> Result<String, ContextError> {
+/// The files of `build`'s context (relative to `base_dir`): their paths
+/// inside the context (`/`-separated) and on disk, sorted.
+pub fn files(build: &BuildSpec, base_dir: &Path) -> Result<Vec<(String, PathBuf)>, ContextError> {
     let root = base_dir.join(&build.context);
     let skip = ignored(&root);
     let mut files = Vec::new();
     walk(&root, &root, &skip, &mut files)?;
     files.sort();
+    Ok(files)
+}
+
+/// The hash of `build`'s context (relative to `base_dir`), 16 hex digits.
+pub fn context_hash(build: &BuildSpec, base_dir: &Path) -> Result<String, ContextError> {
     let mut hasher = Sha256::new();
-    for (relative, bytes) in &files {
+    for (relative, path) in files(build, base_dir)? {
+        let bytes = std::fs::read(&path).map_err(|source| ContextError {
+            path: path.display().to_string(),
+            source,
+        })?;
         hasher.update(relative.as_bytes());
         hasher.update([0]);
-        hasher.update(Sha256::digest(bytes));
+        hasher.update(Sha256::digest(&bytes));
     }
     hasher.update(build.dockerfile.display().to_string().as_bytes());
     for (k, v) in &build.args {
@@ -75,7 +85,7 @@ fn walk(
     root: &Path,
     dir: &Path,
     skip: &GlobSet,
-    files: &mut Vec<(String, Vec<u8>)>,
+    files: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), ContextError> {
     let error = |path: &Path| {
         let path = path.display().to_string();
@@ -96,7 +106,7 @@ fn walk(
         if path.is_dir() {
             walk(root, &path, skip, files)?;
         } else {
-            files.push((relative, std::fs::read(&path).map_err(error(&path))?));
+            files.push((relative, path));
         }
     }
     Ok(())

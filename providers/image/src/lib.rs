@@ -1,8 +1,11 @@
 //! The image provider: owns `images.*`, local Docker images built and loaded
 //! into the cluster's nodes. The build context's hash ([`context`]), what
-//! each node holds ([`nodes`]) and the comparison ([`provider`]).
+//! each node holds ([`nodes`]), the comparison and apply ([`provider`]),
+//! building ([`build`]) and streaming loads ([`load`]).
 
+pub mod build;
 pub mod context;
+pub mod load;
 pub mod nodes;
 pub mod provider;
 

@@ -14,13 +14,14 @@ use futures::StreamExt as _;
 pub type NodeRefs = BTreeMap<String, Result<BTreeSet<String>, String>>;
 
 /// Output and exit code of a command run in a container.
-struct Ran {
-    stdout: String,
-    stderr: String,
-    code: i64,
+pub(crate) struct Ran {
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) code: i64,
 }
 
-async fn exec(
+/// Runs `cmd` in a container with a plain (not privileged) exec.
+pub(crate) async fn exec(
     docker: &Docker,
     container: &str,
     cmd: &[&str],

@@ -2,13 +2,13 @@
 //! its context hash label) with what each target node holds, and names the
 //! workloads a reload must restart.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bollard::Docker;
 use kindform_api::ImageSpec;
 use kindform_api::image::normalized_reference;
-use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
 use kindform_kube::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,6 +28,8 @@ pub struct DesiredImage {
     pub nodes: Vec<String>,
     /// The build context's hash, with `build`.
     pub context_hash: Option<String>,
+    /// The spec's folder, which the build context is relative to.
+    pub base_dir: PathBuf,
 }
 
 /// Why an image could not be read or observed.
@@ -45,6 +47,15 @@ pub enum ImageError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// Building failed.
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    /// Loading into a node failed.
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+    /// Restarting a workload that runs the image failed.
+    #[error(transparent)]
+    Rollout(#[from] kindform_kube::rollout::RolloutError),
     /// The image is not local and the spec cannot build it.
     #[error(
         "image {reference} is not present locally and {address} has no `build`: build it first (docker build -t {reference} <context>), or add `build = {{ context = \"…\" }}` to {address}"
@@ -73,6 +84,7 @@ pub fn resolve(
         spec: spec.clone(),
         nodes: spec.nodes.clone().unwrap_or_else(|| all_nodes.to_vec()),
         context_hash,
+        base_dir: base_dir.to_owned(),
     })
 }
 
@@ -119,15 +131,41 @@ pub struct ImageProvider {
     docker: Docker,
     node_refs: Arc<NodeRefs>,
     workloads: Arc<Vec<Workload>>,
+    client: kube::Client,
 }
 
 impl ImageProvider {
-    /// A provider over the shared node and workload readings.
-    pub fn new(docker: Docker, node_refs: Arc<NodeRefs>, workloads: Arc<Vec<Workload>>) -> Self {
+    /// A provider over the shared node and workload readings, restarting
+    /// workloads through `client`.
+    pub fn new(
+        docker: Docker,
+        node_refs: Arc<NodeRefs>,
+        workloads: Arc<Vec<Workload>>,
+        client: kube::Client,
+    ) -> Self {
         ImageProvider {
             docker,
             node_refs,
             workloads,
+            client,
+        }
+    }
+}
+
+/// How long a restarted workload may take to roll out.
+const ROLLOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl ImageProvider {
+    async fn local_id(&self, reference: &str) -> Result<Option<String>, ImageError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(ImageError::Inspect {
+                reference: reference.to_owned(),
+                source,
+            }),
         }
     }
 }
@@ -210,11 +248,8 @@ impl Provider for ImageProvider {
         let reference = &desired.spec.reference;
         let mut differences = Vec::new();
         let mut steps = Vec::new();
-        let rebuild = desired.spec.build.is_some()
-            && match &live.local {
-                None => true,
-                Some(local) => local.context_hash != desired.context_hash,
-            };
+        let work = work(desired, live);
+        let rebuild = work.rebuild;
         let names = |wanted: fn(&OnNode) -> bool| -> Vec<&str> {
             live.nodes
                 .iter()
@@ -298,11 +333,7 @@ impl Provider for ImageProvider {
             ));
         }
         let id = live.local.as_ref().map(|l| short(&l.id).to_owned());
-        let load_into: Vec<&str> = if rebuild {
-            desired.nodes.iter().map(String::as_str).collect()
-        } else {
-            stale.iter().chain(&missing).copied().collect()
-        };
+        let load_into = &work.load_into;
         if !load_into.is_empty() {
             steps.push(format!(
                 "load {reference}{} into {} (one docker image export streamed into ctr import, nodes in parallel)",
@@ -345,8 +376,119 @@ impl Provider for ImageProvider {
         }
     }
 
+    async fn apply(
+        &self,
+        desired: &DesiredImage,
+        live: Option<&ImageLive>,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ImageError> {
+        let observed;
+        let live = match live {
+            Some(live) => live,
+            None => {
+                observed = self.observe(desired).await?;
+                &observed
+            }
+        };
+        let reference = &desired.spec.reference;
+        let work = work(desired, live);
+        if work.rebuild {
+            let build = desired.spec.build.as_ref().expect("a rebuild needs build");
+            progress.step(&format!(
+                "build {reference} from {}",
+                build.context.display()
+            ));
+            let hash = desired.context_hash.clone().unwrap_or_default();
+            crate::build::build(
+                &self.docker,
+                reference,
+                build,
+                &desired.base_dir,
+                &hash,
+                progress,
+            )
+            .await?;
+        }
+        let mut load_into = work.load_into;
+        for node in &work.unreachable {
+            // The plan said: look again once they run, and load where it lacks.
+            let id = self.local_id(reference).await?;
+            let refs = crate::nodes::node_refs(&self.docker, node).await;
+            if !refs.is_ok_and(|r| id.as_ref().is_some_and(|id| r.contains(id))) {
+                load_into.push(node.clone());
+            }
+        }
+        if load_into.is_empty() {
+            return Ok(Outcome::Done);
+        }
+        progress.step(&format!("load {reference} into {}", load_into.join(", ")));
+        let size = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .ok()
+            .and_then(|i| i.size)
+            .and_then(|s| u64::try_from(s).ok());
+        crate::load::load(&self.docker, reference, &load_into, size, progress).await?;
+        for workload in &live.workloads {
+            progress.step(&format!("rollout restart {workload}"));
+            kindform_kube::rollout::restart(&self.client, workload).await?;
+            kindform_kube::rollout::wait_rolled_out(&self.client, workload, ROLLOUT_TIMEOUT)
+                .await?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn delete(
+        &self,
+        _desired: &DesiredImage,
+        _live: Option<&ImageLive>,
+        _progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        // Local images are never touched; what the nodes hold goes with
+        // the cluster.
+        Ok(())
+    }
+
     fn plan_create(&self, desired: &DesiredImage) -> Diff {
         plan_create(desired)
+    }
+}
+
+/// What apply does to an image, decided from what was observed; the plan's
+/// steps say the same.
+struct Work {
+    /// Build it first.
+    rebuild: bool,
+    /// The nodes to load it into.
+    load_into: Vec<String>,
+    /// The nodes whose images could not be read, to look at again.
+    unreachable: Vec<String>,
+}
+
+fn work(desired: &DesiredImage, live: &ImageLive) -> Work {
+    let rebuild = desired.spec.build.is_some()
+        && match &live.local {
+            None => true,
+            Some(local) => local.context_hash != desired.context_hash,
+        };
+    let load_into = live
+        .nodes
+        .iter()
+        .filter(|(_, s)| rebuild || matches!(s, OnNode::Stale | OnNode::Missing))
+        .filter(|(_, s)| !matches!(s, OnNode::Unreachable { .. }))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let unreachable = live
+        .nodes
+        .iter()
+        .filter(|(_, s)| matches!(s, OnNode::Unreachable { .. }))
+        .map(|(n, _)| n.clone())
+        .collect();
+    Work {
+        rebuild,
+        load_into,
+        unreachable,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use k8s_openapi::api::core::v1::Node;
-use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
 use kindform_api::{Address, ClusterSpec};
 use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
@@ -25,8 +25,8 @@ pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 
 /// Reads and compares the kind cluster.
 pub struct ClusterProvider {
-    docker: Docker,
-    kubeconfig: PathBuf,
+    pub(crate) docker: Docker,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 /// One node container as Docker shows it.
@@ -77,9 +77,40 @@ pub enum ClusterError {
     /// Docker refused.
     #[error("cannot list the cluster's node containers")]
     Docker(#[source] bollard::errors::Error),
-    /// The applied record could not be read although the API answered.
+    /// The applied record could not be read or written.
     #[error(transparent)]
     Record(#[from] kindform_kube::RecordError),
+    /// `kind` failed.
+    #[error(transparent)]
+    Kind(#[from] kind_cli::KindError),
+    /// The kind config could not be written to the state folder.
+    #[error("cannot write the kind config {path}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Docker refused to start or restart a node container.
+    #[error("cannot {what} node container {node}")]
+    Node {
+        /// `start` or `restart`.
+        what: &'static str,
+        /// The container.
+        node: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The cluster did not become ready in time.
+    #[error("the cluster was not ready after {waited}s: {last}")]
+    NotReady {
+        /// How long kindform waited.
+        waited: u64,
+        /// What it saw last.
+        last: String,
+    },
 }
 
 impl ClusterProvider {
@@ -148,7 +179,7 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn node_ready(node: &Node) -> bool {
+pub(crate) fn node_ready(node: &Node) -> bool {
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -378,6 +409,40 @@ impl Provider for ClusterProvider {
             before,
             after,
         }
+    }
+
+    async fn apply(
+        &self,
+        desired: &ClusterSpec,
+        live: Option<&ClusterLive>,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ClusterError> {
+        let Some(live) = live else {
+            self.create(desired, progress).await?;
+            return Ok(Outcome::Done);
+        };
+        let diff = self.diff(desired, live);
+        let stopped: Vec<String> = live
+            .nodes
+            .iter()
+            .filter(|n| !n.running)
+            .map(|n| n.name.clone())
+            .collect();
+        let not_ready = match &live.api {
+            ApiState::Reachable { not_ready } => not_ready.clone(),
+            _ => Vec::new(),
+        };
+        self.converge(desired, &diff, &stopped, &not_ready, progress)
+            .await
+    }
+
+    async fn delete(
+        &self,
+        desired: &ClusterSpec,
+        _live: Option<&ClusterLive>,
+        progress: &dyn Progress,
+    ) -> Result<(), ClusterError> {
+        self.delete_cluster(desired, progress).await
     }
 
     fn plan_create(&self, desired: &ClusterSpec) -> Diff {

@@ -6,7 +6,10 @@
 pub mod connection;
 pub mod manifest;
 pub mod objects;
+pub mod pods;
 pub mod record;
+pub mod rollout;
+pub mod wait;
 pub mod workloads;
 
 pub use connection::{ConnectError, connect};

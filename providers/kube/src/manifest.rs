@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
 use kindform_api::settings::{SENSITIVE, changed_paths, digest, fingerprint, sorted};
 use kindform_api::{ManifestSource, ManifestSpec};
 use serde::Serialize;
@@ -77,6 +77,31 @@ pub enum ManifestError {
     /// The API could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// The API does not serve an object's kind.
+    #[error("the API serves no {kind} in {api_version} (is the CRD that defines it installed?)")]
+    NotServed {
+        /// The kind.
+        kind: String,
+        /// Its apiVersion.
+        api_version: String,
+    },
+    /// The API refused to apply or delete an object.
+    #[error("cannot {what} {object}")]
+    Change {
+        /// `apply` or `delete`.
+        what: &'static str,
+        /// The object.
+        object: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// A wait condition did not hold.
+    #[error(transparent)]
+    Wait(#[from] crate::wait::WaitError),
+    /// The applied record could not be written.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
 }
 
 /// Reads the manifest's YAML and labels its objects. `base_dir` is the
@@ -218,6 +243,57 @@ impl ManifestProvider {
     /// once for the plan.
     pub fn new(objects: Arc<Objects>, record: Arc<AppliedRecord>) -> Self {
         ManifestProvider { objects, record }
+    }
+
+    async fn delete_objects(
+        &self,
+        references: &[ObjectRef],
+        progress: &dyn Progress,
+    ) -> Result<(), ManifestError> {
+        for reference in references.iter().rev() {
+            let Some(info) = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+            else {
+                continue;
+            };
+            progress.step(&format!("delete {reference}"));
+            let deleted = self
+                .objects
+                .api(&info, reference.namespace.as_deref())
+                .delete(&reference.name, &Default::default())
+                .await;
+            match deleted {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(source) => {
+                    return Err(ManifestError::Change {
+                        what: "delete",
+                        object: reference.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what a manifest that left the spec applied (when it was
+    /// applied with prune), and forgets it.
+    pub async fn delete_orphan(
+        &self,
+        address: &str,
+        entry: &RecordEntry,
+        progress: &dyn Progress,
+    ) -> Result<(), ManifestError> {
+        if recorded_prune(entry) {
+            let existing = self.observe_orphan(entry).await?;
+            self.delete_objects(&existing, progress).await?;
+            progress.step("forget it in the applied record");
+            AppliedRecord::forget(self.objects.client(), address).await?;
+        }
+        Ok(())
     }
 
     /// The objects the manifest's record entry lists that still exist.
@@ -420,6 +496,112 @@ impl Provider for ManifestProvider {
             .collect();
         let stale = self.existing(&left).await?;
         Ok(ManifestLive { objects, stale })
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredManifest,
+        live: Option<&ManifestLive>,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ManifestError> {
+        use kube::api::{Patch, PatchParams};
+
+        let observed;
+        let live = match live {
+            Some(live) => live,
+            None => {
+                observed = self.observe(desired).await?;
+                &observed
+            }
+        };
+        let planned = diff(desired, live);
+        if planned.is_empty() {
+            return Ok(Outcome::Done);
+        }
+        let applies = planned.differences.iter().any(|d| d.reason != "pruned");
+        let mut applied = Vec::new();
+        if applies {
+            progress.step(&planned.steps[0]);
+            for (object, found) in desired.objects.iter().zip(&live.objects) {
+                let mut reference = found.reference.clone();
+                let info = self
+                    .objects
+                    .kind(&reference.api_version, &reference.kind)
+                    .await?
+                    .ok_or_else(|| ManifestError::NotServed {
+                        kind: reference.kind.clone(),
+                        api_version: reference.api_version.clone(),
+                    })?;
+                if !found.served {
+                    // Its CRD arrived after the plan looked (a dependency made it).
+                    reference.namespace = info.namespaced.then(|| {
+                        reference
+                            .namespace
+                            .clone()
+                            .or_else(|| desired.spec.namespace.clone())
+                            .unwrap_or_else(|| "default".to_owned())
+                    });
+                }
+                let mut object = object.clone();
+                if let Some(ns) = &reference.namespace {
+                    object["metadata"]["namespace"] = json!(ns);
+                }
+                let params = PatchParams::apply("kindform").force();
+                self.objects
+                    .api(&info, reference.namespace.as_deref())
+                    .patch(&reference.name, &params, &Patch::Apply(&object))
+                    .await
+                    .map_err(|source| ManifestError::Change {
+                        what: "apply",
+                        object: reference.to_string(),
+                        source,
+                    })?;
+                applied.push(reference);
+            }
+        } else {
+            applied = live.objects.iter().map(|o| o.reference.clone()).collect();
+        }
+        if desired.spec.prune && !live.stale.is_empty() {
+            self.delete_objects(&live.stale, progress).await?;
+        }
+        if applies {
+            for wait in &desired.spec.wait {
+                progress.step(&format!("wait for {} {}", wait.kind, wait.condition));
+                crate::wait::wait_for(&self.objects, wait, desired.spec.namespace.as_deref())
+                    .await?;
+            }
+        }
+        progress.step("record its objects in the applied record");
+        let entry = record_entry(desired, &applied);
+        AppliedRecord::write(self.objects.client(), &desired.address, &entry).await?;
+        Ok(Outcome::Done)
+    }
+
+    async fn delete(
+        &self,
+        desired: &DesiredManifest,
+        live: Option<&ManifestLive>,
+        progress: &dyn Progress,
+    ) -> Result<(), ManifestError> {
+        let references: Vec<ObjectRef> = match live {
+            Some(live) => live
+                .objects
+                .iter()
+                .filter(|o| o.live.is_some())
+                .map(|o| o.reference.clone())
+                .collect(),
+            None => self
+                .observe(desired)
+                .await?
+                .objects
+                .into_iter()
+                .filter(|o| o.live.is_some())
+                .map(|o| o.reference)
+                .collect(),
+        };
+        self.delete_objects(&references, progress).await?;
+        AppliedRecord::forget(self.objects.client(), &desired.address).await?;
+        Ok(())
     }
 
     fn diff(&self, desired: &DesiredManifest, live: &ManifestLive) -> Diff {

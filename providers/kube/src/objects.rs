@@ -110,31 +110,36 @@ impl Objects {
         kind: &str,
     ) -> Result<Option<KindInfo>, ObjectsError> {
         let cached = self.groups.lock().unwrap().get(api_version).cloned();
-        let resources = match cached {
-            Some(resources) => resources,
-            None => {
-                let gv: GroupVersion = api_version
-                    .parse()
-                    .map_err(|_| ObjectsError::ApiVersion(api_version.to_owned()))?;
-                let resources = match kube::discovery::pinned_group(&self.client, &gv).await {
-                    Ok(group) => group.versioned_resources(&gv.version),
-                    Err(kube::Error::Api(e)) if e.code == 404 => Vec::new(),
-                    Err(e) => return Err(ObjectsError::Discovery(api_version.to_owned(), e)),
-                };
-                self.groups
-                    .lock()
-                    .unwrap()
-                    .insert(api_version.to_owned(), resources.clone());
-                resources
-            }
+        let found = |resources: Vec<(ApiResource, ApiCapabilities)>| {
+            resources
+                .into_iter()
+                .find(|(r, _)| r.kind == kind)
+                .map(|(resource, caps)| KindInfo {
+                    resource,
+                    namespaced: caps.scope == Scope::Namespaced,
+                })
         };
-        Ok(resources
-            .into_iter()
-            .find(|(r, _)| r.kind == kind)
-            .map(|(resource, caps)| KindInfo {
-                resource,
-                namespaced: caps.scope == Scope::Namespaced,
-            }))
+        if let Some(info) = cached.and_then(found) {
+            return Ok(Some(info));
+        }
+        // Not known yet: ask (a CRD may have been installed since), and keep
+        // the answer only when it names the kind.
+        let gv: GroupVersion = api_version
+            .parse()
+            .map_err(|_| ObjectsError::ApiVersion(api_version.to_owned()))?;
+        let resources = match kube::discovery::pinned_group(&self.client, &gv).await {
+            Ok(group) => group.versioned_resources(&gv.version),
+            Err(kube::Error::Api(e)) if e.code == 404 => Vec::new(),
+            Err(e) => return Err(ObjectsError::Discovery(api_version.to_owned(), e)),
+        };
+        let info = found(resources.clone());
+        if info.is_some() {
+            self.groups
+                .lock()
+                .unwrap()
+                .insert(api_version.to_owned(), resources);
+        }
+        Ok(info)
     }
 
     /// The object `object` names, as JSON; `None` when absent or its kind is

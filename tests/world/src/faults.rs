@@ -98,6 +98,13 @@ impl World {
         Ok((out.code, out.stdout, out.stderr))
     }
 
+    /// The local Docker ID of an image, if Docker has it.
+    pub async fn image_id(&self, reference: &str) -> Option<String> {
+        let (shared, reference) = (Arc::clone(self.shared()), reference.to_owned());
+        self.run(async move { shared.docker.inspect_image(&reference).await.ok()?.id })
+            .await
+    }
+
     /// Whether a node holds the image whose local Docker ID is `id`.
     pub async fn node_has_image(&self, node: &str, id: &str) -> bool {
         let (shared, node_name, id) = (Arc::clone(self.shared()), node.to_owned(), id.to_owned());

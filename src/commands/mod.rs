@@ -1,6 +1,8 @@
 //! The user interface: runs each command and prints its result. Only this
 //! module (and `main`) prints; the engine modules return data.
 
+mod apply;
+
 use std::path::PathBuf;
 
 use std::io::IsTerminal as _;
@@ -18,8 +20,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate => validate(&cli.global),
         Command::Graph { format } => graph(&cli.global, *format),
         Command::Plan(args) => plan(&cli.global, args),
-        Command::Apply(_) => not_built("apply"),
-        Command::Destroy { .. } => not_built("destroy"),
+        Command::Apply(args) => apply::apply(&cli.global, args),
+        Command::Destroy { auto_approve } => apply::destroy(&cli.global, *auto_approve),
         Command::Status { .. } => not_built("status"),
         Command::Watch { .. } => not_built("watch"),
         Command::Kubeconfig { .. } => not_built("kubeconfig"),
@@ -34,7 +36,7 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// A failed command, printed as the user sees it.
-struct Failure(String);
+pub(crate) struct Failure(String);
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,7 +66,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn not_built(command: &str) -> Result<i32, Failure> {
     Err(Failure(format!(
-        "error: `kindform {command}` is not built yet; this version has `validate`, `graph` and `plan`"
+        "error: `kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply` and `destroy`"
     )))
 }
 
@@ -183,7 +185,8 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
             tracing::debug!("connected to Docker");
             crate::observe::observe(&loaded.spec, &loaded.graph, &session, &options).await
         })
-        .map_err(|e| Failure(error_chain(&e)))?;
+        .map_err(|e| Failure(error_chain(&e)))?
+        .observed;
     let plan = crate::plan::plan(&loaded.spec, &loaded.graph, &observed, &options);
     if let Some(out) = &args.out {
         crate::plan::SavedPlan::new(&loaded.spec, &plan, &observed)

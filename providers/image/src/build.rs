@@ -1,0 +1,88 @@
+//! Building an image with Docker (through bollard): the context sent as a
+//! tar of the files the context hash covers, the context hash kept as an
+//! image label, the build's output streamed to progress.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures::StreamExt as _;
+use kindform_api::BuildSpec;
+use kindform_api::provider::Progress;
+
+use crate::context::{CONTEXT_LABEL, ContextError, files};
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The context could not be read.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Docker refused or the build failed.
+    #[error("docker build of {reference} failed: {message}")]
+    Failed {
+        /// The image.
+        reference: String,
+        /// Docker's message.
+        message: String,
+    },
+}
+
+fn context_tar(build: &BuildSpec, base_dir: &Path) -> Result<Vec<u8>, ContextError> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (relative, path) in files(build, base_dir)? {
+        tar.append_path_with_name(&path, &relative)
+            .map_err(|source| ContextError {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    tar.into_inner().map_err(|source| ContextError {
+        path: base_dir.join(&build.context).display().to_string(),
+        source,
+    })
+}
+
+/// Builds `reference` from `build`, labelled with `hash`.
+pub async fn build(
+    docker: &Docker,
+    reference: &str,
+    build: &BuildSpec,
+    base_dir: &Path,
+    hash: &str,
+    progress: &dyn Progress,
+) -> Result<(), BuildError> {
+    let tar = context_tar(build, base_dir)?;
+    let labels: HashMap<String, String> = [(CONTEXT_LABEL.to_owned(), hash.to_owned())].into();
+    let args: HashMap<String, String> = build.args.clone().into_iter().collect();
+    let dockerfile = build.dockerfile.display().to_string();
+    let mut options = BuildImageOptionsBuilder::default()
+        .t(reference)
+        .dockerfile(&dockerfile)
+        .rm(true)
+        .labels(&labels)
+        .buildargs(&args);
+    if let Some(target) = &build.target {
+        options = options.target(target);
+    }
+    let failed = |message: String| BuildError::Failed {
+        reference: reference.to_owned(),
+        message,
+    };
+    let mut stream =
+        docker.build_image(options.build(), None, Some(bollard::body_full(tar.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| failed(e.to_string()))?;
+        if let Some(error) = info.error_detail.and_then(|d| d.message) {
+            return Err(failed(error));
+        }
+        if let Some(line) = info.stream {
+            let line = line.trim_end();
+            if !line.is_empty() {
+                progress.output(line);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Rolling workloads: a restart as `kubectl rollout restart` does it (a
+//! `kubectl.kubernetes.io/restartedAt` annotation on the pod template), and
+//! waiting until a workload has rolled out, with what it looked like when
+//! the wait ran out.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use crate::workloads::Workload;
+
+/// The annotation `kubectl rollout restart` sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// Why a rollout did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The API refused.
+    #[error("cannot {what} {workload}")]
+    Api {
+        /// What was being done.
+        what: &'static str,
+        /// The workload.
+        workload: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The kind is not one that rolls out.
+    #[error("{0} is not a deployment, statefulset or daemonset")]
+    Kind(String),
+    /// It did not roll out in time.
+    #[error("{workload} did not roll out within {waited}s: {last}")]
+    Timeout {
+        /// The workload.
+        workload: String,
+        /// How long kindform waited.
+        waited: u64,
+        /// Its status when the wait ran out.
+        last: String,
+    },
+}
+
+/// Restarts a workload's pods the way `kubectl rollout restart` does.
+pub async fn restart(client: &kube::Client, workload: &Workload) -> Result<(), RolloutError> {
+    let now = jiff::Timestamp::now().to_string();
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
+    let params = PatchParams::default();
+    let ns = &workload.namespace;
+    let done = match workload.kind.as_str() {
+        "deployment" => kube::Api::<Deployment>::namespaced(client.clone(), ns)
+            .patch(&workload.name, &params, &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+        "statefulset" => kube::Api::<StatefulSet>::namespaced(client.clone(), ns)
+            .patch(&workload.name, &params, &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+        "daemonset" => kube::Api::<DaemonSet>::namespaced(client.clone(), ns)
+            .patch(&workload.name, &params, &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+        other => return Err(RolloutError::Kind(other.to_owned())),
+    };
+    done.map_err(|source| RolloutError::Api {
+        what: "restart",
+        workload: workload.to_string(),
+        source,
+    })
+}
+
+/// Whether a workload has rolled out: `Ok(None)` when it has, otherwise a
+/// line saying how far it got.
+pub async fn rollout_status(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<String>, RolloutError> {
+    let failed = |source| RolloutError::Api {
+        what: "read",
+        workload: format!("{kind}/{name} in {namespace}"),
+        source,
+    };
+    match kind {
+        "deployment" => {
+            let d = kube::Api::<Deployment>::namespaced(client.clone(), namespace)
+                .get(name)
+                .await
+                .map_err(failed)?;
+            let want = d.spec.replicas.unwrap_or(1);
+            let s = d.status.unwrap_or_default();
+            let generation = d.metadata.generation.unwrap_or(0);
+            let observed = s.observed_generation.unwrap_or(0);
+            let updated = s.updated_replicas.unwrap_or(0);
+            let available = s.available_replicas.unwrap_or(0);
+            let total = s.replicas.unwrap_or(0);
+            Ok(
+                (observed < generation || updated < want || available < want || total > want).then(
+                    || {
+                        format!(
+                            "{updated} of {want} updated, {available} available, {total} in all"
+                        )
+                    },
+                ),
+            )
+        }
+        "statefulset" => {
+            let d = kube::Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .get(name)
+                .await
+                .map_err(failed)?;
+            let want = d.spec.replicas.unwrap_or(1);
+            let s = d.status.unwrap_or_default();
+            let updated = s.updated_replicas.unwrap_or(0);
+            let ready = s.ready_replicas.unwrap_or(0);
+            let same_revision = s.current_revision == s.update_revision;
+            Ok((updated < want || ready < want || !same_revision)
+                .then(|| format!("{updated} of {want} updated, {ready} ready")))
+        }
+        "daemonset" => {
+            let d = kube::Api::<DaemonSet>::namespaced(client.clone(), namespace)
+                .get(name)
+                .await
+                .map_err(failed)?;
+            let s = d.status.unwrap_or_default();
+            let want = s.desired_number_scheduled;
+            let updated = s.updated_number_scheduled.unwrap_or(0);
+            let available = s.number_available.unwrap_or(0);
+            Ok((updated < want || available < want)
+                .then(|| format!("{updated} of {want} updated, {available} available")))
+        }
+        other => Err(RolloutError::Kind(other.to_owned())),
+    }
+}
+
+/// Waits until a workload has rolled out.
+pub async fn wait_rolled_out(
+    client: &kube::Client,
+    workload: &Workload,
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    let started = Instant::now();
+    loop {
+        let status =
+            rollout_status(client, &workload.kind, &workload.namespace, &workload.name).await?;
+        let Some(last) = status else {
+            return Ok(());
+        };
+        if started.elapsed() >= timeout {
+            return Err(RolloutError::Timeout {
+                workload: workload.to_string(),
+                waited: timeout.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,293 @@
+//! `apply` and `destroy` for people: the plan shown, a confirmation asked,
+//! the environment locked, the walk's events drawn as progress and kept in
+//! the journal, Ctrl-C handled (the first stops starting work and tells the
+//! running `helm` to stop waiting; the second stops now), and the report.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use kindform_api::provider::Provider as _;
+use kindform_api::{Address, Spec};
+use tokio::sync::{mpsc, watch};
+
+use super::{Failure, addresses, error_chain, load, state_dir};
+use crate::apply::{Report, Walk};
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::event::Event;
+use crate::graph::Graph;
+use crate::observe::Planned;
+use crate::plan::{Action, Change, Plan, PlanOptions, SavedPlan, spec_hash};
+use crate::render::{ProgressView, Verbosity, plan_text, report_text};
+use crate::state::{Journal, Lock};
+
+fn fail(e: &dyn std::error::Error) -> Failure {
+    Failure(error_chain(e))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("error: cannot start: {e}")))
+}
+
+fn verbosity(global: &GlobalArgs) -> Verbosity {
+    if global.quiet {
+        Verbosity::Quiet
+    } else if global.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    }
+}
+
+fn colour(global: &GlobalArgs) -> bool {
+    !global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// Asks for `yes` on a terminal; refuses without one.
+fn confirm(what: &str) -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure(format!(
+            "error: {what} needs --auto-approve when its input is not a terminal; nothing was changed"
+        )));
+    }
+    print!("\nDo you want to {what}? Only 'yes' will be accepted: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "error: {what} cancelled; nothing was changed"
+        )))
+    }
+}
+
+/// Stops the walk on the first Ctrl-C (and asks `helm` to stop waiting),
+/// exits at once on the second.
+fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let _ = stop.send(true);
+        kindform_helm::cli::interrupt_all();
+        let _ = events.send(Event::Note {
+            text: "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now".to_owned(),
+        });
+        if tokio::signal::ctrl_c().await.is_ok() {
+            kindform_helm::cli::interrupt_all();
+            eprintln!("stopped: run apply again to finish the job");
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Runs the walk `make` sets up (given where its events go and what tells
+/// it to stop) with progress drawn and events journalled.
+async fn walk<'a>(
+    global: &GlobalArgs,
+    make: impl FnOnce(mpsc::UnboundedSender<Event>, watch::Receiver<bool>) -> Walk<'a>,
+    journal: &mut Journal,
+) -> Report {
+    let (events, mut received) = mpsc::unbounded_channel();
+    let (stop, stopped) = watch::channel(false);
+    on_interrupt(stop, events.clone());
+    let mut view = ProgressView::new(verbosity(global), std::io::stderr().is_terminal());
+    let walking = crate::apply::apply(make(events, stopped));
+    tokio::pin!(walking);
+    let report = loop {
+        tokio::select! {
+            report = &mut walking => break report,
+            Some(event) = received.recv() => {
+                view.handle(&event);
+                journal.record("event", serde_json::to_value(&event).unwrap_or_default());
+            }
+        }
+    };
+    while let Ok(event) = received.try_recv() {
+        view.handle(&event);
+        journal.record("event", serde_json::to_value(&event).unwrap_or_default());
+    }
+    report
+}
+
+fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
+    let text = report_text(report, verb);
+    journal.record("result", serde_json::json!({"report": text}));
+    eprint!("{text}");
+    if report.interrupted {
+        130
+    } else if report.failed() {
+        1
+    } else {
+        0
+    }
+}
+
+/// `kindform apply`.
+pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failure> {
+    let loaded = load(global)?;
+    let options = PlanOptions {
+        targets: addresses(&args.target, &loaded)?,
+        replace: addresses(&args.replace, &loaded)?,
+    };
+    if args.plan_file.is_some() && (!options.targets.is_empty() || !options.replace.is_empty()) {
+        return Err(Failure(
+            "error: a saved plan already says what to do: pass --target and --replace to `plan`, not to `apply PLANFILE`".to_owned(),
+        ));
+    }
+    let (spec, graph) = (&loaded.spec, &loaded.graph);
+    let dir = state_dir(&loaded);
+    let parallelism = usize::from(args.parallelism);
+    runtime()?.block_on(async {
+        let session = crate::observe::session(spec, dir.clone(), parallelism)
+            .await
+            .map_err(|e| fail(&e))?;
+        let (_lock, note) = Lock::acquire(&dir, &spec.name, "apply").map_err(|e| fail(&e))?;
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+        let observation = crate::observe::observe(spec, graph, &session, &options)
+            .await
+            .map_err(|e| fail(&e))?;
+        let mut plan = crate::plan::plan(spec, graph, &observation.observed, &options);
+        if let Some(file) = &args.plan_file {
+            let saved = SavedPlan::read(file).map_err(|e| fail(&e))?;
+            let moved = saved.moved(&spec_hash(spec, &plan), &observation.observed);
+            if !moved.is_empty() {
+                return Err(Failure(format!(
+                    "error: the plan in {} no longer matches the environment; make a new plan\n{}",
+                    file.display(),
+                    moved
+                        .iter()
+                        .map(|m| format!("  - {m}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )));
+            }
+            plan = saved.plan;
+        }
+        if !global.quiet {
+            print!("{}", plan_text(&plan, colour(global)));
+        }
+        let runs_anything = plan
+            .changes
+            .iter()
+            .any(|c| c.action.is_change() || c.action == Action::Run);
+        if !runs_anything {
+            return Ok(0);
+        }
+        if plan.has_changes() && !args.auto_approve && args.plan_file.is_none() {
+            confirm("apply these changes")?;
+        }
+        let mut journal = Journal::open(&dir, "apply");
+        journal.record("plan", serde_json::to_value(&plan).unwrap_or_default());
+        let planned = observation.planned;
+        let make = |events, stop| Walk {
+            spec,
+            graph,
+            plan: &plan,
+            planned,
+            session: &session,
+            parallelism,
+            events,
+            stop,
+        };
+        let report = walk(global, make, &mut journal).await;
+        Ok(finish(&report, "Apply", &mut journal))
+    })
+}
+
+/// The plan of a destroy: the cluster is deleted, and what is in it goes
+/// with it (so nothing in it is deleted one by one); local images stay.
+fn destroy_plan(spec: &Spec, graph: &Graph, settings: serde_json::Value) -> Plan {
+    let mut changes = vec![Change {
+        address: Address::Cluster.to_string(),
+        action: Action::Delete,
+        reasons: vec!["destroy".to_owned()],
+        steps: vec![format!("kind delete cluster --name {}", spec.cluster.name)],
+        before: settings,
+        after: serde_json::Value::Null,
+        details: Vec::new(),
+    }];
+    for address in graph.topological().into_iter().rev() {
+        let steps = match address {
+            Address::Cluster | Address::Check(_) => continue,
+            Address::Image(name) => vec![format!(
+                "its copies in the nodes go with the cluster; the local image {} is kept",
+                spec.images[name].reference
+            )],
+            _ => vec!["deleted with the cluster, not one by one".to_owned()],
+        };
+        changes.push(Change {
+            address: address.to_string(),
+            action: Action::Delete,
+            reasons: vec!["cluster-deleted".to_owned()],
+            steps,
+            before: serde_json::Value::Null,
+            after: serde_json::Value::Null,
+            details: Vec::new(),
+        });
+    }
+    Plan {
+        format_version: "1".to_owned(),
+        environment: spec.name.clone(),
+        changes,
+    }
+}
+
+/// `kindform destroy`.
+pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Failure> {
+    let loaded = load(global)?;
+    let (spec, graph) = (&loaded.spec, &loaded.graph);
+    let dir = state_dir(&loaded);
+    runtime()?.block_on(async {
+        let session = crate::observe::session(spec, dir.clone(), 1)
+            .await
+            .map_err(|e| fail(&e))?;
+        let (_lock, note) = Lock::acquire(&dir, &spec.name, "destroy").map_err(|e| fail(&e))?;
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+        let cluster = crate::observe::cluster_provider(&session);
+        let live = cluster.observe(&spec.cluster).await.map_err(|e| fail(&e))?;
+        if live.nodes.is_empty() {
+            println!(
+                "Nothing to destroy: cluster \"{}\" does not exist.",
+                spec.cluster.name
+            );
+            return Ok(0);
+        }
+        let before = serde_json::to_value(&live.nodes).unwrap_or_default();
+        let shown = destroy_plan(spec, graph, serde_json::json!({"nodes": before}));
+        if !global.quiet {
+            print!("{}", plan_text(&shown, colour(global)));
+        }
+        if !auto_approve {
+            confirm("destroy this environment")?;
+        }
+        let mut journal = Journal::open(&dir, "destroy");
+        journal.record("plan", serde_json::to_value(&shown).unwrap_or_default());
+        let only_cluster = Plan {
+            changes: shown.changes[..1].to_vec(),
+            ..shown.clone()
+        };
+        let make = |events, stop| Walk {
+            spec,
+            graph,
+            plan: &only_cluster,
+            planned: Planned::default(),
+            session: &session,
+            parallelism: 1,
+            events,
+            stop,
+        };
+        let report = walk(global, make, &mut journal).await;
+        if !report.failed() && !report.interrupted {
+            let _ = std::fs::remove_file(dir.join("kubeconfig"));
+        }
+        Ok(finish(&report, "Destroy", &mut journal))
+    })
+}

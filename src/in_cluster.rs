@@ -1,0 +1,135 @@
+//! What every in-cluster provider shares, read once per run: the API client,
+//! kindform's applied record, objects of any kind, and, when the spec needs
+//! them, `helm list`, each node's images and the workloads. Built by
+//! observation, and again by apply once the cluster it made answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kindform_api::{Address, Spec};
+use kindform_check::CheckProvider;
+use kindform_helm::{Helm, ReleaseProvider};
+use kindform_image::ImageProvider;
+use kindform_kube::manifest::ManifestProvider;
+use kindform_kube::{AppliedRecord, Objects};
+
+use crate::observe::Session;
+
+/// The providers of the resources in a cluster, over what they share.
+pub struct InCluster {
+    /// The API.
+    pub client: kube::Client,
+    /// kindform's applied record as read.
+    pub record: Arc<AppliedRecord>,
+    /// Images, when the spec has any.
+    pub images: Option<ImageProvider>,
+    /// Releases, when the spec has any.
+    pub releases: Option<ReleaseProvider>,
+    /// Manifests.
+    pub manifests: ManifestProvider,
+    /// Checks.
+    pub checks: CheckProvider,
+}
+
+/// Why the shared state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InClusterError {
+    /// The API did not answer.
+    #[error("cannot reach the cluster's API")]
+    Connect(#[source] kindform_kube::ConnectError),
+    /// Something every resource shares could not be read.
+    #[error("cannot read {what}")]
+    Shared {
+        /// What.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn shared(
+    what: &'static str,
+) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> InClusterError {
+    move |source| InClusterError::Shared { what, source }
+}
+
+impl InCluster {
+    /// Connects and reads what is shared; `images` and `releases` say
+    /// whether the resources at hand include any.
+    pub async fn connect(
+        spec: &Spec,
+        session: &Session,
+        images: bool,
+        releases: bool,
+    ) -> Result<InCluster, InClusterError> {
+        let kubeconfig = session.state_dir.join("kubeconfig");
+        let context = format!("kind-{}", spec.cluster.name);
+        let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
+            .await
+            .map_err(InClusterError::Connect)?;
+        let record = Arc::new(
+            AppliedRecord::read(&client)
+                .await
+                .map_err(|e| shared("kindform's applied record")(Box::new(e)))?,
+        );
+        let objects = Arc::new(Objects::new(client.clone()));
+        // Read at the same time: each is a round trip or a process.
+        let images = async {
+            if !images {
+                return Ok(None);
+            }
+            let nodes = spec.cluster.node_names();
+            let (node_refs, workloads) = tokio::join!(
+                kindform_image::all_node_refs(&session.docker, &nodes),
+                kindform_kube::workloads(&client)
+            );
+            let workloads =
+                workloads.map_err(|e| shared("the cluster's workloads")(Box::new(e)))?;
+            Ok(Some(ImageProvider::new(
+                session.docker.clone(),
+                Arc::new(node_refs),
+                Arc::new(workloads),
+                client.clone(),
+            )))
+        };
+        let releases = async {
+            if !releases {
+                return Ok(None);
+            }
+            let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir);
+            let listing = helm
+                .list()
+                .await
+                .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
+            Ok::<_, InClusterError>(Some(ReleaseProvider::new(
+                helm,
+                Arc::new(listing),
+                Arc::clone(&record),
+                Arc::clone(&objects),
+            )))
+        };
+        let (images, releases) = tokio::join!(images, releases);
+        Ok(InCluster {
+            images: images?,
+            releases: releases?,
+            manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
+            checks: CheckProvider::new(spec.base_dir.clone(), Some(client.clone())),
+            record,
+            client,
+        })
+    }
+
+    /// Whether addresses include images and releases, as [`InCluster::connect`] asks.
+    pub fn needs<'a>(addresses: impl IntoIterator<Item = &'a Address>) -> (bool, bool) {
+        let mut needs = (false, false);
+        for address in addresses {
+            match address {
+                Address::Image(_) => needs.0 = true,
+                Address::Release(_) => needs.1 = true,
+                _ => {}
+            }
+        }
+        needs
+    }
+}

@@ -1,0 +1,126 @@
+//! Each in-cluster resource's desired state, resolved from the spec before
+//! anything live is looked at (values files and secrets, charts, build
+//! contexts, manifest YAML), and its live state as its provider saw it.
+//! Typed per provider, so that apply hands each provider exactly what it
+//! planned from.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kindform_api::provider::Diff;
+use kindform_api::{Address, Spec};
+use kindform_check::DesiredCheck;
+use kindform_helm::{DesiredRelease, ReleaseLive};
+use kindform_image::{DesiredImage, ImageLive};
+use kindform_kube::manifest::{DesiredManifest, ManifestLive};
+
+use crate::graph::Graph;
+
+/// A resource's desired state.
+#[derive(Clone, Debug)]
+pub enum Desired {
+    /// An image.
+    Image(DesiredImage),
+    /// A release (it holds secrets: never printed whole).
+    Release(Box<DesiredRelease>),
+    /// A manifest.
+    Manifest(DesiredManifest),
+    /// A check.
+    Check(DesiredCheck),
+}
+
+/// A resource's live state.
+#[derive(Clone, Debug)]
+pub enum Live {
+    /// An image.
+    Image(ImageLive),
+    /// A release.
+    Release(Box<ReleaseLive>),
+    /// A manifest.
+    Manifest(ManifestLive),
+    /// A check (nothing to see).
+    Check,
+}
+
+/// Why a resource's desired state could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read what the spec asks of {address}")]
+pub struct ResolveError {
+    /// Which.
+    pub address: Address,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Resolves the desired state of each in-cluster address.
+pub fn resolve(
+    spec: &Spec,
+    graph: &Graph,
+    addresses: &[&Address],
+    state_dir: &Path,
+) -> Result<BTreeMap<Address, Desired>, ResolveError> {
+    let nodes = spec.cluster.node_names();
+    let base = &spec.base_dir;
+    let mut out = BTreeMap::new();
+    for &address in addresses {
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| ResolveError {
+            address: address.clone(),
+            source: e,
+        };
+        let desired = match address {
+            Address::Cluster => continue,
+            Address::Image(n) => Desired::Image(
+                kindform_image::resolve(n, &spec.images[n], base, &nodes)
+                    .map_err(|e| failed(Box::new(e)))?,
+            ),
+            Address::Release(n) => Desired::Release(Box::new(
+                kindform_helm::resolve(n, &spec.releases[n], base)
+                    .map_err(|e| failed(Box::new(e)))?,
+            )),
+            Address::Manifest(n) => Desired::Manifest(
+                kindform_kube::manifest::resolve(
+                    n,
+                    &spec.manifests[n],
+                    &spec.name,
+                    base,
+                    state_dir,
+                )
+                .map_err(|e| failed(Box::new(e)))?,
+            ),
+            Address::Check(n) => Desired::Check(DesiredCheck {
+                spec: spec.checks[n].clone(),
+                namespaces: dependency_namespaces(spec, graph, address),
+            }),
+        };
+        out.insert(address.clone(), desired);
+    }
+    Ok(out)
+}
+
+/// The namespaces of what a check depends on directly, whose pods explain
+/// it when it fails.
+fn dependency_namespaces(spec: &Spec, graph: &Graph, address: &Address) -> Vec<String> {
+    let mut namespaces: Vec<String> = graph
+        .dependencies(address)
+        .into_iter()
+        .filter_map(|d| match d {
+            Address::Release(n) => spec.releases.get(n).map(|r| r.namespace.clone()),
+            Address::Manifest(n) => spec.manifests.get(n).and_then(|m| m.namespace.clone()),
+            _ => None,
+        })
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    namespaces
+}
+
+/// What creating a resource takes, without observing it.
+pub fn plan_create(desired: &Desired) -> Diff {
+    match desired {
+        Desired::Image(d) => kindform_image::provider::plan_create(d),
+        Desired::Release(d) => kindform_helm::release::plan_create(d),
+        Desired::Manifest(d) => kindform_kube::manifest::plan_create(d),
+        Desired::Check(d) => kindform_check::plan(d),
+    }
+}
