@@ -82,3 +82,400 @@ async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply() 
     assert!(journal.lines().count() > 10, "{journal}");
     assert!(!journal.contains(SECRET), "a secret in the journal");
 }
+
+/// Builds the scenario environment with one apply; returns the endpoint
+/// behind the check and the `--var` naming its port.
+async fn converged(env: &Env) -> (kindform_world::http_endpoint::HttpEndpoint, String) {
+    let (endpoint, port) = page(env).await;
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    (endpoint, port)
+}
+
+/// Applies, expecting success, then checks a plan reports no changes.
+fn repaired_by_one_apply(env: &Env, vars: &[&str], expect: &str) {
+    let mut args = vec!["apply", "--auto-approve"];
+    for var in vars {
+        args.extend(["--var", var]);
+    }
+    let (code, stdout, stderr) = env.kindform(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(expect),
+        "the plan said {expect:?}:\n{stdout}"
+    );
+    let mut plan = vec!["plan", "--detailed-exitcode"];
+    for var in vars {
+        plan.extend(["--var", var]);
+    }
+    let (code, text, stderr) = env.kindform(&plan);
+    assert_eq!(
+        code, 0,
+        "after the apply, a plan still finds changes:\n{text}\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_and_a_stale_image_are_repaired_by_one_apply() {
+    let Some(env) = env(
+        "a_stopped_node_and_a_stale_image_are_repaired_by_one_apply",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    let worker = format!("{}-worker", env.cluster);
+    env.world.stop_node(&env.cluster, &worker).await.unwrap();
+    repaired_by_one_apply(&env, &[&port], "  ! cluster  (node-stopped)");
+
+    let before = env
+        .world
+        .get_object(&env.cluster, "apps/v1", "Deployment", "apps", "web")
+        .unwrap();
+    let hash = kindform_image::context_hash(
+        env.load("18080").images["app"].build.as_ref().unwrap(),
+        &env.dir,
+    )
+    .unwrap();
+    let id = env
+        .world
+        .build_image_labelled(
+            &env.image,
+            "v2",
+            4096,
+            &[(kindform_image::CONTEXT_LABEL, &hash)],
+        )
+        .await
+        .unwrap();
+    repaired_by_one_apply(&env, &[&port], "  ~ images.app  (image-stale)");
+    for node in ["control-plane", "worker"] {
+        let node = format!("{}-{node}", env.cluster);
+        assert!(
+            env.world.node_has_image(&node, &id).await,
+            "{node} has the new image"
+        );
+    }
+    let after = env
+        .world
+        .get_object(&env.cluster, "apps/v1", "Deployment", "apps", "web")
+        .unwrap();
+    let restarted = "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt";
+    assert!(before.pointer(restarted).is_none());
+    assert!(
+        after.pointer(restarted).is_some(),
+        "the workload was restarted: {after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_and_failed_releases_are_recovered_by_one_apply() {
+    let Some(env) = env("stuck_and_failed_releases_are_recovered_by_one_apply", true).await else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    env.install_web(&env.load("18080"));
+    env.world
+        .leave_release(&env.cluster, "apps", "web", "pending-upgrade")
+        .unwrap();
+    env.world
+        .leave_release(&env.cluster, "platform-system", "platform", "failed")
+        .unwrap();
+    repaired_by_one_apply(&env, &[&port], "  ! releases.web  (release-pending)");
+    let history = env.helm(&["history", "web", "--namespace", "apps", "-o", "json"]);
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let descriptions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        descriptions.contains(&"Rollback to 1"),
+        "rolled back to the last deployed revision: {descriptions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_values_versions_charts_and_manifests_are_applied() {
+    let Some(env) = env(
+        "changed_values_versions_charts_and_manifests_are_applied",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    write(env.dir.join("values.yaml"), "replicas: 2\ngreeting: hi\n");
+    write(env.dir.join("secrets/db-password"), "hunter2-the-second");
+    write(
+        env.dir.join("chart/templates/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  edited: \"yes\"\n",
+    );
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    let spec = spec.replace("  mode: full\n", "  mode: lean\n");
+    let cut = spec.find("[manifests.extra]").unwrap();
+    let spec = format!(
+        "{}{}",
+        &spec[..cut],
+        "[manifests.other]\ninline = \"\"\"\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  mode: lean\n\"\"\"\nnamespace = \"apps\"\ndepends_on = [\"releases.web\"]\n"
+    );
+    std::fs::write(env.dir.join("kindform.toml"), spec).unwrap();
+    repaired_by_one_apply(
+        &env,
+        &[&port, "platform_version=1.1.0"],
+        "  ~ releases.platform  (version-changed)",
+    );
+    let settings = env
+        .world
+        .get_object(&env.cluster, "v1", "ConfigMap", "apps", "web-settings")
+        .unwrap();
+    assert_eq!(
+        settings["data"],
+        serde_json::json!({"greeting": "hi", "edited": "yes"})
+    );
+    assert!(
+        env.world
+            .get_object(&env.cluster, "v1", "ConfigMap", "apps", "extra")
+            .is_none(),
+        "the manifest that left the spec was pruned"
+    );
+    assert!(
+        env.world
+            .get_object(&env.cluster, "v1", "ConfigMap", "apps", "other")
+            .is_some()
+    );
+    let values = env.helm(&["get", "values", "web", "--namespace", "apps", "-o", "json"]);
+    assert!(
+        values.contains("hunter2-the-second"),
+        "the new secret reached Helm"
+    );
+    assert!(
+        !env.state().join("values/web.yaml").exists(),
+        "the private values file is removed after use"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it() {
+    let Some(env) = env(
+        "a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, _port) = converged(&env).await;
+    let (_other, port) = page(&env).await;
+    repaired_by_one_apply(&env, &[&port], "-/+ cluster  (config-changed)");
+    let listed = env.helm(&["list", "-a", "-A", "-q"]);
+    assert_eq!(listed.split_whitespace().count(), 2, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted() {
+    let Some(env) = env(
+        "an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    env.helm(&["uninstall", "web", "--namespace", "apps"]);
+    env.world
+        .create_object(
+            &env.cluster,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"by": "hand"}}),
+        )
+        .unwrap();
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("releases.web: create failed after")
+            && stderr.contains("ConfigMap \"web-settings\" in namespace \"apps\" would block Helm"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Apply failed: 1 done, 1 failed, 0 skipped"),
+        "only the check ran beside it (the manifest had nothing to do): {stderr}"
+    );
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    std::fs::write(
+        env.dir.join("kindform.toml"),
+        spec.replace(
+            "depends_on = [\"images.app\", \"releases.platform\"]",
+            "depends_on = [\"images.app\", \"releases.platform\"]\ntake_ownership = true",
+        ),
+    )
+    .unwrap();
+    repaired_by_one_apply(
+        &env,
+        &[&port],
+        "  + releases.web  (absent, ownership-conflict)",
+    );
+    let adopted = env
+        .world
+        .get_object(&env.cluster, "v1", "ConfigMap", "apps", "web-settings")
+        .unwrap();
+    assert_eq!(
+        adopted["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "web"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job() {
+    let Some(env) = env(
+        "a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = page(&env).await;
+    env.world.fail_once(
+        "helm",
+        "upgrade platform",
+        "UPGRADE FAILED: the test world said no",
+    );
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 1, "{stderr}");
+    for line in [
+        "failed   releases.platform",
+        "skipped  releases.web       create: releases.platform failed",
+        "skipped  manifests.extra    create: releases.web was skipped",
+        "done     images.app",
+        "done     checks.page",
+        "Apply failed: 3 done, 1 failed, 2 skipped",
+    ] {
+        assert!(stderr.contains(line), "{line:?} in:\n{stderr}");
+    }
+    repaired_by_one_apply(&env, &[&port], "  + releases.platform  (absent)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
+    let Some(env) = env(
+        "a_second_apply_is_refused_while_the_first_holds_the_lock",
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut holder = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    std::fs::create_dir_all(env.state()).unwrap();
+    std::fs::write(
+        env.state().join("lock"),
+        format!(
+            r#"{{"pid": {}, "command": "apply", "since": "2026-11-28T10:00:00Z"}}"#,
+            holder.id()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "error: environment \"scenario\" is locked by kindform apply (process {}, since 2026-11-28T10:00:00Z)",
+            holder.id()
+        )),
+        "{stderr}"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The holder is gone: the next run takes the lock over and says so.
+    let (code, _, stderr) = env.kindform(&["destroy", "--auto-approve"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("note: took over the lock left by kindform apply"),
+        "{stderr}"
+    );
+    assert!(!env.state().join("lock").exists(), "released at the end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved() {
+    let Some(env) = env(
+        "a_saved_plan_is_applied_only_while_the_world_has_not_moved",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    write(
+        env.dir.join("values.yaml"),
+        "replicas: 3\ngreeting: hello\n",
+    );
+    let (code, _, stderr) = env.kindform(&["plan", "--out", "saved.plan", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    env.world
+        .leave_release(&env.cluster, "platform-system", "platform", "failed")
+        .unwrap();
+    let (code, _, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no longer matches the environment; make a new plan")
+            && stderr.contains("  - releases.platform: its live state changed"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = env.kindform(&["plan", "--out", "saved.plan", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster() {
+    let Some(env) = env(
+        "apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (endpoint, port) = page(&env).await;
+    let (code, _, stderr) = env.kindform(&["apply", "--var", &port]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("error: apply these changes needs --auto-approve when its input is not a terminal; nothing was changed"),
+        "{stderr}"
+    );
+    assert!(endpoint.requests().is_empty());
+    let (_endpoint, port) = converged(&env).await;
+    let (code, stdout, stderr) = env.kindform(&["destroy", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("  - cluster  (destroy)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  - releases.web  (cluster-deleted)\n      - deleted with the cluster, not one by one"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("the local image {} is kept", env.image)),
+        "{stdout}"
+    );
+    assert!(
+        env.world.image_id(&env.image).await.is_some(),
+        "local images are never touched"
+    );
+    assert!(stderr.contains("Destroy complete: 1 done"), "{stderr}");
+    let (code, stdout, _) = env.kindform(&["destroy", "--auto-approve"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Nothing to destroy"), "{stdout}");
+}

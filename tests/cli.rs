@@ -145,11 +145,7 @@ fn dot_output_is_accepted_by_graphviz() {
 
 #[test]
 fn commands_of_later_milestones_say_they_are_not_built() {
-    for command in [
-        &["status"][..],
-        &["watch"],
-        &["kubeconfig"],
-    ] {
+    for command in [&["status"][..], &["watch"], &["kubeconfig"]] {
         let out = run(kindform(&repo()).args(command).args(["-e", "demo"]));
         assert_eq!(out.code, Some(1), "{command:?}");
         assert!(
