@@ -479,3 +479,132 @@ async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_clu
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to destroy"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
+    let Some(env) = env(
+        "a_failing_check_explains_itself_with_pod_states_events_and_logs",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    std::fs::write(
+        env.dir.join("kindform.toml"),
+        format!(
+            "{spec}\n[checks.web-ready]\npods_ready = {{ namespace = \"apps\", selector = \"app=web\" }}\ntimeout = \"3s\"\ndepends_on = [\"releases.web\"]\n"
+        ),
+    )
+    .unwrap();
+    let (_endpoint, port) = converged(&env).await;
+    env.world
+        .crash_loop(
+            &env.cluster,
+            "apps",
+            "Deployment",
+            "web",
+            &["panic: cannot reach the database"],
+        )
+        .unwrap();
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 1, "{stderr}");
+    for shown in [
+        "checks.web-ready: run failed after",
+        "every pod of apps matching app=web Ready failed after 1 attempt: not Ready: web-",
+        "(web CrashLoopBackOff)",
+        "BackOff: Back-off restarting failed container",
+        ": panic: cannot reach the database",
+    ] {
+        assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
+    }
+    env.world
+        .heal(&env.cluster, "apps", "Deployment", "web")
+        .unwrap();
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges() {
+    let Some(env) = env(
+        "ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    // An upgrade of web that waits for pods that never become Ready.
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    std::fs::write(
+        env.dir.join("kindform.toml"),
+        spec.replace(
+            "depends_on = [\"images.app\", \"releases.platform\"]",
+            "depends_on = [\"images.app\", \"releases.platform\"]\nwait = true\ntimeout = \"5m\"",
+        ),
+    )
+    .unwrap();
+    write(
+        env.dir.join("values.yaml"),
+        "replicas: 2\ngreeting: hello\n",
+    );
+    env.world
+        .crash_loop(&env.cluster, "apps", "Deployment", "web", &["not yet"])
+        .unwrap();
+    let mut child = env
+        .world
+        .command(env!("CARGO_BIN_EXE_kindform"))
+        .current_dir(&env.dir)
+        .env("KINDFORM_VAR_cluster", &env.cluster)
+        .env("KINDFORM_VAR_repo", &env.repo)
+        .env("KINDFORM_VAR_image", &env.image)
+        .args(["apply", "--auto-approve", "--var", &port])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("releases.web: helm upgrade --install web") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    seen.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the upgrade started");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling the child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: letting running steps finish"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Apply interrupted:"), "{stderr}");
+    assert!(!env.state().join("lock").exists(), "the lock is released");
+
+    env.world
+        .heal(&env.cluster, "apps", "Deployment", "web")
+        .unwrap();
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    assert_eq!(code, 0, "converged after the interrupted apply: {text}");
+}

@@ -15,6 +15,8 @@ use serde_json::json;
 
 /// How long one attempt may take when the check gives no `timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a pods-ready attempt looks again.
+const POLL: Duration = Duration::from_millis(500);
 /// The pause between attempts when the check gives no `interval`.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -189,7 +191,7 @@ impl CheckProvider {
             .filter(|p| !kindform_kube::pods::pod_ready(p))
             .map(kindform_kube::pods::describe)
             .collect();
-        if not.is_empty() {
+        if !not.is_empty() {
             return Err(format!("not Ready: {}", not.join("; ")));
         }
         Ok(())
@@ -202,9 +204,22 @@ impl CheckProvider {
                 self.run(argv, workdir.as_ref(), env, timeout).await
             }
             Probe::PodsReady(p) => {
-                tokio::time::timeout(timeout, self.pods_ready(&p.namespace, &p.selector))
+                // Like `kubectl wait --for=condition=ready --timeout`: the
+                // attempt waits for the pods, up to its timeout.
+                let started = std::time::Instant::now();
+                loop {
+                    let seen = tokio::time::timeout(
+                        timeout.saturating_sub(started.elapsed()),
+                        self.pods_ready(&p.namespace, &p.selector),
+                    )
                     .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs())))
+                    .unwrap_or_else(|_| Err(format!("no answer within {}s", timeout.as_secs())));
+                    match seen {
+                        Ok(()) => return Ok(()),
+                        Err(why) if started.elapsed() + POLL >= timeout => return Err(why),
+                        Err(_) => tokio::time::sleep(POLL).await,
+                    }
+                }
             }
         }
     }

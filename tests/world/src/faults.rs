@@ -98,6 +98,15 @@ impl World {
         Ok((out.code, out.stdout, out.stderr))
     }
 
+    /// Makes `reference` a local busybox image that Dockerfiles can build
+    /// `FROM` without a registry; returns its ID.
+    pub async fn busybox_image(&self, reference: &str) -> Result<String, FaultError> {
+        let (shared, reference) = (Arc::clone(self.shared()), reference.to_owned());
+        Ok(self
+            .run(async move { crate::test_image::busybox(&shared.docker, &reference).await })
+            .await?)
+    }
+
     /// The local Docker ID of an image, if Docker has it.
     pub async fn image_id(&self, reference: &str) -> Option<String> {
         let (shared, reference) = (Arc::clone(self.shared()), reference.to_owned());

@@ -65,3 +65,53 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
         _ => (reference, "latest"),
     }
 }
+
+/// Makes `reference` (such as `busybox:1.36`) a local image holding the
+/// host's static busybox with its `sh` and `httpd` applets, so that a
+/// Dockerfile starting `FROM` it builds without a registry.
+pub async fn busybox(docker: &Docker, reference: &str) -> Result<String, bollard::errors::Error> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let io = bollard::errors::Error::from;
+    for dir in ["bin", "tmp"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        builder
+            .append_data(&mut header, dir, std::io::empty())
+            .map_err(io)?;
+    }
+    builder
+        .append_path_with_name("/bin/busybox", "bin/busybox")
+        .map_err(io)?;
+    for applet in ["sh", "httpd", "echo", "cat", "ls", "sleep"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .map_err(io)?;
+    }
+    let tarball = builder.into_inner().map_err(io)?;
+    let (repo, tag) = split_reference(reference);
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(vec!["CMD [\"sh\"]".to_owned()])
+        .build();
+    docker
+        .create_image(
+            Some(options),
+            Some(bollard::body_full(tarball.into())),
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(docker
+        .inspect_image(reference)
+        .await?
+        .id
+        .unwrap_or_default())
+}
