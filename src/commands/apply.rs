@@ -113,7 +113,18 @@ async fn walk<'a>(
     report
 }
 
+/// The process's peak resident memory in kB, where the system tells it
+/// (Linux's `VmHWM`).
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
+    if let Some(kb) = peak_memory_kb() {
+        tracing::debug!("peak memory {} MB", kb / 1024);
+    }
     let text = report_text(report, verb);
     journal.record("result", serde_json::json!({"report": text}));
     eprint!("{text}");

@@ -107,6 +107,18 @@ impl World {
             .await?)
     }
 
+    /// Removes a local image (big test images are not worth keeping).
+    pub async fn remove_local_image(&self, reference: &str) {
+        let (shared, reference) = (Arc::clone(self.shared()), reference.to_owned());
+        self.run(async move {
+            let _ = shared
+                .docker
+                .remove_image(&reference, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .await;
+        })
+        .await;
+    }
+
     /// The local Docker ID of an image, if Docker has it.
     pub async fn image_id(&self, reference: &str) -> Option<String> {
         let (shared, reference) = (Arc::clone(self.shared()), reference.to_owned());
