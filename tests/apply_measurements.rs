@@ -49,8 +49,12 @@ async fn independent_slow_checks_run_side_by_side() {
         spec.push_str(&format!("\n[checks.wide{i}]\nrun = [\"sleep\", \"1\"]\n"));
     }
     spec.push_str("\n[checks.chain0]\nrun = [\"sleep\", \"1\"]\n");
-    spec.push_str("\n[checks.chain1]\nrun = [\"sleep\", \"1\"]\ndepends_on = [\"checks.chain0\"]\n");
-    spec.push_str("\n[checks.chain2]\nrun = [\"sleep\", \"1\"]\ndepends_on = [\"checks.chain1\"]\n");
+    spec.push_str(
+        "\n[checks.chain1]\nrun = [\"sleep\", \"1\"]\ndepends_on = [\"checks.chain0\"]\n",
+    );
+    spec.push_str(
+        "\n[checks.chain2]\nrun = [\"sleep\", \"1\"]\ndepends_on = [\"checks.chain1\"]\n",
+    );
     let dir = project(&world, &spec);
     let (code, out) = kindform(&world, &dir, &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{out}");
@@ -58,7 +62,10 @@ async fn independent_slow_checks_run_side_by_side() {
     let (code, out) = kindform(&world, &dir, &["apply", "--auto-approve"]);
     let took = started.elapsed();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("Apply complete: 11 done, 0 failed, 0 skipped"), "{out}");
+    assert!(
+        out.contains("Apply complete: 11 done, 0 failed, 0 skipped"),
+        "{out}"
+    );
     eprintln!(
         "11 run checks (critical path 3 s, work 11 s), parallelism 10: apply took {:.2} s in all (observation included)",
         took.as_secs_f64()
@@ -94,13 +101,15 @@ async fn a_large_image_streams_into_the_nodes_in_flat_memory() {
         .find_map(|l| l.split("peak memory ").nth(1))
         .expect("-v says the peak memory");
     for node in ["control-plane", "worker"] {
-        assert!(world.node_has_image(&format!("{cluster}-{node}"), &id).await);
+        assert!(
+            world
+                .node_has_image(&format!("{cluster}-{node}"), &id)
+                .await
+        );
     }
     eprintln!(
         "a {megabytes} MB image into 2 nodes: apply {:.1} s (cluster creation included), kindform's peak memory {peak}",
         took.as_secs_f64(),
     );
-    world
-        .remove_local_image(&reference)
-        .await;
+    world.remove_local_image(&reference).await;
 }

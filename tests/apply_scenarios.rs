@@ -608,3 +608,45 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     assert_eq!(code, 0, "converged after the interrupted apply: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents() {
+    let Some(env) = env(
+        "an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = page(&env).await;
+    let fast = "ready_timeout=4s";
+    let (code, stdout, stderr) =
+        env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    env.world
+        .set_api_unreachable(&env.cluster, true)
+        .await
+        .unwrap();
+    let (code, stdout, stderr) =
+        env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for shown in [
+        "  ! cluster  (api-unreachable)",
+        "      - wait for the API to answer (2s)",
+        "  ! releases.web  (cluster-unreachable)",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
+    }
+    for shown in [
+        "cluster: restart the",
+        "cluster: replace the cluster",
+        "the cluster was rebuilt: everything in it is created again",
+        "Apply complete: 6 done, 0 failed, 0 skipped",
+    ] {
+        assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
+    }
+    let (code, text, _) =
+        env.kindform(&["plan", "--detailed-exitcode", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{text}");
+}

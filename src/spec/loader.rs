@@ -33,7 +33,7 @@ const TOP_LEVEL: &[&str] = &[
     "manifests",
     "checks",
 ];
-const CLUSTER_OWN: &[&str] = &["name", "node_image", "config"];
+const CLUSTER_OWN: &[&str] = &["name", "node_image", "config", "ready_timeout"];
 
 /// What the command line adds to a spec: variable values from `--var` and
 /// from `KINDFORM_VAR_*` (the spec's own `[variables]` are read from the file).
@@ -267,6 +267,7 @@ impl Loader {
             cluster: cluster.unwrap_or_else(|| ClusterSpec {
                 name: String::new(),
                 node_image: None,
+                ready_timeout: None,
                 config_file: None,
                 config: KindConfig::default(),
             }),
@@ -412,6 +413,17 @@ impl Loader {
         let name = string(self, "name");
         let node_image = string(self, "node_image");
         let config_path = string(self, "config");
+        let ready_timeout = string(self, "ready_timeout");
+        let ready_timeout = match ready_timeout {
+            None => None,
+            Some((text, span)) => match text.parse::<kindform_api::Duration>() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.error(span, e.to_string());
+                    return None;
+                }
+            },
+        };
         let inline: DeTable<'_> = table
             .iter()
             .filter(|(k, _)| !CLUSTER_OWN.contains(&k.get_ref().as_ref()))
@@ -517,6 +529,7 @@ impl Loader {
             node_image: node_image.map(|(image, _)| image),
             config_file,
             config,
+            ready_timeout,
         })
     }
 

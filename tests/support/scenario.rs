@@ -22,10 +22,12 @@ host_port = "18080"
 repo = "http://127.0.0.1:9/charts"
 platform_version = "1.0.0"
 image = "kindform.dev/scenario-app:local"
+ready_timeout = "2m"
 
 [cluster]
 name = "${cluster}"
 node_image = "kindest/node:v1.34.0"
+ready_timeout = "${ready_timeout}"
 
 [[cluster.nodes]]
 role = "control-plane"

@@ -18,6 +18,10 @@ pub struct ClusterSpec {
     pub config_file: Option<PathBuf>,
     /// The kind settings, from the file or inline.
     pub config: KindConfig,
+    /// How long each wait for the cluster to be ready may take (after
+    /// creating it, and at each rung of a repair); kindform's defaults when
+    /// absent.
+    pub ready_timeout: Option<crate::Duration>,
 }
 
 impl ClusterSpec {

@@ -14,6 +14,7 @@ use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::converge::Waits;
 use crate::kind_cli;
 use crate::settings::{node_images, settings, without_digest};
 use kindform_api::settings::{changed_paths, fingerprint};
@@ -338,6 +339,8 @@ impl Provider for ClusterProvider {
                 after,
             };
         }
+        let waits = Waits::of(desired);
+        let (start, grace) = (Waits::shown(waits.start), Waits::shown(waits.grace));
         let stopped: Vec<&str> = live
             .nodes
             .iter()
@@ -354,7 +357,9 @@ impl Provider for ClusterProvider {
                 "start stopped node containers: {}",
                 stopped.join(", ")
             ));
-            steps.push("wait for the API and every node to be Ready (2m)".to_owned());
+            steps.push(format!(
+                "wait for the API and every node to be Ready ({start})"
+            ));
             steps.push(format!(
                 "replace the cluster \"{}\" if they do not come back",
                 desired.name
@@ -368,9 +373,9 @@ impl Provider for ClusterProvider {
                         Effect::Repair,
                         format!("node containers run but the API does not answer: {reason}"),
                     ));
-                    steps.push("wait for the API to answer (1m)".to_owned());
+                    steps.push(format!("wait for the API to answer ({grace})"));
                     steps.push(format!(
-                        "restart the {control_plane} container and wait for the API (2m)"
+                        "restart the {control_plane} container and wait for the API ({start})"
                     ));
                     steps.push(format!(
                         "replace the cluster \"{}\" if the API does not come back",
@@ -383,7 +388,7 @@ impl Provider for ClusterProvider {
                         Effect::Repair,
                         format!("nodes not Ready: {}", not_ready.join(", ")),
                     ));
-                    steps.push("wait for every node to be Ready (2m)".to_owned());
+                    steps.push(format!("wait for every node to be Ready ({start})"));
                     steps.push(format!(
                         "restart the containers of nodes still not Ready: {}",
                         not_ready.join(", ")

@@ -21,6 +21,40 @@ const START_READY: Duration = Duration::from_secs(120);
 /// How long to wait for an API that does not answer before restarting.
 const API_GRACE: Duration = Duration::from_secs(60);
 
+/// How long each wait of a create or a repair may take.
+pub(crate) struct Waits {
+    /// After `kind create cluster`.
+    pub create: Duration,
+    /// After starting or restarting node containers.
+    pub start: Duration,
+    /// For an API that does not answer, before restarting.
+    pub grace: Duration,
+}
+
+impl Waits {
+    /// The spec's `ready_timeout` for every wait (half of it for the
+    /// grace), or kindform's defaults.
+    pub fn of(desired: &ClusterSpec) -> Waits {
+        match desired.ready_timeout {
+            Some(t) => Waits {
+                create: t.get(),
+                start: t.get(),
+                grace: t.get() / 2,
+            },
+            None => Waits {
+                create: CREATE_READY,
+                start: START_READY,
+                grace: API_GRACE,
+            },
+        }
+    }
+
+    /// A wait as the plan's steps write it (`2m`, `90s`).
+    pub fn shown(d: Duration) -> String {
+        kindform_api::Duration::new(d).to_string()
+    }
+}
+
 impl ClusterProvider {
     fn context(desired: &ClusterSpec) -> String {
         format!("kind-{}", desired.name)
@@ -111,7 +145,7 @@ impl ClusterProvider {
         ])
         .await?;
         progress.step("wait for the API and every node to be Ready");
-        let client = self.wait_ready(desired, CREATE_READY).await?;
+        let client = self.wait_ready(desired, Waits::of(desired).create).await?;
         progress.step("record the cluster's settings in the applied record");
         record(&client, desired).await
     }
@@ -192,6 +226,8 @@ impl ClusterProvider {
             return Ok(Outcome::Done);
         }
         let control_plane = format!("{}-control-plane", desired.name);
+        let waits = Waits::of(desired);
+        let (start, grace) = (Waits::shown(waits.start), Waits::shown(waits.grace));
         for difference in &diff.differences {
             match difference.reason.as_str() {
                 "node-stopped" => {
@@ -202,26 +238,28 @@ impl ClusterProvider {
                     for node in stopped {
                         self.docker_node(node, false).await?;
                     }
-                    progress.step("wait for the API and every node to be Ready (2m)");
-                    if let Err(e) = self.wait_ready(desired, START_READY).await {
+                    progress.step(&format!(
+                        "wait for the API and every node to be Ready ({start})"
+                    ));
+                    if let Err(e) = self.wait_ready(desired, waits.start).await {
                         return self.rebuild(desired, &e, progress).await;
                     }
                 }
                 "api-unreachable" => {
-                    progress.step("wait for the API to answer (1m)");
-                    if self.wait_ready(desired, API_GRACE).await.is_err() {
+                    progress.step(&format!("wait for the API to answer ({grace})"));
+                    if self.wait_ready(desired, waits.grace).await.is_err() {
                         progress.step(&format!(
-                            "restart the {control_plane} container and wait for the API (2m)"
+                            "restart the {control_plane} container and wait for the API ({start})"
                         ));
                         self.docker_node(&control_plane, true).await?;
-                        if let Err(e) = self.wait_ready(desired, START_READY).await {
+                        if let Err(e) = self.wait_ready(desired, waits.start).await {
                             return self.rebuild(desired, &e, progress).await;
                         }
                     }
                 }
                 "node-not-ready" => {
-                    progress.step("wait for every node to be Ready (2m)");
-                    if self.wait_ready(desired, START_READY).await.is_err() {
+                    progress.step(&format!("wait for every node to be Ready ({start})"));
+                    if self.wait_ready(desired, waits.start).await.is_err() {
                         progress.step(&format!(
                             "restart the containers of nodes still not Ready: {}",
                             not_ready.join(", ")
@@ -229,14 +267,14 @@ impl ClusterProvider {
                         for node in not_ready {
                             self.docker_node(node, true).await?;
                         }
-                        self.wait_ready(desired, START_READY).await?;
+                        self.wait_ready(desired, waits.start).await?;
                     }
                 }
                 "unrecorded" => {
                     progress.step(
                         "record the cluster's settings in the applied record (kube-system/kindform)",
                     );
-                    let client = self.wait_ready(desired, API_GRACE).await?;
+                    let client = self.wait_ready(desired, waits.grace).await?;
                     record(&client, desired).await?;
                 }
                 _ => {}

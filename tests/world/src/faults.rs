@@ -113,7 +113,11 @@ impl World {
         self.run(async move {
             let _ = shared
                 .docker
-                .remove_image(&reference, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .remove_image(
+                    &reference,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
                 .await;
         })
         .await;
