@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use kindform_api::provider::{Outcome, Progress, Provider};
+use kindform_api::provider::{Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, Spec};
 use tokio::sync::{OnceCell, mpsc, watch};
 
@@ -106,16 +106,6 @@ impl Progress for NodeProgress {
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
-}
-
 struct Context<'a> {
     walk: &'a Walk<'a>,
     in_cluster: OnceCell<Result<InCluster, String>>,
@@ -140,7 +130,7 @@ impl Context<'_> {
                 let (images, releases) = InCluster::needs(changing.iter());
                 InCluster::connect(walk.spec, walk.session, images, releases)
                     .await
-                    .map_err(|e| chain(&e))
+                    .map_err(|e| error_chain(&e))
             })
             .await;
         result.as_ref().map_err(Clone::clone)
@@ -173,7 +163,7 @@ impl Context<'_> {
                         .await
                 }
             };
-            let outcome = done.map_err(|e| chain(&e))?;
+            let outcome = done.map_err(|e| error_chain(&e))?;
             if outcome == Outcome::Rebuilt {
                 self.rebuilt.store(true, Ordering::SeqCst);
                 let _ = walk.events.send(Event::Note {
@@ -190,7 +180,7 @@ impl Context<'_> {
                     .delete_orphan(&address.to_string(), entry, &progress)
                     .await
                     .map(|()| Outcome::Done)
-                    .map_err(|e| chain(&e));
+                    .map_err(|e| error_chain(&e));
             }
         }
         let Some(desired) = walk.planned.desired.get(address) else {
@@ -232,7 +222,7 @@ impl Context<'_> {
                 with_provider(&providers.checks, d, None, false, &progress).await
             }
         };
-        result.map_err(|e| chain(e.as_ref()))
+        result.map_err(|e| error_chain(e.as_ref()))
     }
 }
 

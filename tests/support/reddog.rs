@@ -156,21 +156,8 @@ impl Reddog {
             json!({"fingerprint": kindform_api::settings::fingerprint(&settings), "settings": settings}),
         );
 
-        let mut refs = Vec::new();
-        for (name, image) in &spec.images {
-            let hash =
-                kindform_image::context_hash(image.build.as_ref().unwrap(), &self.dir).unwrap();
-            self.world
-                .build_image_labelled(
-                    &image.reference,
-                    name,
-                    1024,
-                    &[(kindform_image::CONTEXT_LABEL, &hash)],
-                )
-                .await
-                .unwrap();
-            refs.push(image.reference.clone());
-        }
+        self.prebuild_images(spec).await;
+        let refs: Vec<String> = spec.images.values().map(|i| i.reference.clone()).collect();
         let mut load = vec!["load", "docker-image"];
         load.extend(refs.iter().map(String::as_str));
         load.extend(["--name", &self.cluster]);

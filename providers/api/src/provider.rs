@@ -120,6 +120,33 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
+/// The live state apply was given, or, without one (a resource in a
+/// cluster made during this run), the live state observed now.
+pub async fn live_or_observe<'a, P: Provider>(
+    provider: &P,
+    desired: &P::Desired,
+    live: Option<&'a P::Live>,
+) -> Result<std::borrow::Cow<'a, P::Live>, P::Error>
+where
+    P::Live: Clone,
+{
+    match live {
+        Some(live) => Ok(std::borrow::Cow::Borrowed(live)),
+        None => Ok(std::borrow::Cow::Owned(provider.observe(desired).await?)),
+    }
+}
+
+/// A message with its causes, `: `-separated, for one line of a report.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
 /// How an apply ended, when it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kindform_api::ReleaseSpec;
-use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
+use kindform_api::provider::{
+    Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
+};
 use kindform_api::release::ChartSource;
 use kindform_api::settings::{changed_paths, fingerprint, redact, sorted};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry};
@@ -738,14 +740,8 @@ impl Provider for ReleaseProvider {
         live: Option<&ReleaseLive>,
         progress: &dyn Progress,
     ) -> Result<Outcome, ReleaseError> {
-        let observed;
-        let live = match live {
-            Some(live) => live,
-            None => {
-                observed = self.observe(desired).await?;
-                &observed
-            }
-        };
+        let live = live_or_observe(self, desired, live).await?;
+        let live = live.as_ref();
         let (differences, recovery) = differences(desired, live);
         if differences.is_empty() {
             return Ok(Outcome::Done);

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod context;
+mod exec;
 pub mod load;
 pub mod nodes;
 pub mod provider;

@@ -6,8 +6,7 @@
 //! image's size: each node's feed holds a few chunks at most.
 
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::ExecConfig;
+use bollard::exec::StartExecResults;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use kindform_api::provider::Progress;
@@ -58,7 +57,7 @@ pub enum LoadError {
 /// dump` as kind reads it (config version 2: the CRI plugin's containerd
 /// section; versions 3 and 4: the CRI images plugin).
 pub async fn snapshotter(docker: &Docker, node: &str) -> String {
-    let dump = crate::nodes::exec(docker, node, &["containerd", "config", "dump"]).await;
+    let dump = crate::exec::run(docker, node, &["containerd", "config", "dump"]).await;
     let Ok(ran) = dump else {
         return "overlayfs".to_owned();
     };
@@ -103,36 +102,18 @@ pub async fn load(
             node: node.clone(),
             source,
         };
-        let config = ExecConfig {
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(
-                [
-                    "ctr",
-                    "--namespace=k8s.io",
-                    "images",
-                    "import",
-                    "--all-platforms",
-                    "--digests",
-                    &format!("--snapshotter={snapshotter}"),
-                    "-",
-                ]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            ),
-            ..Default::default()
-        };
-        let id = docker.create_exec(node, config).await.map_err(failed)?.id;
-        let started = docker
-            .start_exec(
-                &id,
-                Some(StartExecOptions {
-                    detach: false,
-                    ..Default::default()
-                }),
-            )
+        let snapshotter_flag = format!("--snapshotter={snapshotter}");
+        let cmd = [
+            "ctr",
+            "--namespace=k8s.io",
+            "images",
+            "import",
+            "--all-platforms",
+            "--digests",
+            &snapshotter_flag,
+            "-",
+        ];
+        let (id, started) = crate::exec::start(docker, node, &cmd, true)
             .await
             .map_err(failed)?;
         let StartExecResults::Attached {
@@ -164,12 +145,7 @@ pub async fn load(
                 stderr
             };
             let (fed, stderr) = tokio::join!(feeding, reading);
-            let code = docker
-                .inspect_exec(&id)
-                .await
-                .ok()
-                .and_then(|e| e.exit_code)
-                .unwrap_or(-1);
+            let code = crate::exec::exit_code(&docker, &id).await;
             if fed.is_err() || code != 0 {
                 return Err(LoadError::Import {
                     reference,

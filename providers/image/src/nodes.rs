@@ -6,67 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::ExecConfig;
-use futures::StreamExt as _;
 
 /// The refs each node's containerd holds, or why it could not be read.
 pub type NodeRefs = BTreeMap<String, Result<BTreeSet<String>, String>>;
 
-/// Output and exit code of a command run in a container.
-pub(crate) struct Ran {
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-    pub(crate) code: i64,
-}
-
-/// Runs `cmd` in a container with a plain (not privileged) exec.
-pub(crate) async fn exec(
-    docker: &Docker,
-    container: &str,
-    cmd: &[&str],
-) -> Result<Ran, bollard::errors::Error> {
-    let config = ExecConfig {
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        cmd: Some(cmd.iter().map(|s| (*s).to_owned()).collect()),
-        ..Default::default()
-    };
-    let id = docker.create_exec(container, config).await?.id;
-    let started = docker
-        .start_exec(
-            &id,
-            Some(StartExecOptions {
-                detach: false,
-                ..Default::default()
-            }),
-        )
-        .await?;
-    let mut ran = Ran {
-        stdout: String::new(),
-        stderr: String::new(),
-        code: -1,
-    };
-    if let StartExecResults::Attached { mut output, .. } = started {
-        while let Some(item) = output.next().await {
-            match item? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    ran.stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => ran
-                    .stdout
-                    .push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            }
-        }
-    }
-    ran.code = docker.inspect_exec(&id).await?.exit_code.unwrap_or(-1);
-    Ok(ran)
-}
-
 /// The image refs of one node.
 pub async fn node_refs(docker: &Docker, node: &str) -> Result<BTreeSet<String>, String> {
     let started = std::time::Instant::now();
-    let ran = exec(
+    let ran = crate::exec::run(
         docker,
         node,
         &["ctr", "--namespace=k8s.io", "images", "ls", "-q"],

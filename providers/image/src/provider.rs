@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bollard::Docker;
 use kindform_api::ImageSpec;
 use kindform_api::image::normalized_reference;
-use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
+use kindform_api::provider::{
+    Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
+};
 use kindform_kube::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -382,14 +384,8 @@ impl Provider for ImageProvider {
         live: Option<&ImageLive>,
         progress: &dyn Progress,
     ) -> Result<Outcome, ImageError> {
-        let observed;
-        let live = match live {
-            Some(live) => live,
-            None => {
-                observed = self.observe(desired).await?;
-                &observed
-            }
-        };
+        let live = live_or_observe(self, desired, live).await?;
+        let live = live.as_ref();
         let reference = &desired.spec.reference;
         let work = work(desired, live);
         if work.rebuild {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use k8s_openapi::api::core::v1::Node;
-use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, ClusterSpec};
 use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
@@ -166,18 +166,8 @@ impl ClusterProvider {
             .map_err(|e| e.to_string())?;
         kindform_kube::connect(&self.kubeconfig, &context, timeout)
             .await
-            .map_err(|e| chain(&e))
+            .map_err(|e| error_chain(&e))
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
 }
 
 pub(crate) fn node_ready(node: &Node) -> bool {

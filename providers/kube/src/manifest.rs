@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider};
+use kindform_api::provider::{
+    Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
+};
 use kindform_api::settings::{SENSITIVE, changed_paths, digest, fingerprint, sorted};
 use kindform_api::{ManifestSource, ManifestSpec};
 use serde::Serialize;
@@ -506,14 +508,8 @@ impl Provider for ManifestProvider {
     ) -> Result<Outcome, ManifestError> {
         use kube::api::{Patch, PatchParams};
 
-        let observed;
-        let live = match live {
-            Some(live) => live,
-            None => {
-                observed = self.observe(desired).await?;
-                &observed
-            }
-        };
+        let live = live_or_observe(self, desired, live).await?;
+        let live = live.as_ref();
         let planned = diff(desired, live);
         if planned.is_empty() {
             return Ok(Outcome::Done);

@@ -35,16 +35,26 @@ pub async fn build_labelled(
         .append_data(&mut header, "payload", payload.as_slice())
         .map_err(bollard::errors::Error::from)?;
     let tarball = builder.into_inner().map_err(bollard::errors::Error::from)?;
+    let changes = std::iter::once("CMD [\"/payload\"]".to_owned())
+        .chain(labels.iter().map(|(k, v)| format!("LABEL {k}={v}")))
+        .collect();
+    import(docker, reference, tarball, changes).await
+}
+
+/// `docker import` of a root file system tarball as `reference`, with
+/// Dockerfile-like `changes`; the image's ID.
+async fn import(
+    docker: &Docker,
+    reference: &str,
+    tarball: Vec<u8>,
+    changes: Vec<String>,
+) -> Result<String, bollard::errors::Error> {
     let (repo, tag) = split_reference(reference);
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(repo)
         .tag(tag)
-        .changes(
-            std::iter::once("CMD [\"/payload\"]".to_owned())
-                .chain(labels.iter().map(|(k, v)| format!("LABEL {k}={v}")))
-                .collect(),
-        )
+        .changes(changes)
         .build();
     docker
         .create_image(
