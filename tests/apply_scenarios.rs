@@ -650,3 +650,52 @@ async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and
         env.kindform(&["plan", "--detailed-exitcode", "--var", &port, "--var", fast]);
     assert_eq!(code, 0, "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_by_url_is_applied_only_when_its_checksum_matches() {
+    let Some(env) = env(
+        "a_manifest_by_url_is_applied_only_when_its_checksum_matches",
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    use sha2::Digest as _;
+    let yaml =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote\ndata:\n  from: the-web\n";
+    let digest: String = sha2::Sha256::digest(yaml.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let remote = env.world.http_endpoint(yaml).await;
+    let (_page, port) = page(&env).await;
+    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
+    let with = |sha: &str| {
+        format!(
+            "{spec}\n[manifests.remote]\nurl = \"{}/deploy.yaml\"\nsha256 = \"{sha}\"\nnamespace = \"default\"\n",
+            remote.url
+        )
+    };
+    std::fs::write(env.dir.join("kindform.toml"), with(&"0".repeat(64))).unwrap();
+    let (code, _, stderr) = env.kindform(&["plan", "--var", &port]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "/deploy.yaml is not the file the spec pins: its SHA-256 is {digest}"
+        )),
+        "{stderr}"
+    );
+    std::fs::write(env.dir.join("kindform.toml"), with(&digest)).unwrap();
+    repaired_by_one_apply(&env, &[&port], "  + manifests.remote  (cluster-replaced)");
+    let made = env
+        .world
+        .get_object(&env.cluster, "v1", "ConfigMap", "default", "remote")
+        .unwrap();
+    assert_eq!(made["data"]["from"], "the-web");
+    assert_eq!(
+        remote.requests().len(),
+        2,
+        "the refused body, then the pinned one once (apply and the plan after it read the cache)"
+    );
+}

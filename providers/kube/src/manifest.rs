@@ -70,11 +70,32 @@ pub enum ManifestError {
         /// Which document, from 1.
         index: usize,
     },
-    /// A downloaded manifest is not in the download cache yet.
-    #[error("{url} has not been downloaded yet; downloading manifests arrives with apply")]
+    /// A downloaded manifest is not in the download cache.
+    #[error("{url} has not been downloaded")]
     NotDownloaded {
         /// The address.
         url: String,
+    },
+    /// A manifest could not be downloaded.
+    #[error("cannot download {url}")]
+    Download {
+        /// The address.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A download is not the file the spec pins.
+    #[error(
+        "{url} is not the file the spec pins: its SHA-256 is {actual}, the spec says {expected}; nothing from it was used"
+    )]
+    Checksum {
+        /// The address.
+        url: String,
+        /// The body's SHA-256.
+        actual: String,
+        /// The spec's `sha256`.
+        expected: String,
     },
     /// The API could not be read.
     #[error(transparent)]
@@ -149,7 +170,7 @@ pub fn resolve(
             }
         }
         ManifestSource::Url { url, sha256 } => {
-            let cached = state_dir.join("downloads").join(format!("{sha256}.yaml"));
+            let cached = download_path(state_dir, &sha256.to_lowercase());
             let text = std::fs::read_to_string(&cached)
                 .map_err(|_| ManifestError::NotDownloaded { url: url.clone() })?;
             parse_into(&text, url, &mut documents)?;
@@ -167,6 +188,51 @@ pub fn resolve(
         spec: spec.clone(),
         objects,
     })
+}
+
+/// Where a downloaded manifest is kept: the state folder's `downloads`,
+/// by its SHA-256 (so a pinned file is fetched once).
+pub fn download_path(state_dir: &Path, sha256: &str) -> PathBuf {
+    state_dir.join("downloads").join(format!("{sha256}.yaml"))
+}
+
+/// Downloads the manifests the spec names by URL and keeps those whose body
+/// has the SHA-256 the spec pins; a cached download is not fetched again.
+pub async fn download(spec: &ManifestSpec, state_dir: &Path) -> Result<(), ManifestError> {
+    use sha2::Digest as _;
+
+    let ManifestSource::Url { url, sha256 } = &spec.source else {
+        return Ok(());
+    };
+    let path = download_path(state_dir, &sha256.to_lowercase());
+    if path.is_file() {
+        return Ok(());
+    }
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ManifestError::Download {
+        url: url.clone(),
+        source,
+    };
+    let response = reqwest::get(url.as_str())
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| failed(Box::new(e)))?;
+    let body = response.bytes().await.map_err(|e| failed(Box::new(e)))?;
+    let actual: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if !actual.eq_ignore_ascii_case(sha256) {
+        return Err(ManifestError::Checksum {
+            url: url.clone(),
+            actual,
+            expected: sha256.clone(),
+        });
+    }
+    let write = async {
+        tokio::fs::create_dir_all(path.parent().unwrap_or(state_dir)).await?;
+        tokio::fs::write(&path, &body).await
+    };
+    write.await.map_err(|e| failed(Box::new(e)))
 }
 
 fn parse_into(text: &str, path: &str, out: &mut Vec<Value>) -> Result<(), ManifestError> {
