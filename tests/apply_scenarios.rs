@@ -699,3 +699,40 @@ async fn a_manifest_by_url_is_applied_only_when_its_checksum_matches() {
         "the refused body, then the pinned one once (apply and the plan after it read the cache)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_apply_draws_live_lines_and_colours() {
+    let Some(env) = env("on_a_terminal_apply_draws_live_lines_and_colours", false).await else {
+        return;
+    };
+    let (_page, port) = page(&env).await;
+    // `script` gives the run a terminal, as a developer's shell would.
+    let command = format!(
+        "KINDFORM_VAR_cluster={} {} apply --auto-approve --var {port}",
+        env.cluster,
+        env!("CARGO_BIN_EXE_kindform")
+    );
+    let out = env
+        .world
+        .command("script")
+        .current_dir(&env.dir)
+        .env("TERM", "xterm")
+        .args(["-qefc", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("\x1b[32m  +\x1b[0m cluster  (absent)"),
+        "the plan in colour: {shown}"
+    );
+    assert!(shown.contains("cluster: create done in"), "{shown}");
+    assert!(
+        !shown.contains("[   0.0s]"),
+        "no plain stamped lines on a terminal: {shown}"
+    );
+    assert!(
+        shown.contains("Apply complete: 2 done, 0 failed, 0 skipped"),
+        "{shown}"
+    );
+}
