@@ -357,6 +357,14 @@ async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_j
         assert!(stderr.contains(line), "{line:?} in:\n{stderr}");
     }
     repaired_by_one_apply(&env, &[&port], "  + releases.platform  (absent)");
+    // Quiet: no plan, no progress, only the result.
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "-q", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with("  done     checks.page") && stderr.lines().count() == 2,
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,6 +536,7 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges() {
+    // Also: a second apply while the first runs is refused.
     let Some(env) = env(
         "ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges",
         true,
@@ -585,7 +594,18 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     });
     seen.recv_timeout(std::time::Duration::from_secs(60))
         .expect("the upgrade started");
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // While it waits, a second apply of the same environment is refused at
+    // once, naming the first.
+    let (code, _, second) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 1, "{second}");
+    assert!(
+        second.contains(&format!(
+            "error: environment \"scenario\" is locked by kindform apply (process {}, since ",
+            child.id()
+        )),
+        "{second}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
     // SAFETY: signalling the child process this test started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
