@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
-use kindform_helm::{Helm, ReleaseProvider};
+use kindform_helm::{Helm, ReleaseProvider, Surroundings};
 use kindform_image::ImageProvider;
 use kindform_kube::manifest::ManifestProvider;
 use kindform_kube::{AppliedRecord, Objects};
@@ -75,25 +75,36 @@ impl InCluster {
         );
         let objects = Arc::new(Objects::new(client.clone()));
         // Read at the same time: each is a round trip or a process.
-        let images = async {
-            if !images {
-                return Ok(None);
-            }
-            let nodes = spec.cluster.node_names();
-            let (node_refs, workloads) = tokio::join!(
-                kindform_image::all_node_refs(&session.docker, &nodes),
-                kindform_kube::workloads(&client)
-            );
-            let workloads =
-                workloads.map_err(|e| shared("the cluster's workloads")(Box::new(e)))?;
-            Ok(Some(ImageProvider::new(
-                session.docker.clone(),
-                Arc::new(node_refs),
-                Arc::new(workloads),
-                client.clone(),
-            )))
+        let around = async {
+            let workloads = async {
+                if images || releases {
+                    kindform_kube::workloads(&client)
+                        .await
+                        .map_err(|e| shared("the cluster's workloads")(Box::new(e)))
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let pods = async {
+                if releases {
+                    kindform_kube::pods::all(&client)
+                        .await
+                        .map_err(|e| shared("the cluster's pods")(Box::new(e)))
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let node_refs = async {
+                if images {
+                    kindform_image::all_node_refs(&session.docker, &spec.cluster.node_names()).await
+                } else {
+                    Default::default()
+                }
+            };
+            let (workloads, pods, node_refs) = tokio::join!(workloads, pods, node_refs);
+            Ok::<_, InClusterError>((Arc::new(workloads?), Arc::new(pods?), Arc::new(node_refs)))
         };
-        let releases = async {
+        let listing = async {
             if !releases {
                 return Ok(None);
             }
@@ -102,17 +113,33 @@ impl InCluster {
                 .list()
                 .await
                 .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
-            Ok::<_, InClusterError>(Some(ReleaseProvider::new(
+            Ok::<_, InClusterError>(Some((helm, listing)))
+        };
+        let (around, listing) = tokio::join!(around, listing);
+        let (workloads, pods, node_refs) = around?;
+        let images = images.then(|| {
+            ImageProvider::new(
+                session.docker.clone(),
+                node_refs,
+                Arc::clone(&workloads),
+                client.clone(),
+            )
+        });
+        let releases = listing?.map(|(helm, listing)| {
+            ReleaseProvider::new(
                 helm,
                 Arc::new(listing),
                 Arc::clone(&record),
                 Arc::clone(&objects),
-            )))
-        };
-        let (images, releases) = tokio::join!(images, releases);
+                Surroundings {
+                    workloads: Arc::clone(&workloads),
+                    pods: Arc::clone(&pods),
+                },
+            )
+        });
         Ok(InCluster {
-            images: images?,
-            releases: releases?,
+            images,
+            releases,
             manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
             checks: CheckProvider::new(spec.base_dir.clone(), Some(client.clone())),
             record,

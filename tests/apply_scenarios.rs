@@ -502,7 +502,7 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
     std::fs::write(
         env.dir.join("kindform.toml"),
         format!(
-            "{spec}\n[checks.web-ready]\npods_ready = {{ namespace = \"apps\", selector = \"app=web\" }}\ntimeout = \"3s\"\ndepends_on = [\"releases.web\"]\n"
+            "{spec}\n[manifests.worker]\ninline = \"\"\"\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: worker\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: worker}}\n  template:\n    metadata:\n      labels: {{app: worker}}\n    spec:\n      containers:\n      - name: worker\n        image: worker:1\n\"\"\"\nnamespace = \"apps\"\ndepends_on = [\"releases.web\"]\n\n[checks.worker-ready]\npods_ready = {{ namespace = \"apps\", selector = \"app=worker\" }}\ntimeout = \"3s\"\ndepends_on = [\"manifests.worker\"]\n"
         ),
     )
     .unwrap();
@@ -512,23 +512,23 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
             &env.cluster,
             "apps",
             "Deployment",
-            "web",
+            "worker",
             &["panic: cannot reach the database"],
         )
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     assert_eq!(code, 1, "{stderr}");
     for shown in [
-        "checks.web-ready: run failed after",
-        "every pod of apps matching app=web Ready failed after 1 attempt: not Ready: web-",
-        "(web CrashLoopBackOff)",
+        "checks.worker-ready: run failed after",
+        "every pod of apps matching app=worker Ready failed after 1 attempt: not Ready: worker-",
+        "(worker CrashLoopBackOff)",
         "BackOff: Back-off restarting failed container",
         ": panic: cannot reach the database",
     ] {
         assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
     }
     env.world
-        .heal(&env.cluster, "apps", "Deployment", "web")
+        .heal(&env.cluster, "apps", "Deployment", "worker")
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     assert_eq!(code, 0, "{stderr}");

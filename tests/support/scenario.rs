@@ -119,7 +119,7 @@ pub async fn env(test: &str, full: bool) -> Option<Env> {
         );
         write(
             chart.join("templates/operator.yaml"),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-operator\ndata:\n  version: {{ .Chart.Version | quote }}\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-operator\ndata:\n  version: {{ .Chart.Version | quote }}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: platform-operator\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: platform-operator}\n  template:\n    metadata:\n      labels: {app: platform-operator}\n    spec:\n      containers:\n      - name: operator\n        image: \"platform/operator:{{ .Chart.Version }}\"\n",
         );
     }
     let repo = world.serve_chart_repo(&charts);

@@ -101,6 +101,11 @@ pub trait Provider: Send + Sync {
     /// What creating the resource takes, without observing anything.
     fn plan_create(&self, desired: &Self::Desired) -> Diff;
 
+    /// How well the resource works, as `live` shows it.
+    fn health(&self, _desired: &Self::Desired, _live: &Self::Live) -> crate::Health {
+        crate::Health::healthy()
+    }
+
     /// Makes the resource match `desired`, doing the steps of
     /// `diff(desired, live)`; with no live state (a resource in a cluster
     /// just created), the steps of `plan_create`.

@@ -46,9 +46,27 @@ pub struct ReleaseSpec {
     /// Adopt existing objects the chart renders instead of stopping on them.
     #[serde(default)]
     pub take_ownership: bool,
+    /// What healthy means for this release beyond its workloads rolled out
+    /// and no container stuck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<ReleaseHealth>,
     /// Addresses (or globs) this release waits for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+}
+
+/// A release's own idea of healthy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseHealth {
+    /// Label selectors (in the release's namespace) whose pods must exist
+    /// and be Ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods_ready: Vec<String>,
+    /// How many ready containers each of those pods (or each pod of the
+    /// release) must have, such as 2 for an app with its sidecar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<u32>,
 }
 
 fn default_namespace() -> String {

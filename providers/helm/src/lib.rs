@@ -6,10 +6,11 @@
 
 pub mod chart;
 pub mod cli;
+pub mod health;
 pub mod release;
 pub mod values;
 
 pub use cli::{Helm, HelmError, Listed, Revision};
-pub use release::{
+pub use release::{Surroundings, 
     DesiredRelease, ReleaseError, ReleaseLive, ReleaseProvider, record_entry, resolve,
 };

@@ -12,7 +12,11 @@ use kindform_api::provider::{
 };
 use kindform_api::release::ChartSource;
 use kindform_api::settings::{changed_paths, fingerprint, redact, sorted};
-use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry};
+use kindform_api::{Health, HealthState};
+use kindform_kube::pods::PodState;
+use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry, Workload};
+
+use crate::health::release_health;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -109,6 +113,21 @@ pub enum ReleaseError {
     /// The applied record could not be written.
     #[error(transparent)]
     Record(#[from] kindform_kube::RecordError),
+    /// The cluster could not be read or changed to judge or mend health.
+    #[error("cannot read or restart the release's workloads")]
+    Health(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The release stayed broken after every rung of its repair.
+    #[error("release {release} is still broken after kindform {tried}: {evidence}\n{explanation}")]
+    StillBroken {
+        /// The release.
+        release: String,
+        /// What was tried, in order.
+        tried: String,
+        /// What is still wrong.
+        evidence: String,
+        /// Pod states, events and log tails.
+        explanation: String,
+    },
 }
 
 /// Reads the release's chart and values (secrets included) from the spec.
@@ -320,31 +339,115 @@ pub struct ReleaseLive {
     /// Objects the chart renders that exist without this release's
     /// ownership; looked for only when an install or upgrade is due.
     pub conflicts: Vec<ObjectRef>,
+    /// How well it works.
+    pub health: Health,
+    /// Its workloads whose containers are stuck (crash-looping, …).
+    pub stuck: Vec<Workload>,
 }
 
-/// Reads and compares one release. The `helm list` rows and the applied
-/// record are read once per plan and shared.
+/// What the cluster looks like around the releases, read once per run.
+pub struct Surroundings {
+    /// Every workload.
+    pub workloads: Arc<Vec<Workload>>,
+    /// Every pod.
+    pub pods: Arc<Vec<PodState>>,
+}
+
+/// Reads and compares one release. The `helm list` rows, the applied
+/// record, the workloads and the pods are read once per plan and shared.
 pub struct ReleaseProvider {
     helm: Helm,
     listing: Arc<Vec<Listed>>,
     record: Arc<AppliedRecord>,
     objects: Arc<Objects>,
+    around: Surroundings,
 }
 
+/// How long each rung of a health repair may take when the release gives
+/// no `timeout`.
+const HEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl ReleaseProvider {
-    /// A provider using the shared listing and record.
+    /// A provider using the shared readings.
     pub fn new(
         helm: Helm,
         listing: Arc<Vec<Listed>>,
         record: Arc<AppliedRecord>,
         objects: Arc<Objects>,
+        around: Surroundings,
     ) -> Self {
         ReleaseProvider {
             helm,
             listing,
             record,
             objects,
+            around,
         }
+    }
+
+    /// The release's health now, read afresh.
+    async fn health_now(&self, desired: &DesiredRelease) -> Result<(Health, Vec<Workload>), ReleaseError> {
+        let client = self.objects.client();
+        let workloads = kindform_kube::workloads(client)
+            .await
+            .map_err(|e| ReleaseError::Health(Box::new(e)))?;
+        let pods = kindform_kube::pods::all(client)
+            .await
+            .map_err(|e| ReleaseError::Health(Box::new(e)))?;
+        Ok(release_health(&desired.name, &desired.spec, &workloads, &pods))
+    }
+
+    /// The ladder for a release that matches the spec but is broken:
+    /// restart its stuck workloads; if it stays broken, roll back to the
+    /// last good revision, or reinstall it; then stop with an account.
+    async fn heal(
+        &self,
+        desired: &DesiredRelease,
+        live: &ReleaseLive,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ReleaseError> {
+        let client = self.objects.client();
+        let bound = heal_bound(desired);
+        let mut tried = Vec::new();
+        for workload in &live.stuck {
+            progress.step(&format!("rollout restart {workload} and wait for it ({})", kindform_api::Duration::new(bound)));
+            kindform_kube::rollout::restart(client, workload)
+                .await
+                .map_err(|e| ReleaseError::Health(Box::new(e)))?;
+            // A rollout that does not finish is judged by the health below.
+            let _ = kindform_kube::rollout::wait_rolled_out(client, workload, bound).await;
+            tried.push(format!("restarted {workload}"));
+        }
+        if self.health_now(desired).await?.0.state != HealthState::Broken {
+            return Ok(Outcome::Done);
+        }
+        let fallback = fallback(desired, live);
+        progress.step(&fallback.describe(desired));
+        match &fallback {
+            Fallback::Rollback(revision) => {
+                let mut args = Recovery::Rollback(*revision).args(desired);
+                args.extend(["--timeout".into(), kindform_api::Duration::new(bound).to_string()]);
+                let _ = self.helm.run_for(&args, None, bound + std::time::Duration::from_secs(60)).await;
+                tried.push(format!("rolled back to revision {revision}"));
+            }
+            Fallback::Reinstall => {
+                self.helm.run(&Recovery::Uninstall.args(desired), None).await?;
+                let _ = self.upgrade(desired).await;
+                tried.push("reinstalled it".to_owned());
+            }
+        }
+        let (health, _) = self.health_now(desired).await?;
+        if health.state != HealthState::Broken {
+            return Ok(Outcome::Done);
+        }
+        let explanation =
+            kindform_kube::pods::explain(client, &desired.spec.namespace, "", true).await;
+        Err(ReleaseError::StillBroken {
+            release: desired.name.clone(),
+            tried: tried.join(", then "),
+            evidence: health.evidence.join("; "),
+            explanation,
+        })
     }
 
     /// Renders the chart (`helm template`, the set values on stdin) and
@@ -544,6 +647,57 @@ impl Recovery {
     }
 }
 
+/// The last rung of a health repair.
+enum Fallback {
+    /// Roll back to the last good revision.
+    Rollback(u64),
+    /// Uninstall and install again.
+    Reinstall,
+}
+
+impl Fallback {
+    fn describe(&self, desired: &DesiredRelease) -> String {
+        let (name, namespace) = (&desired.name, &desired.spec.namespace);
+        match self {
+            Fallback::Rollback(revision) => format!(
+                "if it stays broken: helm rollback {name} {revision} --namespace {namespace} (the last good revision)"
+            ),
+            Fallback::Reinstall => format!(
+                "if it stays broken: reinstall {name} (helm uninstall, then helm upgrade --install)"
+            ),
+        }
+    }
+}
+
+fn fallback(desired: &DesiredRelease, live: &ReleaseLive) -> Fallback {
+    let current: u64 = live
+        .listed
+        .as_ref()
+        .and_then(|l| l.revision.parse().ok())
+        .unwrap_or(0);
+    let _ = desired;
+    live.history
+        .iter()
+        .rev()
+        .find(|r| r.revision < current && (r.status == "superseded" || r.status == "deployed"))
+        .map(|r| Fallback::Rollback(r.revision))
+        .unwrap_or(Fallback::Reinstall)
+}
+
+fn heal_bound(desired: &DesiredRelease) -> std::time::Duration {
+    desired.spec.timeout.map(|t| t.get()).unwrap_or(HEAL_TIMEOUT)
+}
+
+/// The steps of a health repair, as the plan shows them.
+fn heal_steps(desired: &DesiredRelease, live: &ReleaseLive) -> Vec<String> {
+    let bound = kindform_api::Duration::new(heal_bound(desired));
+    live.stuck
+        .iter()
+        .map(|w| format!("rollout restart {w} and wait for it ({bound})"))
+        .chain([fallback(desired, live).describe(desired)])
+        .collect()
+}
+
 /// The differences apart from ownership conflicts, with the recovery they
 /// need before the install or upgrade.
 fn differences(
@@ -633,6 +787,13 @@ fn differences(
             format!("values changed: {}", paths.join(", ")),
         ));
     }
+    if live.health.state == HealthState::Broken {
+        differences.push(Difference::new(
+            "unhealthy",
+            Effect::Repair,
+            live.health.evidence.join("; "),
+        ));
+    }
     if let Some(entry) = record_entry(desired) {
         match &live.recorded {
             Some(recorded) if recorded.fingerprint == entry.fingerprint => {}
@@ -677,16 +838,26 @@ impl Provider for ReleaseProvider {
             history: Vec::new(),
             recorded: self.record.get(&desired.address()).cloned(),
             conflicts: Vec::new(),
+            health: Health::healthy(),
+            stuck: Vec::new(),
             listed,
         };
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
             live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
-            if listed.status.starts_with("pending-") {
+            (live.health, live.stuck) = release_health(
+                &desired.name,
+                &desired.spec,
+                &self.around.workloads,
+                &self.around.pods,
+            );
+            let broken = live.health.state == HealthState::Broken;
+            if listed.status.starts_with("pending-") || broken {
                 live.history = self.helm.history(&desired.name, namespace).await?;
             }
         }
-        if !differences(desired, &live).0.is_empty() {
+        let (found, _) = differences(desired, &live);
+        if found.iter().any(|d| d.reason != "unhealthy") {
             live.conflicts = self.conflicts(desired).await?;
         }
         Ok(live)
@@ -699,6 +870,15 @@ impl Provider for ReleaseProvider {
             return diff;
         };
         let (differences, recovery) = differences(desired, live);
+        if differences.iter().all(|d| d.reason == "unhealthy") && !differences.is_empty() {
+            let shown = desired.settings(Some(listed.chart.clone()), desired.shown_values());
+            return Diff {
+                differences,
+                steps: heal_steps(desired, live),
+                before: shown.clone(),
+                after: shown,
+            };
+        }
         let mut steps: Vec<String> = recovery.iter().map(|r| r.describe(desired)).collect();
         let before = desired.settings(
             Some(listed.chart.clone()),
@@ -734,6 +914,18 @@ impl Provider for ReleaseProvider {
         diff
     }
 
+    fn health(&self, desired: &DesiredRelease, live: &ReleaseLive) -> Health {
+        if live.listed.is_none() {
+            let mut health = Health::healthy();
+            health.note(
+                HealthState::Broken,
+                format!("no release {} in namespace {}", desired.name, desired.spec.namespace),
+            );
+            return health;
+        }
+        live.health.clone()
+    }
+
     async fn apply(
         &self,
         desired: &DesiredRelease,
@@ -745,6 +937,9 @@ impl Provider for ReleaseProvider {
         let (differences, recovery) = differences(desired, live);
         if differences.is_empty() {
             return Ok(Outcome::Done);
+        }
+        if differences.iter().all(|d| d.reason == "unhealthy") {
+            return self.heal(desired, live, progress).await;
         }
         if !live.conflicts.is_empty() {
             let objects: Vec<String> = live.conflicts.iter().map(ToString::to_string).collect();
@@ -902,6 +1097,8 @@ mod tests {
                 .collect(),
             recorded: None,
             conflicts: Vec::new(),
+            health: Health::healthy(),
+            stuck: Vec::new(),
         }
     }
 

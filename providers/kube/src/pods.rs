@@ -104,3 +104,98 @@ pub async fn explain(
     }
     out.join("\n")
 }
+
+/// A container as health sees it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ContainerState {
+    /// Its name.
+    pub name: String,
+    /// Whether it is ready.
+    pub ready: bool,
+    /// How often it restarted.
+    pub restarts: i32,
+    /// Why it waits (`CrashLoopBackOff`, `ImagePullBackOff`, …), if it does.
+    pub waiting: Option<String>,
+}
+
+/// A pod as health sees it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct PodState {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its phase.
+    pub phase: String,
+    /// Whether it is Ready.
+    pub ready: bool,
+    /// Its containers.
+    pub containers: Vec<ContainerState>,
+}
+
+impl PodState {
+    /// The state of `pod`.
+    pub fn of(pod: &Pod) -> PodState {
+        let status = pod.status.clone().unwrap_or_default();
+        PodState {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            phase: status.phase.clone().unwrap_or_else(|| "Unknown".into()),
+            ready: pod_ready(pod),
+            containers: status
+                .container_statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| ContainerState {
+                    waiting: c
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.waiting.as_ref())
+                        .and_then(|w| w.reason.clone()),
+                    name: c.name,
+                    ready: c.ready,
+                    restarts: c.restart_count,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether its labels satisfy an equality-based selector (`a=b,c!=d,e`).
+    pub fn matches(&self, selector: &str) -> bool {
+        selector
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .all(|term| {
+                if let Some((k, v)) = term.split_once("!=") {
+                    self.labels.get(k.trim()).map(String::as_str) != Some(v.trim())
+                } else if let Some((k, v)) = term.split_once('=') {
+                    let v = v.trim_start_matches('=');
+                    self.labels.get(k.trim()).map(String::as_str) == Some(v.trim())
+                } else {
+                    self.labels.contains_key(term)
+                }
+            })
+    }
+}
+
+/// Reasons a waiting container will not start by itself.
+pub const STUCK: &[&str] = &[
+    "CrashLoopBackOff",
+    "Error",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "RunContainerError",
+];
+
+/// Every pod in every namespace.
+pub async fn all(client: &kube::Client) -> Result<Vec<PodState>, kube::Error> {
+    let list = kube::Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
+    Ok(list.items.iter().map(PodState::of).collect())
+}

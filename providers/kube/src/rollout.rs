@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use crate::workloads::Workload;
+use crate::workloads::{Workload, daemonset_rolling, deployment_rolling, statefulset_rolling};
 
 /// The annotation `kubectl rollout restart` sets.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -85,53 +85,21 @@ pub async fn rollout_status(
         source,
     };
     match kind {
-        "deployment" => {
-            let d = kube::Api::<Deployment>::namespaced(client.clone(), namespace)
-                .get(name)
-                .await
-                .map_err(failed)?;
-            let want = d.spec.replicas.unwrap_or(1);
-            let s = d.status.unwrap_or_default();
-            let generation = d.metadata.generation.unwrap_or(0);
-            let observed = s.observed_generation.unwrap_or(0);
-            let updated = s.updated_replicas.unwrap_or(0);
-            let available = s.available_replicas.unwrap_or(0);
-            let total = s.replicas.unwrap_or(0);
-            Ok(
-                (observed < generation || updated < want || available < want || total > want).then(
-                    || {
-                        format!(
-                            "{updated} of {want} updated, {available} available, {total} in all"
-                        )
-                    },
-                ),
-            )
-        }
-        "statefulset" => {
-            let d = kube::Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                .get(name)
-                .await
-                .map_err(failed)?;
-            let want = d.spec.replicas.unwrap_or(1);
-            let s = d.status.unwrap_or_default();
-            let updated = s.updated_replicas.unwrap_or(0);
-            let ready = s.ready_replicas.unwrap_or(0);
-            let same_revision = s.current_revision == s.update_revision;
-            Ok((updated < want || ready < want || !same_revision)
-                .then(|| format!("{updated} of {want} updated, {ready} ready")))
-        }
-        "daemonset" => {
-            let d = kube::Api::<DaemonSet>::namespaced(client.clone(), namespace)
-                .get(name)
-                .await
-                .map_err(failed)?;
-            let s = d.status.unwrap_or_default();
-            let want = s.desired_number_scheduled;
-            let updated = s.updated_number_scheduled.unwrap_or(0);
-            let available = s.number_available.unwrap_or(0);
-            Ok((updated < want || available < want)
-                .then(|| format!("{updated} of {want} updated, {available} available")))
-        }
+        "deployment" => kube::Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| deployment_rolling(&d))
+            .map_err(failed),
+        "statefulset" => kube::Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| statefulset_rolling(&d))
+            .map_err(failed),
+        "daemonset" => kube::Api::<DaemonSet>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| daemonset_rolling(&d))
+            .map_err(failed),
         other => Err(RolloutError::Kind(other.to_owned())),
     }
 }

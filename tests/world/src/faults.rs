@@ -325,6 +325,27 @@ impl World {
         Ok(())
     }
 
+    /// Makes a workload crash-loop until its pods are replaced by a rollout
+    /// restart (as sidecars that lost their control plane do).
+    pub fn crash_loop_until_restart(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        lines: &[&str],
+    ) -> Result<(), FaultError> {
+        let c = self.running(cluster)?;
+        let workload = WorkloadRef {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: name.into(),
+        };
+        c.kubelet
+            .crash_until_restart(workload, lines.iter().map(|l| l.to_string()).collect());
+        Ok(())
+    }
+
     /// Lets a crash-looping workload run again.
     pub fn heal(
         &self,

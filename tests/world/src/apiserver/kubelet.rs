@@ -31,6 +31,9 @@ pub struct Kubelet {
     store: Arc<Store>,
     logs: Logs,
     crashing: Mutex<HashMap<WorkloadRef, Vec<String>>>,
+    /// Crashes that last until the workload's pods are replaced (a rollout
+    /// restart), with the pod template hash they began under.
+    until_restart: Mutex<HashMap<WorkloadRef, Option<String>>>,
     crash_started: Mutex<HashMap<String, Instant>>,
 }
 
@@ -48,6 +51,7 @@ impl Kubelet {
             store,
             logs,
             crashing: Mutex::default(),
+            until_restart: Mutex::default(),
             crash_started: Mutex::default(),
         })
     }
@@ -73,9 +77,21 @@ impl Kubelet {
         self.reconcile();
     }
 
+    /// Makes a workload's containers crash-loop until its pods are
+    /// replaced by a new template (as `kubectl rollout restart` does): the
+    /// sidecars that lost their control plane and come back when restarted.
+    pub fn crash_until_restart(&self, workload: WorkloadRef, lines: Vec<String>) {
+        self.until_restart
+            .lock()
+            .unwrap()
+            .insert(workload.clone(), None);
+        self.crash(workload, lines);
+    }
+
     /// Lets a workload's containers run again.
     pub fn heal(&self, workload: &WorkloadRef) {
         self.crashing.lock().unwrap().remove(workload);
+        self.until_restart.lock().unwrap().remove(workload);
         self.reconcile();
     }
 
@@ -213,11 +229,25 @@ impl Kubelet {
                     .remove(&format!("{namespace}/{pod_name}"));
             }
         }
-        let crash = self.crash_lines(&WorkloadRef {
+        let key = WorkloadRef {
             namespace: namespace.into(),
             kind: ty.kind.clone(),
             name: name.into(),
-        });
+        };
+        {
+            let mut until = self.until_restart.lock().unwrap();
+            match until.get(&key) {
+                Some(None) => {
+                    until.insert(key.clone(), Some(hash.clone()));
+                }
+                Some(Some(began)) if *began != hash => {
+                    until.remove(&key);
+                    self.crashing.lock().unwrap().remove(&key);
+                }
+                _ => {}
+            }
+        }
+        let crash = self.crash_lines(&key);
         let mut ready = 0;
         for (index, (pod_name, pinned)) in desired.iter().enumerate() {
             let pod = match self.store.get(pod_ty, namespace, pod_name) {

@@ -1,0 +1,106 @@
+//! A release's health: its workloads (found by Helm's release annotation)
+//! rolled out, no container stuck (crash-looping, unable to pull), every
+//! pod Ready, and what the release's own `health` asks (pods Ready by
+//! selector, so many ready containers per pod).
+
+use kindform_api::{Health, HealthState, ReleaseSpec};
+use kindform_kube::Workload;
+use kindform_kube::pods::{PodState, STUCK};
+
+/// The health of release `name` and the workloads whose containers are stuck.
+pub fn release_health(
+    name: &str,
+    spec: &ReleaseSpec,
+    workloads: &[Workload],
+    pods: &[PodState],
+) -> (Health, Vec<Workload>) {
+    let mut health = Health::healthy();
+    let mut stuck = Vec::new();
+    let namespace = &spec.namespace;
+    let mine: Vec<&Workload> = workloads
+        .iter()
+        .filter(|w| w.release.as_deref() == Some(name) && &w.namespace == namespace)
+        .collect();
+    let mut release_pods: Vec<&PodState> = Vec::new();
+    for workload in &mine {
+        if let Some(rolling) = &workload.rolling {
+            health.note(HealthState::Degraded, format!("{workload}: {rolling}"));
+        }
+        let pods = pods.iter().filter(|p| {
+            &p.namespace == namespace
+                && !workload.selector.is_empty()
+                && workload
+                    .selector
+                    .iter()
+                    .all(|(k, v)| p.labels.get(k) == Some(v))
+        });
+        for pod in pods {
+            release_pods.push(pod);
+            for container in &pod.containers {
+                if let Some(reason) = container.waiting.as_deref().filter(|r| STUCK.contains(r)) {
+                    health.note(
+                        HealthState::Broken,
+                        format!(
+                            "pod {}: container {} {reason}, {} restarts",
+                            pod.name, container.name, container.restarts
+                        ),
+                    );
+                    if !stuck.contains(*workload) {
+                        stuck.push((*workload).clone());
+                    }
+                }
+            }
+            if !pod.ready && pod.phase != "Succeeded" && !stuck.contains(*workload) {
+                health.note(
+                    HealthState::Degraded,
+                    format!("pod {}: {} and not Ready", pod.name, pod.phase),
+                );
+            }
+        }
+    }
+    if let Some(wanted) = &spec.health {
+        let mut chosen: Vec<&PodState> = Vec::new();
+        for selector in &wanted.pods_ready {
+            let matching: Vec<&PodState> = pods
+                .iter()
+                .filter(|p| &p.namespace == namespace && p.matches(selector))
+                .collect();
+            if matching.is_empty() {
+                health.note(
+                    HealthState::Broken,
+                    format!("no pods match {selector} in namespace {namespace}"),
+                );
+            }
+            for pod in &matching {
+                if !pod.ready {
+                    health.note(
+                        HealthState::Broken,
+                        format!("pod {} ({selector}) is not Ready", pod.name),
+                    );
+                }
+            }
+            chosen.extend(matching);
+        }
+        if let Some(containers) = wanted.containers {
+            let pods = if wanted.pods_ready.is_empty() {
+                release_pods.clone()
+            } else {
+                chosen
+            };
+            for pod in pods.iter().filter(|p| p.phase != "Succeeded") {
+                let ready = pod.containers.iter().filter(|c| c.ready).count();
+                if ready != containers as usize {
+                    health.note(
+                        HealthState::Degraded,
+                        format!(
+                            "pod {}: {ready}/{} containers ready, wants {containers}",
+                            pod.name,
+                            pod.containers.len()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    (health, stuck)
+}
