@@ -11,6 +11,6 @@ pub mod release;
 pub mod values;
 
 pub use cli::{Helm, HelmError, Listed, Revision};
-pub use release::{Surroundings, 
-    DesiredRelease, ReleaseError, ReleaseLive, ReleaseProvider, record_entry, resolve,
+pub use release::{
+    DesiredRelease, ReleaseError, ReleaseLive, ReleaseProvider, Surroundings, record_entry, resolve,
 };

@@ -386,7 +386,10 @@ impl ReleaseProvider {
     }
 
     /// The release's health now, read afresh.
-    async fn health_now(&self, desired: &DesiredRelease) -> Result<(Health, Vec<Workload>), ReleaseError> {
+    async fn health_now(
+        &self,
+        desired: &DesiredRelease,
+    ) -> Result<(Health, Vec<Workload>), ReleaseError> {
         let client = self.objects.client();
         let workloads = kindform_kube::workloads(client)
             .await
@@ -394,7 +397,12 @@ impl ReleaseProvider {
         let pods = kindform_kube::pods::all(client)
             .await
             .map_err(|e| ReleaseError::Health(Box::new(e)))?;
-        Ok(release_health(&desired.name, &desired.spec, &workloads, &pods))
+        Ok(release_health(
+            &desired.name,
+            &desired.spec,
+            &workloads,
+            &pods,
+        ))
     }
 
     /// The ladder for a release that matches the spec but is broken:
@@ -410,7 +418,10 @@ impl ReleaseProvider {
         let bound = heal_bound(desired);
         let mut tried = Vec::new();
         for workload in &live.stuck {
-            progress.step(&format!("rollout restart {workload} and wait for it ({})", kindform_api::Duration::new(bound)));
+            progress.step(&format!(
+                "rollout restart {workload} and wait for it ({})",
+                kindform_api::Duration::new(bound)
+            ));
             kindform_kube::rollout::restart(client, workload)
                 .await
                 .map_err(|e| ReleaseError::Health(Box::new(e)))?;
@@ -426,15 +437,27 @@ impl ReleaseProvider {
         match &fallback {
             Fallback::Rollback(revision) => {
                 let mut args = Recovery::Rollback(*revision).args(desired);
-                args.extend(["--timeout".into(), kindform_api::Duration::new(bound).to_string()]);
-                let _ = self.helm.run_for(&args, None, bound + std::time::Duration::from_secs(60)).await;
+                args.extend([
+                    "--timeout".into(),
+                    kindform_api::Duration::new(bound).to_string(),
+                ]);
+                let _ = self
+                    .helm
+                    .run_for(&args, None, bound + std::time::Duration::from_secs(60))
+                    .await;
                 tried.push(format!("rolled back to revision {revision}"));
             }
             Fallback::Reinstall => {
-                self.helm.run(&Recovery::Uninstall.args(desired), None).await?;
+                self.helm
+                    .run(&Recovery::Uninstall.args(desired), None)
+                    .await?;
                 let _ = self.upgrade(desired).await;
                 tried.push("reinstalled it".to_owned());
             }
+        }
+        // Judge the fallback once its workloads had their chance to roll out.
+        for workload in &live.stuck {
+            let _ = kindform_kube::rollout::wait_rolled_out(client, workload, bound).await;
         }
         let (health, _) = self.health_now(desired).await?;
         if health.state != HealthState::Broken {
@@ -685,7 +708,11 @@ fn fallback(desired: &DesiredRelease, live: &ReleaseLive) -> Fallback {
 }
 
 fn heal_bound(desired: &DesiredRelease) -> std::time::Duration {
-    desired.spec.timeout.map(|t| t.get()).unwrap_or(HEAL_TIMEOUT)
+    desired
+        .spec
+        .timeout
+        .map(|t| t.get())
+        .unwrap_or(HEAL_TIMEOUT)
 }
 
 /// The steps of a health repair, as the plan shows them.
@@ -919,7 +946,10 @@ impl Provider for ReleaseProvider {
             let mut health = Health::healthy();
             health.note(
                 HealthState::Broken,
-                format!("no release {} in namespace {}", desired.name, desired.spec.namespace),
+                format!(
+                    "no release {} in namespace {}",
+                    desired.name, desired.spec.namespace
+                ),
             );
             return health;
         }
