@@ -108,26 +108,32 @@ impl Progress for NodeProgress {
 
 struct Context<'a> {
     walk: &'a Walk<'a>,
+    /// What observation connected, while the cluster stays the one observed.
+    observed: std::sync::Mutex<Option<InCluster>>,
     in_cluster: OnceCell<Result<InCluster, String>>,
     rebuilt: AtomicBool,
 }
 
 impl Context<'_> {
-    /// The in-cluster providers, connected on first use (after the cluster
-    /// is done, so a cluster made by this run answers).
+    /// The in-cluster providers, on first use (after the cluster is done):
+    /// those observation used when the cluster is the one it saw, otherwise
+    /// connected now, so a cluster made by this run answers.
     async fn in_cluster(&self) -> Result<&InCluster, String> {
         let walk = self.walk;
         let result = self
             .in_cluster
             .get_or_init(|| async {
-                let changing = walk
-                    .plan
-                    .changes
-                    .iter()
-                    .filter(|c| c.action.is_change())
-                    .filter_map(|c| c.address.parse::<Address>().ok())
-                    .collect::<Vec<_>>();
-                let (images, releases) = InCluster::needs(changing.iter());
+                let remade = self.rebuilt.load(Ordering::SeqCst)
+                    || walk.plan.change("cluster").is_some_and(|c| {
+                        matches!(c.action, Action::Create | Action::Replace | Action::Delete)
+                    });
+                let observed = self.observed.lock().unwrap().take();
+                if let Some(observed) = observed.filter(|_| !remade) {
+                    return Ok(observed);
+                }
+                // After a rebuild every resource is made again, so every
+                // kind of provider may be needed.
+                let (images, releases) = InCluster::needs(walk.planned.desired.keys());
                 InCluster::connect(walk.spec, walk.session, images, releases)
                     .await
                     .map_err(|e| error_chain(&e))
@@ -250,10 +256,12 @@ enum State {
 }
 
 /// Carries out the plan.
-pub async fn apply(walk: Walk<'_>) -> Report {
+pub async fn apply(mut walk: Walk<'_>) -> Report {
     let started = Instant::now();
+    let observed = walk.planned.in_cluster.take();
     let context = Arc::new(Context {
         walk: &walk,
+        observed: std::sync::Mutex::new(observed),
         in_cluster: OnceCell::new(),
         rebuilt: AtomicBool::new(false),
     });

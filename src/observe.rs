@@ -148,6 +148,9 @@ pub struct Planned {
     pub live: BTreeMap<Address, Live>,
     /// The record entries of manifests that left the spec.
     pub orphans: BTreeMap<Address, RecordEntry>,
+    /// The in-cluster providers observation used, for apply to go on with
+    /// while the cluster is the one observed.
+    pub in_cluster: Option<InCluster>,
 }
 
 /// What observation produced: the diffs for the planner, and the typed
@@ -229,9 +232,9 @@ pub async fn observe(
         return Ok(Observation { observed, planned });
     }
     let (images, releases) = InCluster::needs(planned.desired.keys());
-    let providers = InCluster::connect(spec, session, images, releases).await?;
+    let shared = InCluster::connect(spec, session, images, releases).await?;
     tracing::debug!("read what resources share at {} ms", ms());
-    let providers = &providers;
+    let providers = &shared;
     let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&planned.desired)
         .map(|(address, d)| async move {
             let at = std::time::Instant::now();
@@ -278,6 +281,7 @@ pub async fn observe(
             planned.orphans.insert(address, entry.clone());
         }
     }
+    planned.in_cluster = Some(shared);
     Ok(Observation { observed, planned })
 }
 

@@ -76,13 +76,9 @@ async fn the_demo_goes_from_nothing_to_converged_in_one_apply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply() {
-    let Some(world) = World::start("reddog-ingress").await else {
-        return;
-    };
-    let ingress = world.http_endpoint("ok").await;
-    let Some((reddog, spec)) = reddog(
+    let Some((reddog, spec, Some(ingress))) = reddog(
         "the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply",
-        Some(&ingress.url),
+        true,
     )
     .await
     else {
@@ -118,5 +114,4 @@ async fn the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply
         "{stdout}"
     );
     assert!(stderr.contains("Apply complete: 18 done"), "{stderr}");
-    drop(world);
 }

@@ -304,15 +304,7 @@ async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted() {
         stderr.contains("Apply failed: 1 done, 1 failed, 0 skipped"),
         "only the check ran beside it (the manifest had nothing to do): {stderr}"
     );
-    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
-    std::fs::write(
-        env.dir.join("kindform.toml"),
-        spec.replace(
-            "depends_on = [\"images.app\", \"releases.platform\"]",
-            "depends_on = [\"images.app\", \"releases.platform\"]\ntake_ownership = true",
-        ),
-    )
-    .unwrap();
+    env.edit_web("take_ownership = true");
     repaired_by_one_apply(
         &env,
         &[&port],
@@ -547,15 +539,7 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     };
     let (_endpoint, port) = converged(&env).await;
     // An upgrade of web that waits for pods that never become Ready.
-    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
-    std::fs::write(
-        env.dir.join("kindform.toml"),
-        spec.replace(
-            "depends_on = [\"images.app\", \"releases.platform\"]",
-            "depends_on = [\"images.app\", \"releases.platform\"]\nwait = true\ntimeout = \"5m\"",
-        ),
-    )
-    .unwrap();
+    env.edit_web("wait = true\ntimeout = \"5m\"");
     write(
         env.dir.join("values.yaml"),
         "replicas: 2\ngreeting: hello\n",
@@ -563,37 +547,11 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     env.world
         .crash_loop(&env.cluster, "apps", "Deployment", "web", &["not yet"])
         .unwrap();
-    let mut child = env
-        .world
-        .command(env!("CARGO_BIN_EXE_kindform"))
-        .current_dir(&env.dir)
-        .env("KINDFORM_VAR_cluster", &env.cluster)
-        .env("KINDFORM_VAR_repo", &env.repo)
-        .env("KINDFORM_VAR_image", &env.image)
-        .args(["apply", "--auto-approve", "--var", &port])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines, seen) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("releases.web: helm upgrade --install web") {
-                let _ = lines.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    seen.recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the upgrade started");
+    let first = env.start_watching(
+        &["apply", "--auto-approve", "--var", &port],
+        "releases.web: helm upgrade --install web",
+    );
+    first.wait_for_line("the upgrade started");
     // While it waits, a second apply of the same environment is refused at
     // once, naming the first.
     let (code, _, second) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
@@ -601,18 +559,17 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     assert!(
         second.contains(&format!(
             "error: environment \"scenario\" is locked by kindform apply (process {}, since ",
-            child.id()
+            first.child.id()
         )),
         "{second}"
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
     // SAFETY: signalling the child process this test started.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(first.child.id() as i32, libc::SIGINT);
     }
-    let status = child.wait().unwrap();
-    let stderr = reader.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let (code, stderr) = first.finish();
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(
         stderr.contains("interrupted: letting running steps finish"),
         "{stderr}"

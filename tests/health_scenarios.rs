@@ -5,9 +5,6 @@
 #[path = "support/scenario.rs"]
 mod scenario;
 
-use std::io::BufRead as _;
-use std::time::Duration;
-
 use scenario::*;
 
 async fn converged(env: &Env) -> (kindform_world::http_endpoint::HttpEndpoint, String) {
@@ -20,15 +17,27 @@ async fn converged(env: &Env) -> (kindform_world::http_endpoint::HttpEndpoint, S
 
 /// Bounds the web release's waits (and so each rung of its repair) to 3 s.
 fn quick_web(env: &Env) {
-    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
-    std::fs::write(
-        env.dir.join("kindform.toml"),
-        spec.replace(
-            "depends_on = [\"images.app\", \"releases.platform\"]",
-            "depends_on = [\"images.app\", \"releases.platform\"]\ntimeout = \"3s\"",
-        ),
-    )
-    .unwrap();
+    env.edit_web("timeout = \"3s\"");
+}
+
+/// A converged scenario environment whose web release (its waits bounded
+/// to 3 s) now crash-loops for good.
+async fn crashing_web(
+    test: &str,
+) -> Option<(Env, kindform_world::http_endpoint::HttpEndpoint, String)> {
+    let env = env(test, true).await?;
+    quick_web(&env);
+    let (endpoint, port) = converged(&env).await;
+    env.world
+        .crash_loop(
+            &env.cluster,
+            "apps",
+            "Deployment",
+            "web",
+            &["panic: bad config"],
+        )
+        .unwrap();
+    Some((env, endpoint, port))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,64 +95,23 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled() {
-    let Some(env) = env(
-        "pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled",
-        true,
-    )
-    .await
+    let Some((env, _endpoint, port)) =
+        crashing_web("pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled").await
     else {
         return;
     };
-    quick_web(&env);
-    let (_endpoint, port) = converged(&env).await;
-    env.world
-        .crash_loop(
-            &env.cluster,
-            "apps",
-            "Deployment",
-            "web",
-            &["panic: bad config"],
-        )
-        .unwrap();
     // The crash ends only once kindform has gone past the restart: the
     // fallback (here a reinstall, as web has one revision) must be what mends it.
-    let mut child = env
-        .world
-        .command(env!("CARGO_BIN_EXE_kindform"))
-        .current_dir(&env.dir)
-        .env("KINDFORM_VAR_cluster", &env.cluster)
-        .env("KINDFORM_VAR_repo", &env.repo)
-        .env("KINDFORM_VAR_image", &env.image)
-        .args(["apply", "--auto-approve", "--var", &port])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, fallback) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("releases.web: if it stays broken: reinstall web") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    fallback
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the ladder reached its fallback");
+    let run = env.start_watching(
+        &["apply", "--auto-approve", "--var", &port],
+        "releases.web: if it stays broken: reinstall web",
+    );
+    run.wait_for_line("the ladder reached its fallback");
     env.world
         .heal(&env.cluster, "apps", "Deployment", "web")
         .unwrap();
-    let status = child.wait().unwrap();
-    let stderr = reader.join().unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr
             .contains("releases.web: rollout restart deployment/web in apps and wait for it (3s)"),
@@ -155,25 +123,11 @@ async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_stays_broken_stops_apply_with_an_account() {
-    let Some(env) = env(
-        "a_release_that_stays_broken_stops_apply_with_an_account",
-        true,
-    )
-    .await
+    let Some((env, _endpoint, port)) =
+        crashing_web("a_release_that_stays_broken_stops_apply_with_an_account").await
     else {
         return;
     };
-    quick_web(&env);
-    let (_endpoint, port) = converged(&env).await;
-    env.world
-        .crash_loop(
-            &env.cluster,
-            "apps",
-            "Deployment",
-            "web",
-            &["panic: bad config"],
-        )
-        .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     assert_eq!(code, 1, "{stderr}");
     for shown in [

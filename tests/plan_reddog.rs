@@ -13,9 +13,9 @@ use support::reddog;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
-    let Some((reddog, spec)) = reddog(
+    let Some((reddog, spec, _)) = reddog(
         "a_converged_reddog_world_plans_no_changes_and_starts_few_processes",
-        None,
+        false,
     )
     .await
     else {

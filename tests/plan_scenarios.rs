@@ -9,6 +9,28 @@ mod scenario;
 use scenario::*;
 use serde_json::{Value, json};
 
+/// Asserts that everything in the cluster is planned as created because the
+/// cluster is; returns those changes.
+fn created_with_the_cluster(plan: &Value) -> Vec<(&'static str, &Value)> {
+    [
+        "images.app",
+        "releases.platform",
+        "releases.web",
+        "manifests.extra",
+    ]
+    .into_iter()
+    .map(|address| {
+        let c = change(plan, address);
+        assert_eq!(
+            (c["action"].as_str(), c["reasons"].clone()),
+            (Some("create"), json!(["cluster-replaced"])),
+            "{address}"
+        );
+        (address, c)
+    })
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_world_plans_everything_as_created() {
     let Some(env) = env("an_empty_world_plans_everything_as_created", true).await else {
@@ -32,19 +54,7 @@ async fn an_empty_world_plans_everything_as_created() {
         cluster["after"]["nodes"][0]["extraPortMappings"][0]["hostPort"],
         18080
     );
-    for address in [
-        "images.app",
-        "releases.platform",
-        "releases.web",
-        "manifests.extra",
-    ] {
-        let c = change(&plan, address);
-        assert_eq!(
-            (c["action"].as_str(), c["reasons"].clone()),
-            (Some("create"), json!(["cluster-replaced"])),
-            "{address}"
-        );
-    }
+    created_with_the_cluster(&plan);
     let web = change(&plan, "releases.web");
     assert_eq!(web["after"]["values"]["db"]["password"], "(sensitive)");
     assert_eq!(web["after"]["values"]["greeting"], "hello");
@@ -191,18 +201,7 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades() {
         cluster["after"]["nodes"][0]["extraPortMappings"][0]["hostPort"],
         19090
     );
-    for address in [
-        "images.app",
-        "releases.platform",
-        "releases.web",
-        "manifests.extra",
-    ] {
-        let c = change(&plan, address);
-        assert_eq!(
-            (c["action"].as_str(), c["reasons"].clone()),
-            (Some("create"), json!(["cluster-replaced"])),
-            "{address}"
-        );
+    for (address, c) in created_with_the_cluster(&plan) {
         assert!(
             c["before"].is_null(),
             "{address} is not observed in a cluster about to be replaced"
@@ -579,15 +578,7 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict() {
         "{text}"
     );
 
-    let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
-    std::fs::write(
-        env.dir.join("kindform.toml"),
-        spec.replace(
-            "depends_on = [\"images.app\", \"releases.platform\"]",
-            "depends_on = [\"images.app\", \"releases.platform\"]\ntake_ownership = true",
-        ),
-    )
-    .unwrap();
+    env.edit_web("take_ownership = true");
     let web = change(&env.plan_json(&[]), "releases.web").clone();
     let steps = steps(&web);
     assert!(

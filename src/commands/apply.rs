@@ -9,7 +9,7 @@ use kindform_api::provider::Provider as _;
 use kindform_api::{Address, Spec};
 use tokio::sync::{mpsc, watch};
 
-use super::{Failure, addresses, error_chain, load, state_dir};
+use super::{Failure, addresses, colour, error_chain, load, runtime, state_dir};
 use crate::apply::{Report, Walk};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::event::Event;
@@ -23,13 +23,6 @@ fn fail(e: &dyn std::error::Error) -> Failure {
     Failure(error_chain(e))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure(format!("error: cannot start: {e}")))
-}
-
 fn verbosity(global: &GlobalArgs) -> Verbosity {
     if global.quiet {
         Verbosity::Quiet
@@ -38,10 +31,6 @@ fn verbosity(global: &GlobalArgs) -> Verbosity {
     } else {
         Verbosity::Normal
     }
-}
-
-fn colour(global: &GlobalArgs) -> bool {
-    !global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
 /// Asks for `yes` on a terminal; refuses without one.

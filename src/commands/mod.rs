@@ -160,6 +160,20 @@ fn logging(verbose: u8) {
         .try_init();
 }
 
+/// Whether stdout gets colours: a terminal, and neither `--no-color` nor
+/// `NO_COLOR`.
+fn colour(global: &GlobalArgs) -> bool {
+    !global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// The runtime the engine's commands run on.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("error: cannot start: {e}")))
+}
+
 /// `.kindform/<environment>/` beside the spec.
 fn state_dir(loaded: &Loaded) -> PathBuf {
     loaded
@@ -175,11 +189,7 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
         targets: addresses(&args.target, &loaded)?,
         replace: addresses(&args.replace, &loaded)?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure(format!("error: cannot start: {e}")))?;
-    let observed = runtime
+    let observed = runtime()?
         .block_on(async {
             let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;
             tracing::debug!("connected to Docker");
@@ -196,10 +206,7 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
     if args.json {
         println!("{}", crate::render::plan_json(&plan));
     } else {
-        let color = !global.no_color
-            && std::env::var_os("NO_COLOR").is_none()
-            && std::io::stdout().is_terminal();
-        print!("{}", crate::render::plan_text(&plan, color));
+        print!("{}", crate::render::plan_text(&plan, colour(global)));
         if let Some(out) = &args.out {
             println!(
                 "\nSaved the plan to {}. Apply exactly this plan with `kindform apply {}`.",

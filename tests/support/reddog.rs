@@ -14,6 +14,7 @@ use kindform::spec::{LoadOptions, load};
 use kindform_api::{ReleaseSpec, Scalar, SetValue, Spec};
 use kindform_kube::{ObjectRef, RecordEntry};
 use kindform_world::World;
+use kindform_world::http_endpoint::HttpEndpoint;
 use serde_json::{Value, json};
 
 pub const SA_PASSWORD: &str = "Reddog-Local-Pa55!";
@@ -218,10 +219,15 @@ impl Reddog {
     }
 }
 
-/// A world with the reddog fixture copied in; the HTTP checks' URLs point
-/// at `ingress` when given.
-pub async fn reddog(test: &str, ingress: Option<&str>) -> Option<(Reddog, Spec)> {
+/// A world with the reddog fixture copied in; with `ingress`, the HTTP
+/// checks' URLs point at an endpoint of the world standing in for the
+/// ingress, which is returned.
+pub async fn reddog(test: &str, ingress: bool) -> Option<(Reddog, Spec, Option<HttpEndpoint>)> {
     let world = World::start(test).await?;
+    let endpoint = match ingress {
+        true => Some(world.http_endpoint("ok").await),
+        false => None,
+    };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = world.dir().join("reddog-code");
     copy_tree(&repo.join("tests/fixtures/reddog"), &dir);
@@ -231,8 +237,8 @@ pub async fn reddog(test: &str, ingress: Option<&str>) -> Option<(Reddog, Spec)>
         "[cluster]\nname = \"reddog-local\"",
         &format!("[cluster]\nname = \"{cluster}\""),
     );
-    if let Some(url) = ingress {
-        text = text.replace("http://localhost/", &format!("{url}/"));
+    if let Some(endpoint) = &endpoint {
+        text = text.replace("http://localhost/", &format!("{}/", endpoint.url));
     }
     std::fs::write(&spec_path, text).unwrap();
     world.serve_chart_repo_at(DAPR_REPO, &repo.join("tests/fixtures/charts"));
@@ -250,6 +256,7 @@ pub async fn reddog(test: &str, ingress: Option<&str>) -> Option<(Reddog, Spec)>
             cluster,
         },
         spec,
+        endpoint,
     ))
 }
 

@@ -86,6 +86,30 @@ pub struct Env {
     pub image: String,
 }
 
+/// A run of the binary whose stderr is watched for a line.
+pub struct Watched {
+    /// The process.
+    pub child: std::process::Child,
+    /// Receives once the wanted line has shown.
+    pub seen: std::sync::mpsc::Receiver<()>,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Watched {
+    /// Waits (a minute at most) for the wanted line.
+    pub fn wait_for_line(&self, what: &str) {
+        self.seen
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{what}"));
+    }
+
+    /// Waits for the process; its exit code and all it wrote on stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        (status.code(), self.reader.join().unwrap())
+    }
+}
+
 pub fn write(path: PathBuf, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -141,16 +165,69 @@ pub async fn env(test: &str, full: bool) -> Option<Env> {
 }
 
 impl Env {
-    pub fn kindform(&self, args: &[&str]) -> (i32, String, String) {
-        let binary = env!("CARGO_BIN_EXE_kindform");
-        let mut cmd: Command = self.world.command(binary);
+    /// The built binary, run in the project with the scenario's variables.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd: Command = self.world.command(env!("CARGO_BIN_EXE_kindform"));
         cmd.current_dir(&self.dir)
             .env("KINDFORM_VAR_cluster", &self.cluster)
             .env("KINDFORM_VAR_repo", &self.repo)
             .env("KINDFORM_VAR_image", &self.image)
             .env_remove("NO_COLOR")
             .args(args);
-        let out = cmd.output().unwrap();
+        cmd
+    }
+
+    /// Starts the binary and reports, through the returned watch, when its
+    /// stderr shows a line containing `wanted`.
+    pub fn start_watching(&self, args: &[&str], wanted: &str) -> Watched {
+        use std::io::BufRead as _;
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, seen) = std::sync::mpsc::channel();
+        let wanted = wanted.to_owned();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains(&wanted) {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        Watched {
+            child,
+            seen,
+            reader,
+        }
+    }
+
+    /// Rewrites the project's spec.
+    pub fn edit_spec(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.dir.join("kindform.toml");
+        let spec = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, edit(spec)).unwrap();
+    }
+
+    /// Adds `line` to the web release's settings.
+    pub fn edit_web(&self, line: &str) {
+        self.edit_spec(|spec| {
+            let anchor = "depends_on = [\"images.app\", \"releases.platform\"]";
+            spec.replace(anchor, &format!("{anchor}\n{line}"))
+        });
+    }
+
+    pub fn kindform(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

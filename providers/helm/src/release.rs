@@ -432,7 +432,7 @@ impl ReleaseProvider {
         if self.health_now(desired).await?.0.state != HealthState::Broken {
             return Ok(Outcome::Done);
         }
-        let fallback = fallback(desired, live);
+        let fallback = fallback(live);
         progress.step(&fallback.describe(desired));
         match &fallback {
             Fallback::Rollback(revision) => {
@@ -692,13 +692,12 @@ impl Fallback {
     }
 }
 
-fn fallback(desired: &DesiredRelease, live: &ReleaseLive) -> Fallback {
+fn fallback(live: &ReleaseLive) -> Fallback {
     let current: u64 = live
         .listed
         .as_ref()
         .and_then(|l| l.revision.parse().ok())
         .unwrap_or(0);
-    let _ = desired;
     live.history
         .iter()
         .rev()
@@ -721,7 +720,7 @@ fn heal_steps(desired: &DesiredRelease, live: &ReleaseLive) -> Vec<String> {
     live.stuck
         .iter()
         .map(|w| format!("rollout restart {w} and wait for it ({bound})"))
-        .chain([fallback(desired, live).describe(desired)])
+        .chain([fallback(live).describe(desired)])
         .collect()
 }
 

@@ -85,18 +85,18 @@ pub async fn snapshotter(docker: &Docker, node: &str) -> String {
         .to_owned()
 }
 
-/// Streams one export of `reference` into every node of `nodes` at once.
+/// Streams one export of `reference` into every node of `nodes` at once;
+/// each node is given with its snapshotter.
 pub async fn load(
     docker: &Docker,
     reference: &str,
-    nodes: &[String],
+    nodes: &[(String, String)],
     total: Option<u64>,
     progress: &dyn Progress,
 ) -> Result<(), LoadError> {
     let mut feeds = Vec::new();
     let mut imports = Vec::new();
-    for node in nodes {
-        let snapshotter = snapshotter(docker, node).await;
+    for (node, snapshotter) in nodes {
         let failed = |source| LoadError::Docker {
             reference: reference.to_owned(),
             node: node.clone(),

@@ -134,6 +134,8 @@ pub struct ImageProvider {
     node_refs: Arc<NodeRefs>,
     workloads: Arc<Vec<Workload>>,
     client: kube::Client,
+    /// Each node's snapshotter, read once per run however many images load.
+    snapshotters: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl ImageProvider {
@@ -150,7 +152,18 @@ impl ImageProvider {
             node_refs,
             workloads,
             client,
+            snapshotters: Default::default(),
         }
+    }
+
+    async fn snapshotter(&self, node: &str) -> String {
+        let mut known = self.snapshotters.lock().await;
+        if let Some(found) = known.get(node) {
+            return found.clone();
+        }
+        let found = crate::load::snapshotter(&self.docker, node).await;
+        known.insert(node.to_owned(), found.clone());
+        found
     }
 }
 
@@ -406,12 +419,14 @@ impl Provider for ImageProvider {
             .await?;
         }
         let mut load_into = work.load_into;
-        for node in &work.unreachable {
+        if !work.unreachable.is_empty() {
             // The plan said: look again once they run, and load where it lacks.
             let id = self.local_id(reference).await?;
-            let refs = crate::nodes::node_refs(&self.docker, node).await;
-            if !refs.is_ok_and(|r| id.as_ref().is_some_and(|id| r.contains(id))) {
-                load_into.push(node.clone());
+            for node in &work.unreachable {
+                let refs = crate::nodes::node_refs(&self.docker, node).await;
+                if !refs.is_ok_and(|r| id.as_ref().is_some_and(|id| r.contains(id))) {
+                    load_into.push(node.clone());
+                }
             }
         }
         if load_into.is_empty() {
@@ -425,7 +440,12 @@ impl Provider for ImageProvider {
             .ok()
             .and_then(|i| i.size)
             .and_then(|s| u64::try_from(s).ok());
-        crate::load::load(&self.docker, reference, &load_into, size, progress).await?;
+        let mut targets = Vec::new();
+        for node in load_into {
+            let snapshotter = self.snapshotter(&node).await;
+            targets.push((node, snapshotter));
+        }
+        crate::load::load(&self.docker, reference, &targets, size, progress).await?;
         for workload in &live.workloads {
             progress.step(&format!("rollout restart {workload}"));
             kindform_kube::rollout::restart(&self.client, workload).await?;

@@ -314,15 +314,12 @@ impl World {
         name: &str,
         lines: &[&str],
     ) -> Result<(), FaultError> {
-        let c = self.running(cluster)?;
-        let workload = WorkloadRef {
-            namespace: namespace.into(),
-            kind: kind.into(),
-            name: name.into(),
-        };
-        c.kubelet
-            .crash(workload, lines.iter().map(|l| l.to_string()).collect());
-        Ok(())
+        self.crash(
+            cluster,
+            WorkloadRef::new(namespace, kind, name),
+            lines,
+            false,
+        )
     }
 
     /// Makes a workload crash-loop until its pods are replaced by a rollout
@@ -335,14 +332,24 @@ impl World {
         name: &str,
         lines: &[&str],
     ) -> Result<(), FaultError> {
+        self.crash(
+            cluster,
+            WorkloadRef::new(namespace, kind, name),
+            lines,
+            true,
+        )
+    }
+
+    fn crash(
+        &self,
+        cluster: &str,
+        workload: WorkloadRef,
+        lines: &[&str],
+        until_restart: bool,
+    ) -> Result<(), FaultError> {
         let c = self.running(cluster)?;
-        let workload = WorkloadRef {
-            namespace: namespace.into(),
-            kind: kind.into(),
-            name: name.into(),
-        };
-        c.kubelet
-            .crash_until_restart(workload, lines.iter().map(|l| l.to_string()).collect());
+        let lines = lines.iter().map(|l| l.to_string()).collect();
+        c.kubelet.crash(workload, lines, until_restart);
         Ok(())
     }
 
@@ -355,11 +362,7 @@ impl World {
         name: &str,
     ) -> Result<(), FaultError> {
         let c = self.running(cluster)?;
-        c.kubelet.heal(&WorkloadRef {
-            namespace: namespace.into(),
-            kind: kind.into(),
-            name: name.into(),
-        });
+        c.kubelet.heal(&WorkloadRef::new(namespace, kind, name));
         Ok(())
     }
 

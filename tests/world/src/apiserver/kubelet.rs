@@ -26,6 +26,17 @@ pub struct WorkloadRef {
     pub name: String,
 }
 
+impl WorkloadRef {
+    /// The workload `kind` `name` in `namespace`.
+    pub fn new(namespace: &str, kind: &str, name: &str) -> Self {
+        WorkloadRef {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+}
+
 /// The simulated kubelet of one cluster.
 pub struct Kubelet {
     store: Arc<Store>,
@@ -71,21 +82,19 @@ impl Kubelet {
         })
     }
 
-    /// Makes a workload's containers crash-loop, logging `lines` before each crash.
-    pub fn crash(&self, workload: WorkloadRef, lines: Vec<String>) {
+    /// Makes a workload's containers crash-loop, logging `lines` before each
+    /// crash; with `until_restart`, only until its pods are replaced by a new
+    /// template (as `kubectl rollout restart` does): the sidecars that lost
+    /// their control plane and come back when restarted.
+    pub fn crash(&self, workload: WorkloadRef, lines: Vec<String>, until_restart: bool) {
+        if until_restart {
+            self.until_restart
+                .lock()
+                .unwrap()
+                .insert(workload.clone(), None);
+        }
         self.crashing.lock().unwrap().insert(workload, lines);
         self.reconcile();
-    }
-
-    /// Makes a workload's containers crash-loop until its pods are
-    /// replaced by a new template (as `kubectl rollout restart` does): the
-    /// sidecars that lost their control plane and come back when restarted.
-    pub fn crash_until_restart(&self, workload: WorkloadRef, lines: Vec<String>) {
-        self.until_restart
-            .lock()
-            .unwrap()
-            .insert(workload.clone(), None);
-        self.crash(workload, lines);
     }
 
     /// Lets a workload's containers run again.
