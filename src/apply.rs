@@ -156,13 +156,17 @@ impl Context<'_> {
                     .delete(spec, None, &progress)
                     .await
                     .map(|()| Outcome::Done),
-                Action::Replace => match cluster.delete(spec, None, &progress).await {
-                    Ok(()) => cluster
-                        .create(spec, &progress)
+                Action::Replace => {
+                    let why = walk
+                        .plan
+                        .change("cluster")
+                        .map(|c| c.reasons.join(", "))
+                        .unwrap_or_default();
+                    cluster
+                        .replace(spec, &why, &progress)
                         .await
-                        .map(|()| Outcome::Done),
-                    Err(e) => Err(e),
-                },
+                        .map(|()| Outcome::Done)
+                }
                 _ => {
                     cluster
                         .apply(spec, walk.planned.cluster.as_ref(), &progress)
@@ -199,6 +203,14 @@ impl Context<'_> {
             walk.planned.live.get(address)
         };
         let replace = action == Action::Replace;
+        // A release the planner restarts after its platform's repair, with
+        // nothing of its own to change.
+        let restart_only = action == Action::Repair
+            && walk.plan.change(&address.to_string()).is_some_and(|c| {
+                c.reasons
+                    .iter()
+                    .all(|r| r == crate::plan::PLATFORM_REPAIRED)
+            });
         let missing = || format!("no provider was set up for {address}");
         let result = match (desired, live) {
             (Desired::Image(d), live) => {
@@ -208,6 +220,13 @@ impl Context<'_> {
                     _ => None,
                 };
                 with_provider(p, d, live, replace, &progress).await
+            }
+            (Desired::Release(d), _) if restart_only => {
+                let p = providers.releases.as_ref().ok_or_else(missing)?;
+                p.restart_workloads(d, &progress)
+                    .await
+                    .map(|()| Outcome::Done)
+                    .map_err(|e| e.into())
             }
             (Desired::Release(d), live) => {
                 let p = providers.releases.as_ref().ok_or_else(missing)?;

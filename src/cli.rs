@@ -81,14 +81,7 @@ pub enum Command {
         json: bool,
     },
     /// Observe, plan and repair in a loop until interrupted
-    Watch {
-        /// Time between observations
-        #[arg(long, value_name = "DURATION", default_value = "30s")]
-        interval: Duration,
-        /// Also apply changes made to the spec, not only repairs
-        #[arg(long)]
-        apply_spec_changes: bool,
-    },
+    Watch(WatchArgs),
     /// Print the path of the environment's kubeconfig
     Kubeconfig {
         /// Merge it into the user's kubeconfig (the only time kindform touches it)
@@ -115,6 +108,9 @@ pub struct PlanArgs {
     /// Plan this address as replaced (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub replace: Vec<String>,
+    /// Never rebuild the cluster: a repair that would stops and says why (as allow_rebuild = false)
+    #[arg(long)]
+    pub no_rebuild: bool,
 }
 
 /// `apply`'s options.
@@ -132,9 +128,29 @@ pub struct ApplyArgs {
     /// Replace this address (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub replace: Vec<String>,
+    /// Never rebuild the cluster: a repair that would stops and says why (as allow_rebuild = false)
+    #[arg(long)]
+    pub no_rebuild: bool,
     /// A plan saved by `plan --out`
     #[arg(value_name = "PLANFILE")]
     pub plan_file: Option<PathBuf>,
+}
+
+/// `watch`'s options.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between observations
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub interval: Duration,
+    /// Also apply changes made to the spec, not only repairs
+    #[arg(long)]
+    pub apply_spec_changes: bool,
+    /// Never rebuild the cluster: a repair that would stops and says why (as allow_rebuild = false)
+    #[arg(long)]
+    pub no_rebuild: bool,
+    /// How many resources may change at once
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
 }
 
 /// Formats of `graph`.

@@ -19,6 +19,7 @@ pub mod render;
 pub mod resources;
 pub mod spec;
 pub mod state;
+pub mod status;
 pub mod suggest;
 
 pub use commands::run;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use bollard::Docker;
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
-use kindform_api::{Address, Spec};
+use kindform_api::{Address, Health, Spec};
 use kindform_kind::{ApiState, ClusterLive, ClusterProvider};
 use kindform_kube::RecordEntry;
 
@@ -207,6 +207,9 @@ pub async fn observe(
         .await
         .map_err(Error::Cluster)?;
     let cluster_diff = cluster.diff(&spec.cluster, &live);
+    observed
+        .health
+        .insert(Address::Cluster, cluster.health(&spec.cluster, &live));
     tracing::debug!("observed the cluster at {} ms", ms());
     observed
         .fingerprints
@@ -251,6 +254,9 @@ pub async fn observe(
         observed
             .fingerprints
             .insert(address.clone(), seen.fingerprint);
+        if let Some(health) = seen.health {
+            observed.health.insert(address.clone(), health);
+        }
         planned.live.insert(address, seen.live);
     }
     tracing::debug!("observed every resource at {} ms", ms());
@@ -294,6 +300,8 @@ pub struct Seen {
     pub fingerprint: String,
     /// The live state.
     pub live: Live,
+    /// How well it works; `None` for checks, which only apply runs.
+    pub health: Option<Health>,
 }
 
 /// Observes one in-cluster resource with the provider that owns it.
@@ -318,7 +326,11 @@ pub async fn observe_one(
         Desired::Manifest(d) => {
             observe_with(&providers.manifests, d, address, Live::Manifest).await
         }
-        Desired::Check(d) => observe_with(&providers.checks, d, address, |()| Live::Check).await,
+        Desired::Check(d) => {
+            let mut seen = observe_with(&providers.checks, d, address, |()| Live::Check).await?;
+            seen.health = None;
+            Ok(seen)
+        }
     }
 }
 
@@ -338,6 +350,7 @@ async fn observe_with<P: Provider>(
     match provider.observe(desired).await {
         Ok(live) => Ok(Seen {
             diff: provider.diff(desired, &live),
+            health: Some(provider.health(desired, &live)),
             fingerprint: live_fingerprint(&live),
             live: wrap(live),
         }),

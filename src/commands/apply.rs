@@ -9,7 +9,7 @@ use kindform_api::provider::Provider as _;
 use kindform_api::{Address, Spec};
 use tokio::sync::{mpsc, watch};
 
-use super::{Failure, addresses, colour, error_chain, load, runtime, state_dir};
+use super::{Failure, addresses, colour, error_chain, forbid_rebuild, load, runtime, state_dir};
 use crate::apply::{Report, Walk};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::event::Event;
@@ -19,7 +19,7 @@ use crate::plan::{Action, Change, Plan, PlanOptions, SavedPlan, spec_hash};
 use crate::render::{ProgressView, Verbosity, plan_text, report_text};
 use crate::state::{Journal, Lock};
 
-fn fail(e: &dyn std::error::Error) -> Failure {
+pub(super) fn fail(e: &dyn std::error::Error) -> Failure {
     Failure(error_chain(e))
 }
 
@@ -74,15 +74,23 @@ fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>)
 }
 
 /// Runs the walk `make` sets up (given where its events go and what tells
-/// it to stop) with progress drawn and events journalled.
-async fn walk<'a>(
+/// it to stop) with progress drawn and events journalled. Ctrl-C stops it
+/// (see [`on_interrupt`]) unless the caller passes its own `stop`.
+pub(super) async fn walk<'a>(
     global: &GlobalArgs,
     make: impl FnOnce(mpsc::UnboundedSender<Event>, watch::Receiver<bool>) -> Walk<'a>,
     journal: &mut Journal,
+    stop: Option<watch::Receiver<bool>>,
 ) -> Report {
     let (events, mut received) = mpsc::unbounded_channel();
-    let (stop, stopped) = watch::channel(false);
-    on_interrupt(stop, events.clone());
+    let stopped = match stop {
+        Some(stopped) => stopped,
+        None => {
+            let (stop, stopped) = watch::channel(false);
+            on_interrupt(stop, events.clone());
+            stopped
+        }
+    };
     let mut view = ProgressView::new(verbosity(global), std::io::stderr().is_terminal());
     let walking = crate::apply::apply(make(events, stopped));
     tokio::pin!(walking);
@@ -110,7 +118,7 @@ fn peak_memory_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
+pub(super) fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
     if let Some(kb) = peak_memory_kb() {
         tracing::debug!("peak memory {} MB", kb / 1024);
     }
@@ -128,16 +136,23 @@ fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
 
 /// `kindform apply`.
 pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failure> {
-    let loaded = load(global)?;
+    let mut loaded = load(global)?;
     let options = PlanOptions {
         targets: addresses(&args.target, &loaded)?,
         replace: addresses(&args.replace, &loaded)?,
     };
-    if args.plan_file.is_some() && (!options.targets.is_empty() || !options.replace.is_empty()) {
+    let narrowed = !options.targets.is_empty() || !options.replace.is_empty() || args.no_rebuild;
+    if args.plan_file.is_some() && narrowed {
         return Err(Failure(
-            "error: a saved plan already says what to do: pass --target and --replace to `plan`, not to `apply PLANFILE`".to_owned(),
+            "error: a saved plan already says what to do: pass --target, --replace and --no-rebuild to `plan`, not to `apply PLANFILE`".to_owned(),
         ));
     }
+    let saved = match &args.plan_file {
+        Some(file) => Some(SavedPlan::read(file).map_err(|e| fail(&e))?),
+        None => None,
+    };
+    let kept = saved.as_ref().is_some_and(|s| !s.allow_rebuild);
+    forbid_rebuild(&mut loaded, args.no_rebuild || kept);
     let (spec, graph) = (&loaded.spec, &loaded.graph);
     let dir = state_dir(&loaded);
     let parallelism = usize::from(args.parallelism);
@@ -153,8 +168,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
             .await
             .map_err(|e| fail(&e))?;
         let mut plan = crate::plan::plan(spec, graph, &observation.observed, &options);
-        if let Some(file) = &args.plan_file {
-            let saved = SavedPlan::read(file).map_err(|e| fail(&e))?;
+        if let (Some(file), Some(saved)) = (&args.plan_file, saved) {
             let moved = saved.moved(&spec_hash(spec, &plan), &observation.observed);
             if !moved.is_empty() {
                 return Err(Failure(format!(
@@ -195,7 +209,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
             events,
             stop,
         };
-        let report = walk(global, make, &mut journal).await;
+        let report = walk(global, make, &mut journal, None).await;
         Ok(finish(&report, "Apply", &mut journal))
     })
 }
@@ -284,7 +298,7 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Fa
             events,
             stop,
         };
-        let report = walk(global, make, &mut journal).await;
+        let report = walk(global, make, &mut journal, None).await;
         if !report.failed() && !report.interrupted {
             let _ = std::fs::remove_file(dir.join("kubeconfig"));
         }

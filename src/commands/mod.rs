@@ -2,6 +2,8 @@
 //! module (and `main`) prints; the engine modules return data.
 
 mod apply;
+mod status;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -22,8 +24,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => plan(&cli.global, args),
         Command::Apply(args) => apply::apply(&cli.global, args),
         Command::Destroy { auto_approve } => apply::destroy(&cli.global, *auto_approve),
-        Command::Status { .. } => not_built("status"),
-        Command::Watch { .. } => not_built("watch"),
+        Command::Status { json } => status::status(&cli.global, *json),
+        Command::Watch(args) => watch::watch(&cli.global, args),
         Command::Kubeconfig { .. } => not_built("kubeconfig"),
     };
     match result {
@@ -66,7 +68,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn not_built(command: &str) -> Result<i32, Failure> {
     Err(Failure(format!(
-        "error: `kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply` and `destroy`"
+        "error: `kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
     )))
 }
 
@@ -76,6 +78,13 @@ fn spec_path(global: &GlobalArgs) -> PathBuf {
         (Some(file), _) => file.clone(),
         (None, Some(env)) => PathBuf::from("environments").join(format!("{env}.toml")),
         (None, None) => PathBuf::from("kindform.toml"),
+    }
+}
+
+/// `--no-rebuild`: the spec's cluster as if it said `allow_rebuild = false`.
+fn forbid_rebuild(loaded: &mut Loaded, no_rebuild: bool) {
+    if no_rebuild {
+        loaded.spec.cluster.allow_rebuild = false;
     }
 }
 
@@ -184,7 +193,8 @@ fn state_dir(loaded: &Loaded) -> PathBuf {
 }
 
 fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
-    let loaded = load(global)?;
+    let mut loaded = load(global)?;
+    forbid_rebuild(&mut loaded, args.no_rebuild);
     let options = PlanOptions {
         targets: addresses(&args.target, &loaded)?,
         replace: addresses(&args.replace, &loaded)?,

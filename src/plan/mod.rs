@@ -5,7 +5,7 @@
 mod planner;
 mod saved;
 
-pub use planner::{Observed, PlanOptions, cascades, included, plan};
+pub use planner::{Observed, PLATFORM_REPAIRED, PlanOptions, cascades, included, plan};
 pub use saved::{SavedPlan, SavedPlanError, spec_hash};
 
 use serde::{Deserialize, Serialize};

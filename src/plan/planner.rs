@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kindform_api::provider::{Diff, Effect};
-use kindform_api::{Address, Spec};
+use kindform_api::{Address, Health, Spec};
 
 use super::{Action, Change, Plan};
 use crate::graph::Graph;
@@ -23,6 +23,9 @@ pub struct Observed {
     /// A fingerprint of the live state each observed address was planned
     /// from, so that a saved plan can tell when the world moved.
     pub fingerprints: BTreeMap<Address, String>,
+    /// How well each observed resource works (checks, which only apply
+    /// runs, and resources in a cluster that cannot be seen, have none).
+    pub health: BTreeMap<Address, Health>,
 }
 
 /// The command line's say in the plan.
@@ -95,6 +98,9 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
         .get(&Address::Cluster)
         .is_some_and(|d| cascades(d, cluster_forced));
     let mut changes = Vec::new();
+    // Releases repaired because they are broken: the platforms whose
+    // dependants are restarted after them.
+    let mut mended: BTreeSet<&Address> = BTreeSet::new();
     for address in graph.topological() {
         if included
             .as_ref()
@@ -127,13 +133,31 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             }
             _ => (action_of(diff), reasons_of(diff)),
         };
-        let details = diff
+        let mut details: Vec<String> = diff
             .differences
             .iter()
             .map(|d| d.detail.clone())
             .filter(|d| !d.is_empty())
             .collect();
         let mut steps = diff.steps.clone();
+        let (action, reasons) = match platforms_mended(graph, address, &mended) {
+            Some(platforms) if action == Action::NoOp => {
+                details.push(format!(
+                    "it runs on {platforms}, which is repaired first; its pods start again to pick it up"
+                ));
+                steps.push(format!(
+                    "once {platforms} is repaired, rollout restart the workloads of {address} and wait for them"
+                ));
+                (Action::Repair, vec![PLATFORM_REPAIRED.to_owned()])
+            }
+            _ => (action, reasons),
+        };
+        if matches!(address, Address::Release(_))
+            && action == Action::Repair
+            && reasons.iter().any(|r| r == "unhealthy")
+        {
+            mended.insert(address);
+        }
         if forced
             && action == Action::Replace
             && !diff.steps.iter().any(|s| s.starts_with("delete"))
@@ -185,6 +209,29 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
         environment: spec.name.clone(),
         changes,
     }
+}
+
+/// The reason of a release restarted because a release it depends on (its
+/// platform: a sidecar injector, an operator) is repaired before it.
+pub const PLATFORM_REPAIRED: &str = "platform-repaired";
+
+/// The broken releases a release depends on directly that the plan
+/// repairs, in words; `None` when there are none (or `address` is no release).
+fn platforms_mended(
+    graph: &Graph,
+    address: &Address,
+    mended: &BTreeSet<&Address>,
+) -> Option<String> {
+    if !matches!(address, Address::Release(_)) {
+        return None;
+    }
+    let platforms: Vec<String> = graph
+        .dependencies(address)
+        .into_iter()
+        .filter(|d| mended.contains(d))
+        .map(ToString::to_string)
+        .collect();
+    (!platforms.is_empty()).then(|| platforms.join(", "))
 }
 
 fn dependency_list(graph: &Graph, address: &Address) -> String {

@@ -25,8 +25,16 @@ pub struct SavedPlan {
     pub spec_hash: String,
     /// A fingerprint of the live state of each observed address.
     pub observed: BTreeMap<String, String>,
+    /// Whether the plan may rebuild the cluster (false when made with
+    /// `--no-rebuild`), so that apply keeps to it.
+    #[serde(default = "allowed")]
+    pub allow_rebuild: bool,
     /// The plan.
     pub plan: Plan,
+}
+
+fn allowed() -> bool {
+    true
 }
 
 /// Why a saved plan could not be written or read.
@@ -86,6 +94,7 @@ impl SavedPlan {
                 .iter()
                 .map(|(a, f)| (a.to_string(), f.clone()))
                 .collect(),
+            allow_rebuild: spec.cluster.allow_rebuild,
             plan: plan.clone(),
         }
     }

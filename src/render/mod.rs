@@ -1,17 +1,26 @@
 //! Turning engine data into what people and programs read: the plan as text
 //! (symbols, reasons, steps, diffs of settings with `similar`, colour on a
 //! terminal only) and as the stable JSON document; apply progress from the
-//! engine's events; the apply report.
+//! engine's events; the apply report; the environment's health.
 
 mod plan_text;
 mod progress;
 mod report;
+mod status_text;
 
 pub use plan_text::plan_text;
 pub use progress::{ProgressView, Verbosity};
 pub use report::report_text;
+pub use status_text::status_text;
 
 use crate::plan::Plan;
+
+/// The environment's health as JSON: `{"environment", "health",
+/// "resources": [{"address", "health", "evidence", "drift"}]}`, `health`
+/// being `healthy`, `degraded`, `broken` or `null` (not judged).
+pub fn status_json(status: &crate::status::Status) -> String {
+    serde_json::to_string_pretty(status).unwrap_or_default()
+}
 
 /// The plan as design.md's stable JSON document.
 pub fn plan_json(plan: &Plan) -> String {

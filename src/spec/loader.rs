@@ -33,7 +33,13 @@ const TOP_LEVEL: &[&str] = &[
     "manifests",
     "checks",
 ];
-const CLUSTER_OWN: &[&str] = &["name", "node_image", "config", "ready_timeout"];
+const CLUSTER_OWN: &[&str] = &[
+    "name",
+    "node_image",
+    "config",
+    "ready_timeout",
+    "allow_rebuild",
+];
 
 /// What the command line adds to a spec: variable values from `--var` and
 /// from `KINDFORM_VAR_*` (the spec's own `[variables]` are read from the file).
@@ -268,6 +274,7 @@ impl Loader {
                 name: String::new(),
                 node_image: None,
                 ready_timeout: None,
+                allow_rebuild: true,
                 config_file: None,
                 config: KindConfig::default(),
             }),
@@ -424,6 +431,17 @@ impl Loader {
                 }
             },
         };
+        let allow_rebuild = match table.get("allow_rebuild").map(|v| (v.span(), v.get_ref())) {
+            None => true,
+            Some((_, DeValue::Boolean(b))) => *b,
+            Some((span, other)) => {
+                self.error(
+                    span,
+                    format!("invalid type: {}, expected a boolean", other.type_str()),
+                );
+                return None;
+            }
+        };
         let inline: DeTable<'_> = table
             .iter()
             .filter(|(k, _)| !CLUSTER_OWN.contains(&k.get_ref().as_ref()))
@@ -530,6 +548,7 @@ impl Loader {
             config_file,
             config,
             ready_timeout,
+            allow_rebuild,
         })
     }
 

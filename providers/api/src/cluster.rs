@@ -22,6 +22,10 @@ pub struct ClusterSpec {
     /// creating it, and at each rung of a repair); kindform's defaults when
     /// absent.
     pub ready_timeout: Option<crate::Duration>,
+    /// Whether a repair may end in deleting the cluster and making it again
+    /// from the spec (`allow_rebuild`, true unless the spec or
+    /// `--no-rebuild` says otherwise).
+    pub allow_rebuild: bool,
 }
 
 impl ClusterSpec {

@@ -26,15 +26,7 @@ pub fn release_health(
         if let Some(rolling) = &workload.rolling {
             health.note(HealthState::Degraded, format!("{workload}: {rolling}"));
         }
-        let pods = pods.iter().filter(|p| {
-            &p.namespace == namespace
-                && !workload.selector.is_empty()
-                && workload
-                    .selector
-                    .iter()
-                    .all(|(k, v)| p.labels.get(k) == Some(v))
-        });
-        for pod in pods {
+        for pod in pods.iter().filter(|p| workload.runs(p)) {
             release_pods.push(pod);
             for container in &pod.containers {
                 if let Some(reason) = container.waiting.as_deref().filter(|r| STUCK.contains(r)) {
@@ -102,5 +94,39 @@ pub fn release_health(
             }
         }
     }
+    if health.state == HealthState::Healthy {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let ready = release_pods.iter().filter(|p| p.ready).count();
+        health.evidence.push(format!(
+            "{} workload{} rolled out, {ready} pod{} Ready",
+            mine.len(),
+            plural(mine.len()),
+            plural(ready)
+        ));
+    }
     (health, stuck)
+}
+
+/// How often each container of release `name`'s pods restarted, keyed
+/// `pod <pod>, container <container>`: two readings of it tell restarts
+/// that keep growing.
+pub fn restart_counts(
+    name: &str,
+    spec: &ReleaseSpec,
+    workloads: &[Workload],
+    pods: &[PodState],
+) -> std::collections::BTreeMap<String, i32> {
+    workloads
+        .iter()
+        .filter(|w| w.release.as_deref() == Some(name) && w.namespace == spec.namespace)
+        .flat_map(|w| pods.iter().filter(move |p| w.runs(p)))
+        .flat_map(|pod| {
+            pod.containers.iter().map(move |c| {
+                (
+                    format!("pod {}, container {}", pod.name, c.name),
+                    c.restarts,
+                )
+            })
+        })
+        .collect()
 }

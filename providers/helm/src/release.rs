@@ -16,7 +16,7 @@ use kindform_api::{Health, HealthState};
 use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry, Workload};
 
-use crate::health::release_health;
+use crate::health::{release_health, restart_counts};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -343,6 +343,11 @@ pub struct ReleaseLive {
     pub health: Health,
     /// Its workloads whose containers are stuck (crash-looping, …).
     pub stuck: Vec<Workload>,
+    /// How often each container of its pods restarted (see
+    /// [`restart_counts`]); left out of the fingerprint, as restarts come
+    /// without anyone changing the release.
+    #[serde(skip)]
+    pub restarts: std::collections::BTreeMap<String, i32>,
 }
 
 /// What the cluster looks like around the releases, read once per run.
@@ -403,6 +408,43 @@ impl ReleaseProvider {
             &workloads,
             &pods,
         ))
+    }
+
+    /// Restarts every workload of the release and waits for each to roll
+    /// out: what its pods need once the platform they run on (a sidecar
+    /// injector, an operator) was repaired under them.
+    pub async fn restart_workloads(
+        &self,
+        desired: &DesiredRelease,
+        progress: &dyn Progress,
+    ) -> Result<(), ReleaseError> {
+        let client = self.objects.client();
+        let bound = heal_bound(desired);
+        let workloads: Vec<Workload> = kindform_kube::workloads(client)
+            .await
+            .map_err(|e| ReleaseError::Health(Box::new(e)))?
+            .into_iter()
+            .filter(|w| {
+                w.release.as_deref() == Some(desired.name.as_str())
+                    && w.namespace == desired.spec.namespace
+            })
+            .collect();
+        for workload in &workloads {
+            progress.step(&format!("rollout restart {workload}"));
+            kindform_kube::rollout::restart(client, workload)
+                .await
+                .map_err(|e| ReleaseError::Health(Box::new(e)))?;
+        }
+        for workload in &workloads {
+            progress.step(&format!(
+                "wait for {workload} to roll out ({})",
+                kindform_api::Duration::new(bound)
+            ));
+            kindform_kube::rollout::wait_rolled_out(client, workload, bound)
+                .await
+                .map_err(|e| ReleaseError::Health(Box::new(e)))?;
+        }
+        Ok(())
     }
 
     /// The ladder for a release that matches the spec but is broken:
@@ -866,12 +908,19 @@ impl Provider for ReleaseProvider {
             conflicts: Vec::new(),
             health: Health::healthy(),
             stuck: Vec::new(),
+            restarts: Default::default(),
             listed,
         };
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
             live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
             (live.health, live.stuck) = release_health(
+                &desired.name,
+                &desired.spec,
+                &self.around.workloads,
+                &self.around.pods,
+            );
+            live.restarts = restart_counts(
                 &desired.name,
                 &desired.spec,
                 &self.around.workloads,
@@ -1128,6 +1177,7 @@ mod tests {
             conflicts: Vec::new(),
             health: Health::healthy(),
             stuck: Vec::new(),
+            restarts: Default::default(),
         }
     }
 

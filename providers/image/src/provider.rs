@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bollard::Docker;
-use kindform_api::ImageSpec;
 use kindform_api::image::normalized_reference;
 use kindform_api::provider::{
     Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
 };
+use kindform_api::{Health, HealthState, ImageSpec};
 use kindform_kube::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -257,6 +257,45 @@ impl Provider for ImageProvider {
             nodes,
             workloads,
         })
+    }
+
+    fn health(&self, desired: &DesiredImage, live: &ImageLive) -> Health {
+        let mut health = Health::healthy();
+        let reference = &desired.spec.reference;
+        for (node, state) in &live.nodes {
+            match state {
+                OnNode::Present => {}
+                OnNode::Stale if live.local.is_none() => health.note(
+                    HealthState::Degraded,
+                    format!(
+                        "{node} holds {reference}, but there is no local image to compare it with"
+                    ),
+                ),
+                OnNode::Stale => health.note(
+                    HealthState::Degraded,
+                    format!("{node} holds an older {reference} than the local image"),
+                ),
+                OnNode::Missing => health.note(
+                    HealthState::Broken,
+                    format!("{node} does not hold {reference}"),
+                ),
+                OnNode::Unreachable { reason } => health.note(
+                    HealthState::Broken,
+                    format!("cannot read the images of {node}: {reason}"),
+                ),
+            }
+        }
+        if health.state == HealthState::Healthy {
+            let id = live
+                .local
+                .as_ref()
+                .map(|l| short(&l.id))
+                .unwrap_or_default();
+            health
+                .evidence
+                .push(format!("{id} on {}", desired.nodes.join(", ")));
+        }
+        health
     }
 
     fn diff(&self, desired: &DesiredImage, live: &ImageLive) -> Diff {

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, ClusterSpec};
+use kindform_api::{Health, HealthState};
+use kindform_kube::Workload;
+use kindform_kube::pods::{PodState, STUCK};
 use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
 use serde_json::json;
@@ -70,6 +73,23 @@ pub struct ClusterLive {
     pub api: ApiState,
     /// What kindform last applied to it, from the applied record.
     pub applied: Option<RecordEntry>,
+    /// The kube-system pods that are not Ready (read when the API answers).
+    pub system: Vec<PodState>,
+    /// The kube-system workloads whose containers will not start by
+    /// themselves (crash-looping, …), for a rollout restart to mend.
+    pub stuck_system: Vec<Workload>,
+}
+
+impl ClusterLive {
+    fn without_api(nodes: Vec<NodeContainer>, api: ApiState) -> ClusterLive {
+        ClusterLive {
+            nodes,
+            api,
+            applied: None,
+            system: Vec::new(),
+            stuck_system: Vec::new(),
+        }
+    }
 }
 
 /// Why the cluster could not be observed.
@@ -103,6 +123,23 @@ pub enum ClusterError {
         /// Why.
         #[source]
         source: bollard::errors::Error,
+    },
+    /// The kube-system pods or workloads could not be read.
+    #[error("cannot read the kube-system pods and workloads")]
+    System(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A kube-system workload could not be restarted or did not roll out.
+    #[error(transparent)]
+    Rollout(#[from] kindform_kube::rollout::RolloutError),
+    /// The repair would rebuild the cluster, which the spec or the command
+    /// line forbids.
+    #[error(
+        "the cluster \"{cluster}\" needs rebuilding ({why}), but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster]); run `kindform apply` without it to rebuild the cluster and everything in it from the spec"
+    )]
+    RebuildForbidden {
+        /// The cluster.
+        cluster: String,
+        /// What the repair tried and saw.
+        why: String,
     },
     /// The cluster did not become ready in time.
     #[error("the cluster was not ready after {waited}s: {last}")]
@@ -170,6 +207,63 @@ impl ClusterProvider {
     }
 }
 
+/// The namespace of the cluster's own workloads.
+const SYSTEM: &str = "kube-system";
+
+/// The kube-system pods that are not Ready (finished ones aside).
+async fn system_pods(
+    client: &kube::Client,
+) -> Result<Vec<PodState>, Box<dyn std::error::Error + Send + Sync>> {
+    let pods = kube::Api::<Pod>::namespaced(client.clone(), SYSTEM)
+        .list(&Default::default())
+        .await?;
+    Ok(pods
+        .items
+        .iter()
+        .map(PodState::of)
+        .filter(|p| !p.ready && p.phase != "Succeeded")
+        .collect())
+}
+
+/// Whether one of a pod's containers will not start by itself.
+fn stuck(pod: &PodState) -> bool {
+    pod.containers
+        .iter()
+        .any(|c| c.waiting.as_deref().is_some_and(|r| STUCK.contains(&r)))
+}
+
+/// The last rung of a cluster repair, as the plan's steps write it.
+fn last_resort(desired: &ClusterSpec, when: &str) -> String {
+    if desired.allow_rebuild {
+        format!("replace the cluster \"{}\" {when}", desired.name)
+    } else {
+        format!(
+            "stop {when}: rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false)"
+        )
+    }
+}
+
+/// One line about a pod that is not Ready.
+fn pod_line(pod: &PodState) -> String {
+    let ready = pod.containers.iter().filter(|c| c.ready).count();
+    let restarts: i32 = pod.containers.iter().map(|c| c.restarts).sum();
+    let waiting: Vec<String> = pod
+        .containers
+        .iter()
+        .filter_map(|c| Some(format!("{} {}", c.name, c.waiting.as_deref()?)))
+        .collect();
+    let mut line = format!(
+        "pod {}: {} {ready}/{} ready, {restarts} restarts",
+        pod.name,
+        pod.phase,
+        pod.containers.len()
+    );
+    if !waiting.is_empty() {
+        line.push_str(&format!(" ({})", waiting.join(", ")));
+    }
+    line
+}
+
 pub(crate) fn node_ready(node: &Node) -> bool {
     node.status
         .as_ref()
@@ -191,29 +285,23 @@ impl Provider for ClusterProvider {
             started.elapsed().as_millis()
         );
         if nodes.is_empty() {
-            return Ok(ClusterLive {
-                nodes,
-                api: ApiState::NotChecked,
-                applied: None,
-            });
+            return Ok(ClusterLive::without_api(nodes, ApiState::NotChecked));
         }
         let control_plane_up = nodes.iter().any(|n| n.role == "control-plane" && n.running);
         if !control_plane_up {
             let reason = "the control-plane container is not running".to_owned();
-            return Ok(ClusterLive {
+            return Ok(ClusterLive::without_api(
                 nodes,
-                api: ApiState::Unreachable { reason },
-                applied: None,
-            });
+                ApiState::Unreachable { reason },
+            ));
         }
         let client = match self.client(&desired.name).await {
             Ok(client) => client,
             Err(reason) => {
-                return Ok(ClusterLive {
+                return Ok(ClusterLive::without_api(
                     nodes,
-                    api: ApiState::Unreachable { reason },
-                    applied: None,
-                });
+                    ApiState::Unreachable { reason },
+                ));
             }
         };
         tracing::debug!("the API answered at {} ms", started.elapsed().as_millis());
@@ -230,23 +318,34 @@ impl Provider for ClusterProvider {
                     .collect(),
             },
             Err(e) => {
-                return Ok(ClusterLive {
+                let reason = e.to_string();
+                return Ok(ClusterLive::without_api(
                     nodes,
-                    api: ApiState::Unreachable {
-                        reason: e.to_string(),
-                    },
-                    applied: None,
-                });
+                    ApiState::Unreachable { reason },
+                ));
             }
         };
-        let applied = AppliedRecord::read(&client)
-            .await?
-            .get(&Address::Cluster.to_string())
-            .cloned();
+        let (record, system) = tokio::join!(AppliedRecord::read(&client), system_pods(&client));
+        let applied = record?.get(&Address::Cluster.to_string()).cloned();
+        let system = system.map_err(ClusterError::System)?;
+        let stuck_system = if system.iter().any(stuck) {
+            kindform_kube::workloads(&client)
+                .await
+                .map_err(|e| ClusterError::System(Box::new(e)))?
+                .into_iter()
+                .filter(|w| {
+                    w.namespace == SYSTEM && system.iter().filter(|p| stuck(p)).any(|p| w.runs(p))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(ClusterLive {
             nodes,
             api,
             applied,
+            system,
+            stuck_system,
         })
     }
 
@@ -319,6 +418,18 @@ impl Provider for ClusterProvider {
             .iter()
             .any(|d| d.effect == Effect::ForcesReplacement);
         if replaced {
+            if !desired.allow_rebuild {
+                steps.push(format!(
+                    "stop: replacing the cluster \"{}\" is not allowed (--no-rebuild, or allow_rebuild = false)",
+                    desired.name
+                ));
+                return Diff {
+                    differences,
+                    steps,
+                    before,
+                    after,
+                };
+            }
             steps.push(format!("delete kind cluster \"{}\"", desired.name));
             steps.extend(self.plan_create(desired).steps);
             steps.push("create everything in the cluster again".to_owned());
@@ -350,10 +461,7 @@ impl Provider for ClusterProvider {
             steps.push(format!(
                 "wait for the API and every node to be Ready ({start})"
             ));
-            steps.push(format!(
-                "replace the cluster \"{}\" if they do not come back",
-                desired.name
-            ));
+            steps.push(last_resort(desired, "if they do not come back"));
         } else {
             match &live.api {
                 ApiState::Unreachable { reason } => {
@@ -367,10 +475,7 @@ impl Provider for ClusterProvider {
                     steps.push(format!(
                         "restart the {control_plane} container and wait for the API ({start})"
                     ));
-                    steps.push(format!(
-                        "replace the cluster \"{}\" if the API does not come back",
-                        desired.name
-                    ));
+                    steps.push(last_resort(desired, "if the API does not come back"));
                 }
                 ApiState::Reachable { not_ready } if !not_ready.is_empty() => {
                     differences.push(Difference::new(
@@ -385,6 +490,29 @@ impl Provider for ClusterProvider {
                     ));
                 }
                 _ => {}
+            }
+            if !live.stuck_system.is_empty() {
+                let pods: Vec<String> = live
+                    .system
+                    .iter()
+                    .filter(|p| stuck(p))
+                    .map(pod_line)
+                    .collect();
+                let names: Vec<String> = live
+                    .stuck_system
+                    .iter()
+                    .map(|w| format!("{}/{}", w.kind, w.name))
+                    .collect();
+                differences.push(Difference::new(
+                    "system-pods-stuck",
+                    Effect::Repair,
+                    format!("kube-system pods will not start: {}", pods.join("; ")),
+                ));
+                steps.push(format!(
+                    "rollout restart the stuck kube-system workloads: {}",
+                    names.join(", ")
+                ));
+                steps.push(format!("wait for them to roll out ({start})"));
             }
         }
         if live.applied.is_none() && matches!(live.api, ApiState::Reachable { .. }) {
@@ -404,6 +532,67 @@ impl Provider for ClusterProvider {
             before,
             after,
         }
+    }
+
+    fn health(&self, desired: &ClusterSpec, live: &ClusterLive) -> Health {
+        let mut health = Health::healthy();
+        if live.nodes.is_empty() {
+            health.note(
+                HealthState::Broken,
+                format!(
+                    "no node containers labelled {CLUSTER_LABEL}={}",
+                    desired.name
+                ),
+            );
+            return health;
+        }
+        for node in &live.nodes {
+            if !node.running {
+                health.note(
+                    HealthState::Broken,
+                    format!("node container {} is stopped", node.name),
+                );
+            }
+        }
+        let missing: Vec<String> = desired
+            .node_names()
+            .into_iter()
+            .filter(|n| !live.nodes.iter().any(|c| &c.name == n))
+            .collect();
+        if !missing.is_empty() {
+            health.note(
+                HealthState::Broken,
+                format!("node containers missing: {}", missing.join(", ")),
+            );
+        }
+        match &live.api {
+            ApiState::NotChecked => {}
+            ApiState::Unreachable { reason } => {
+                health.note(
+                    HealthState::Broken,
+                    format!("the API does not answer: {reason}"),
+                );
+            }
+            ApiState::Reachable { not_ready } => {
+                for node in not_ready {
+                    health.note(HealthState::Broken, format!("node {node} is not Ready"));
+                }
+                for pod in &live.system {
+                    health.note(
+                        HealthState::Degraded,
+                        format!("kube-system {}", pod_line(pod)),
+                    );
+                }
+            }
+        }
+        if health.state == HealthState::Healthy {
+            let running = live.nodes.len();
+            health.evidence.push(format!(
+                "{running} node container{} running, the API answers, every node Ready, kube-system pods Ready",
+                if running == 1 { "" } else { "s" }
+            ));
+        }
+        health
     }
 
     async fn apply(
@@ -427,7 +616,7 @@ impl Provider for ClusterProvider {
             ApiState::Reachable { not_ready } => not_ready.clone(),
             _ => Vec::new(),
         };
-        self.converge(desired, &diff, &stopped, &not_ready, progress)
+        self.converge(desired, live, &diff, &stopped, &not_ready, progress)
             .await
     }
 

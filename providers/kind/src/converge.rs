@@ -10,7 +10,7 @@ use kindform_api::provider::{Diff, Effect, Outcome, Progress};
 use kindform_api::{Address, ClusterSpec};
 use kindform_kube::{AppliedRecord, RecordEntry};
 
-use crate::cluster::{ClusterError, ClusterProvider, node_ready};
+use crate::cluster::{ClusterError, ClusterLive, ClusterProvider, node_ready};
 use crate::kind_cli;
 use crate::settings::settings;
 
@@ -170,12 +170,36 @@ impl ClusterProvider {
         Ok(())
     }
 
+    /// Deletes the cluster and makes it again (`why` says what forces it),
+    /// unless the spec or the command line forbids rebuilding it.
+    pub async fn replace(
+        &self,
+        desired: &ClusterSpec,
+        why: &str,
+        progress: &dyn Progress,
+    ) -> Result<(), ClusterError> {
+        if !desired.allow_rebuild {
+            return Err(ClusterError::RebuildForbidden {
+                cluster: desired.name.clone(),
+                why: why.to_owned(),
+            });
+        }
+        self.delete_cluster(desired, progress).await?;
+        self.create(desired, progress).await
+    }
+
     async fn rebuild(
         &self,
         desired: &ClusterSpec,
         why: &ClusterError,
         progress: &dyn Progress,
     ) -> Result<Outcome, ClusterError> {
+        if !desired.allow_rebuild {
+            return Err(ClusterError::RebuildForbidden {
+                cluster: desired.name.clone(),
+                why: kindform_api::provider::error_chain(why),
+            });
+        }
         progress.step(&format!("replace the cluster \"{}\" ({why})", desired.name));
         self.delete_cluster(desired, progress).await?;
         self.create(desired, progress).await?;
@@ -210,6 +234,7 @@ impl ClusterProvider {
     pub async fn converge(
         &self,
         desired: &ClusterSpec,
+        live: &ClusterLive,
         diff: &Diff,
         stopped: &[String],
         not_ready: &[String],
@@ -217,8 +242,13 @@ impl ClusterProvider {
     ) -> Result<Outcome, ClusterError> {
         let has = |e: Effect| diff.differences.iter().any(|d| d.effect == e);
         if has(Effect::ForcesReplacement) {
-            self.delete_cluster(desired, progress).await?;
-            self.create(desired, progress).await?;
+            let why: Vec<&str> = diff
+                .differences
+                .iter()
+                .filter(|d| d.effect == Effect::ForcesReplacement)
+                .map(|d| d.detail.as_str())
+                .collect();
+            self.replace(desired, &why.join("; "), progress).await?;
             return Ok(Outcome::Done);
         }
         if has(Effect::Create) {
@@ -268,6 +298,26 @@ impl ClusterProvider {
                             self.docker_node(node, true).await?;
                         }
                         self.wait_ready(desired, waits.start).await?;
+                    }
+                }
+                "system-pods-stuck" => {
+                    let names: Vec<String> = live
+                        .stuck_system
+                        .iter()
+                        .map(|w| format!("{}/{}", w.kind, w.name))
+                        .collect();
+                    progress.step(&format!(
+                        "rollout restart the stuck kube-system workloads: {}",
+                        names.join(", ")
+                    ));
+                    let client = self.wait_ready(desired, waits.grace).await?;
+                    for workload in &live.stuck_system {
+                        kindform_kube::rollout::restart(&client, workload).await?;
+                    }
+                    progress.step(&format!("wait for them to roll out ({start})"));
+                    for workload in &live.stuck_system {
+                        kindform_kube::rollout::wait_rolled_out(&client, workload, waits.start)
+                            .await?;
                     }
                 }
                 "unrecorded" => {

@@ -14,7 +14,7 @@ use kindform_api::provider::{
     Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
 };
 use kindform_api::settings::{SENSITIVE, changed_paths, digest, fingerprint, sorted};
-use kindform_api::{ManifestSource, ManifestSpec};
+use kindform_api::{Health, HealthState, ManifestSource, ManifestSpec};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -298,6 +298,12 @@ pub struct ManifestLive {
     /// Objects the applied record lists for this manifest that it no longer
     /// holds and that still exist.
     pub stale: Vec<ObjectRef>,
+    /// The manifest's wait conditions that do not hold now, each with what
+    /// is missing; looked at only when every object exists. Left out of
+    /// the fingerprint: readiness comes and goes without anyone changing
+    /// the manifest.
+    #[serde(skip)]
+    pub unmet: Vec<String>,
 }
 
 /// Reads and compares manifests.
@@ -563,7 +569,20 @@ impl Provider for ManifestProvider {
             .filter(|r| !wanted.contains(&r))
             .collect();
         let stale = self.existing(&left).await?;
-        Ok(ManifestLive { objects, stale })
+        let mut unmet = Vec::new();
+        if objects.iter().all(|o| o.live.is_some()) {
+            for wait in &desired.spec.wait {
+                let namespace = desired.spec.namespace.as_deref();
+                if let Some(missing) = crate::wait::unmet(&self.objects, wait, namespace).await? {
+                    unmet.push(format!("{}: {missing}", crate::wait::describe(wait)));
+                }
+            }
+        }
+        Ok(ManifestLive {
+            objects,
+            stale,
+            unmet,
+        })
     }
 
     async fn apply(
@@ -668,6 +687,39 @@ impl Provider for ManifestProvider {
 
     fn diff(&self, desired: &DesiredManifest, live: &ManifestLive) -> Diff {
         diff(desired, live)
+    }
+
+    fn health(&self, desired: &DesiredManifest, live: &ManifestLive) -> Health {
+        let mut health = Health::healthy();
+        let absent: Vec<String> = live
+            .objects
+            .iter()
+            .filter(|o| o.live.is_none())
+            .map(|o| o.reference.to_string())
+            .collect();
+        if !absent.is_empty() {
+            health.note(
+                HealthState::Broken,
+                format!("absent: {}", absent.join(", ")),
+            );
+            return health;
+        }
+        for unmet in &live.unmet {
+            health.note(HealthState::Degraded, format!("does not hold: {unmet}"));
+        }
+        if health.state == HealthState::Healthy {
+            let count = live.objects.len();
+            health.evidence.push(format!(
+                "{count} object{} present{}",
+                if count == 1 { "" } else { "s" },
+                if desired.spec.wait.is_empty() {
+                    ""
+                } else {
+                    ", every wait condition holds"
+                }
+            ));
+        }
+        health
     }
 
     fn plan_create(&self, desired: &DesiredManifest) -> Diff {
@@ -820,6 +872,7 @@ mod tests {
                 live: Some(comparable(&live)),
             }],
             stale: Vec::new(),
+            unmet: Vec::new(),
         }
     }
 

@@ -72,6 +72,39 @@ pub async fn wait_for(
     namespace: Option<&str>,
 ) -> Result<(), WaitError> {
     let timeout = wait.timeout.map(|t| t.get()).unwrap_or(DEFAULT_TIMEOUT);
+    let started = Instant::now();
+    loop {
+        let Some(last) = unmet(objects, wait, namespace).await? else {
+            return Ok(());
+        };
+        if started.elapsed() >= timeout {
+            return Err(WaitError::Timeout {
+                what: describe(wait),
+                waited: timeout.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A wait condition in words: `Deployment app Ready`.
+pub fn describe(wait: &WaitCondition) -> String {
+    let which = wait
+        .name
+        .clone()
+        .or_else(|| wait.selector.clone())
+        .unwrap_or_default();
+    format!("{} {which} {}", wait.kind, wait.condition)
+}
+
+/// Whether `wait` holds now: `None` when it does, otherwise what is
+/// missing (`not ready: app`).
+pub async fn unmet(
+    objects: &Objects,
+    wait: &WaitCondition,
+    namespace: Option<&str>,
+) -> Result<Option<String>, WaitError> {
     let mut info = None;
     for api_version in api_version_of(&wait.kind) {
         info = objects.kind(api_version, &wait.kind).await?;
@@ -81,87 +114,67 @@ pub async fn wait_for(
     };
     let namespace = wait.namespace.as_deref().or(namespace);
     let api = objects.api(&info, namespace);
-    let which = wait
-        .name
-        .clone()
-        .or_else(|| wait.selector.clone())
-        .unwrap_or_default();
-    let what = format!("{} {which} {}", wait.kind, wait.condition);
-    let started = Instant::now();
-    loop {
-        let found: Vec<Value> = match &wait.name {
-            Some(name) => api
-                .get_opt(name)
+    let found: Vec<Value> = match &wait.name {
+        Some(name) => api
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect(),
+        None => {
+            let mut params = ListParams::default();
+            if let Some(selector) = &wait.selector {
+                params = params.labels(selector);
+            }
+            api.list(&params)
                 .await
-                .ok()
-                .flatten()
+                .map(|l| l.items)
+                .unwrap_or_default()
                 .into_iter()
                 .filter_map(|o| serde_json::to_value(o).ok())
-                .collect(),
-            None => {
-                let mut params = ListParams::default();
-                if let Some(selector) = &wait.selector {
-                    params = params.labels(selector);
-                }
-                api.list(&params)
-                    .await
-                    .map(|l| l.items)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|o| serde_json::to_value(o).ok())
-                    .collect()
-            }
-        };
-        let last = match &wait.condition {
-            WaitFor::Deleted => (!found.is_empty()).then(|| format!("{} still exist", found.len())),
-            _ if found.is_empty() => Some("none exist yet".to_owned()),
-            WaitFor::Condition(kind) => {
-                let not: Vec<&str> = found
-                    .iter()
-                    .filter(|o| !condition(o, kind))
-                    .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-                    .collect();
-                (!not.is_empty()).then(|| format!("not {kind}: {}", not.join(", ")))
-            }
-            WaitFor::Ready => {
-                let mut not = Vec::new();
-                for o in &found {
-                    let name = o
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    let ready = match wait.kind.as_str() {
-                        "Deployment" | "StatefulSet" | "DaemonSet" => {
-                            let ns = o
-                                .pointer("/metadata/namespace")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default();
-                            rollout_status(objects.client(), &wait.kind.to_lowercase(), ns, name)
-                                .await
-                                .ok()
-                                .flatten()
-                                .is_none()
-                        }
-                        "Job" => condition(o, "Complete"),
-                        _ => condition(o, "Ready"),
-                    };
-                    if !ready {
-                        not.push(name.to_owned());
-                    }
-                }
-                (!not.is_empty()).then(|| format!("not ready: {}", not.join(", ")))
-            }
-        };
-        let Some(last) = last else {
-            return Ok(());
-        };
-        if started.elapsed() >= timeout {
-            return Err(WaitError::Timeout {
-                what,
-                waited: timeout.as_secs(),
-                last,
-            });
+                .collect()
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    };
+    Ok(match &wait.condition {
+        WaitFor::Deleted => (!found.is_empty()).then(|| format!("{} still exist", found.len())),
+        _ if found.is_empty() => Some("none exist yet".to_owned()),
+        WaitFor::Condition(kind) => {
+            let not: Vec<&str> = found
+                .iter()
+                .filter(|o| !condition(o, kind))
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+                .collect();
+            (!not.is_empty()).then(|| format!("not {kind}: {}", not.join(", ")))
+        }
+        WaitFor::Ready => {
+            let mut not = Vec::new();
+            for o in &found {
+                let name = o
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let ready = match wait.kind.as_str() {
+                    "Deployment" | "StatefulSet" | "DaemonSet" => {
+                        let ns = o
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        rollout_status(objects.client(), &wait.kind.to_lowercase(), ns, name)
+                            .await
+                            .ok()
+                            .flatten()
+                            .is_none()
+                    }
+                    "Job" => condition(o, "Complete"),
+                    _ => condition(o, "Ready"),
+                };
+                if !ready {
+                    not.push(name.to_owned());
+                }
+            }
+            (!not.is_empty()).then(|| format!("not ready: {}", not.join(", ")))
+        }
+    })
 }

@@ -33,6 +33,19 @@ pub struct Workload {
     pub rolling: Option<String>,
 }
 
+impl Workload {
+    /// Whether `pod` is one of its pods: same namespace, labels its
+    /// selector chooses.
+    pub fn runs(&self, pod: &crate::pods::PodState) -> bool {
+        pod.namespace == self.namespace
+            && !self.selector.is_empty()
+            && self
+                .selector
+                .iter()
+                .all(|(k, v)| pod.labels.get(k) == Some(v))
+    }
+}
+
 impl std::fmt::Display for Workload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{} in {}", self.kind, self.name, self.namespace)

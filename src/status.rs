@@ -1,0 +1,156 @@
+//! The environment's health at one observation, as `status` and `watch`
+//! report it: each resource's verdict and evidence, and whether it differs
+//! from the spec, without planning. Pure data made from an observation.
+
+use std::collections::BTreeMap;
+
+use kindform_api::{Address, HealthState};
+use serde::Serialize;
+
+use crate::graph::Graph;
+use crate::observe::Planned;
+use crate::plan::Observed;
+use crate::resources::Live;
+
+/// Each release's container restart counts at one observation, for the
+/// next one to compare.
+pub type Restarts = BTreeMap<Address, BTreeMap<String, i32>>;
+
+/// The restart counts of the releases `planned` observed.
+pub fn restarts(planned: &Planned) -> Restarts {
+    planned
+        .live
+        .iter()
+        .filter_map(|(address, live)| match live {
+            Live::Release(release) => Some((address.clone(), release.restarts.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One resource's health.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResourceStatus {
+    /// Its address.
+    pub address: String,
+    /// The verdict; `None` when it was not judged (a check, which only
+    /// apply runs; a resource in a cluster that cannot be seen).
+    pub health: Option<HealthState>,
+    /// One line per fact behind the verdict.
+    pub evidence: Vec<String>,
+    /// Why it differs from the spec (the plan's reasons), apart from its
+    /// health; empty when it matches.
+    pub drift: Vec<String>,
+}
+
+/// The environment's health.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    /// The environment's name.
+    pub environment: String,
+    /// The worst verdict of any resource; a resource that could not be
+    /// judged counts as broken (its cluster is).
+    pub health: HealthState,
+    /// Every resource of the spec, in graph order.
+    pub resources: Vec<ResourceStatus>,
+}
+
+impl Status {
+    /// The health of every resource of `graph` as `observed` saw it.
+    pub fn of(environment: &str, graph: &Graph, observed: &Observed) -> Status {
+        let cluster_broken = observed
+            .health
+            .get(&Address::Cluster)
+            .is_some_and(|h| h.state == HealthState::Broken);
+        let mut resources = Vec::new();
+        let mut worst = HealthState::Healthy;
+        for address in graph.topological() {
+            let drift: Vec<String> = observed
+                .diffs
+                .get(address)
+                .map(|d| {
+                    d.differences
+                        .iter()
+                        .filter(|d| d.reason != "unhealthy")
+                        .filter(|d| d.reason != "cluster-unreachable")
+                        .map(|d| d.reason.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (health, evidence) = match (observed.health.get(address), address) {
+                (Some(h), _) => (Some(h.state), h.evidence.clone()),
+                (None, Address::Check(_)) => (
+                    None,
+                    vec!["not run: status runs no checks (apply does)".to_owned()],
+                ),
+                (None, _) if cluster_broken => {
+                    (None, vec!["not observed: the cluster is broken".to_owned()])
+                }
+                (None, _) => (None, vec!["not observed".to_owned()]),
+            };
+            let judged = match (health, address) {
+                (Some(state), _) => state,
+                (None, Address::Check(_)) => HealthState::Healthy,
+                (None, _) => HealthState::Broken,
+            };
+            worst = worst.max(judged);
+            // What was not observed cannot be said to differ.
+            let drift = if health.is_none() { Vec::new() } else { drift };
+            resources.push(ResourceStatus {
+                address: address.to_string(),
+                health,
+                evidence,
+                drift,
+            });
+        }
+        Status {
+            environment: environment.to_owned(),
+            health: worst,
+            resources,
+        }
+    }
+
+    /// Marks degraded the releases whose containers restarted between two
+    /// observations (`before`, then `now`): crashes a single look misses
+    /// when the container is back up by then.
+    pub fn note_restarts(&mut self, before: &Restarts, now: &Restarts) {
+        for resource in &mut self.resources {
+            let Ok(address) = resource.address.parse::<Address>() else {
+                continue;
+            };
+            let (Some(then), Some(counts)) = (before.get(&address), now.get(&address)) else {
+                continue;
+            };
+            for (container, count) in counts {
+                let Some(earlier) = then.get(container).filter(|e| count > e) else {
+                    continue;
+                };
+                let state = resource.health.unwrap_or(HealthState::Healthy);
+                if state == HealthState::Healthy {
+                    resource.evidence.clear();
+                }
+                resource.health = Some(state.max(HealthState::Degraded));
+                resource.evidence.push(format!(
+                    "{container} restarted {} more time{} since the last look ({count} in all)",
+                    count - earlier,
+                    if count - earlier == 1 { "" } else { "s" }
+                ));
+                self.health = self.health.max(HealthState::Degraded);
+            }
+        }
+    }
+
+    /// The resources whose verdict is `state`.
+    pub fn count(&self, state: HealthState) -> usize {
+        self.resources
+            .iter()
+            .filter(|r| r.health == Some(state))
+            .count()
+    }
+
+    /// Whether every resource that was judged is healthy and nothing could
+    /// not be judged.
+    pub fn healthy(&self) -> bool {
+        self.health == HealthState::Healthy
+    }
+}
