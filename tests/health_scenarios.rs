@@ -79,11 +79,35 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
     ] {
         assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
     }
+    // The web release runs on the platform: restarted once it is mended.
+    for shown in [
+        "  ! releases.web  (platform-repaired)",
+        "it runs on releases.platform, which is repaired first",
+        "- once releases.platform is repaired, rollout restart the workloads of releases.web and wait for them",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
+    }
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("releases.platform: rollout restart deployment/platform-operator"),
         "{stderr}"
+    );
+    let platform_done = stderr
+        .find("releases.platform: repair done")
+        .expect(&stderr);
+    let web_restart = stderr
+        .find("releases.web: rollout restart deployment/web in apps")
+        .expect(&stderr);
+    assert!(platform_done < web_restart, "platform first: {stderr}");
+    let web = env
+        .world
+        .get_object(&env.cluster, "apps/v1", "Deployment", "apps", "web")
+        .unwrap();
+    assert!(
+        web["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "web restarted: {web}"
     );
     assert!(
         !stderr.contains("reinstall platform"),
@@ -139,4 +163,214 @@ async fn a_release_that_stays_broken_stops_apply_with_an_account() {
     ] {
         assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_what_is_broken_with_its_evidence() {
+    let Some(env) = env("status_names_what_is_broken_with_its_evidence", true).await else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    let (code, stdout, stderr) = env.kindform(&["status", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for shown in [
+        "Environment \"scenario\" is healthy.",
+        "2 node containers running, the API answers, every node Ready, kube-system pods Ready",
+        "1 workload rolled out, 1 pod Ready",
+        "checks.page",
+        "not run: status runs no checks (apply does)",
+        "0 broken, 0 degraded, 5 healthy.",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
+    }
+    env.world
+        .crash_loop_until_restart(&env.cluster, "apps", "Deployment", "web", &["panic: lost"])
+        .unwrap();
+    env.world
+        .crash_loop_until_restart(
+            &env.cluster,
+            "kube-system",
+            "Deployment",
+            "coredns",
+            &["plugin/forward: no upstream"],
+        )
+        .unwrap();
+    let (code, stdout, stderr) = env.kindform(&["status", "--var", &port]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    let row = |address: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("  {address} ")))
+            .unwrap_or_else(|| panic!("a row for {address} in:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(row("releases.web").contains("broken"), "{stdout}");
+    assert!(row("cluster").contains("degraded"), "{stdout}");
+    assert!(row("releases.platform").contains("healthy"), "{stdout}");
+    for shown in [
+        "Environment \"scenario\" is broken.",
+        "container web CrashLoopBackOff",
+        "kube-system pod coredns-",
+        "(coredns CrashLoopBackOff)",
+        "1 broken, 1 degraded, 3 healthy. `kindform plan` shows the repairs",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
+    }
+    let (code, json, _) = env.kindform(&["status", "--json", "--var", &port]);
+    assert_eq!(code, 2);
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let health = |address: &str| {
+        status["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["health"].clone())
+            .unwrap()
+    };
+    assert_eq!(status["health"], "broken");
+    assert_eq!(health("releases.web"), "broken");
+    assert_eq!(health("cluster"), "degraded");
+    assert_eq!(health("images.app"), "healthy");
+    assert_eq!(health("checks.page"), serde_json::Value::Null);
+    let (code, stdout, _) = env.kindform(&["plan", "--var", &port]);
+    assert_eq!(code, 0);
+    for shown in [
+        "  ! cluster  (system-pods-stuck)",
+        "- rollout restart the stuck kube-system workloads: deployment/coredns",
+        "  ! releases.web  (unhealthy)",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
+    }
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, _) = env.kindform(&["status", "--var", &port]);
+    assert_eq!(code, 0, "healthy again:\n{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds() {
+    let Some(env) = env(
+        "without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    let fast = "ready_timeout=4s";
+    env.world
+        .set_api_unreachable(&env.cluster, true)
+        .await
+        .unwrap();
+    let (code, stdout, _) = env.kindform(&["status", "--var", &port, "--var", fast]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains("the API does not answer"), "{stdout}");
+    assert!(
+        stdout.contains("not observed: the cluster is broken"),
+        "{stdout}"
+    );
+    // The spec's own word, shown by the plan.
+    env.edit_spec(|spec| spec.replace("[cluster]\n", "[cluster]\nallow_rebuild = false\n"));
+    let (code, stdout, stderr) = env.kindform(&["plan", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "- stop if the API does not come back: rebuilding the cluster is not allowed"
+        ),
+        "{stdout}"
+    );
+    env.edit_spec(|spec| spec.replace("allow_rebuild = false\n", ""));
+    // The command line's word, kept by apply.
+    let (code, stdout, stderr) = env.kindform(&[
+        "apply",
+        "--auto-approve",
+        "--no-rebuild",
+        "--var",
+        &port,
+        "--var",
+        fast,
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    for shown in [
+        "cluster: restart the",
+        "needs rebuilding (the cluster was not ready after 4s:",
+        "but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster])",
+        "releases.web",
+        "Apply failed:",
+    ] {
+        assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("kind delete cluster"), "{stderr}");
+    // Nothing was half-done: the next apply, allowed to, rebuilds it all.
+    let (code, stdout, stderr) =
+        env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for shown in [
+        "cluster: replace the cluster",
+        "the cluster was rebuilt: everything in it is created again",
+        "checks.page: run done",
+        "Apply complete: 6 done, 0 failed, 0 skipped",
+    ] {
+        assert!(stderr.contains(shown), "{shown:?} in:\n{stderr}");
+    }
+    let (code, stdout, _) = env.kindform(&["status", "--var", &port, "--var", fast]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
+    let Some(env) = env(
+        "watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    let run = env.start_watching(
+        &["watch", "--interval", "1s", "--var", &port],
+        "cycle 1: healthy",
+    );
+    run.wait_for_line("the first look finds the environment healthy");
+    // Between cycles the lock is free: another command may take it.
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "the lock is free between cycles: {stderr}");
+    env.world
+        .crash_loop_until_restart(&env.cluster, "apps", "Deployment", "web", &["panic: lost"])
+        .unwrap();
+    run.wait_for(": broken (", "watch sees the fault");
+    run.wait_for("releases.web: pod web-", "with its evidence");
+    run.wait_for("repairing releases.web", "watch repairs it");
+    run.wait_for(
+        "releases.web: rollout restart deployment/web in apps",
+        "by a restart",
+    );
+    run.wait_for(
+        "repaired; the next look tells whether it holds",
+        "the repair ends",
+    );
+    run.wait_for(": healthy (", "the next look finds it healthy");
+    env.edit_spec(|spec| spec.replace("mode: full", "mode: lean"));
+    run.wait_for(
+        "the spec changed; watch does not apply its changes",
+        "a spec edit is seen",
+    );
+    run.wait_for(
+        "manifests.extra (update: ",
+        "and its change reported, not made",
+    );
+    run.wait_for(": healthy (", "watch goes on");
+    run.interrupt();
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.ends_with("stopped\n"), "{stderr}");
+    assert!(!stderr.contains("repairing manifests.extra"), "{stderr}");
+    let extra = env
+        .world
+        .get_object(&env.cluster, "v1", "ConfigMap", "apps", "extra")
+        .unwrap();
+    assert_eq!(extra["data"]["mode"], "full", "the edit was not applied");
 }

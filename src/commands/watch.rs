@@ -6,8 +6,9 @@
 //! release, a stopped node, a stale image), and any change to a resource
 //! that matched the spec at the previous look (someone deleted or edited it
 //! by hand). What it leaves to `kindform apply`: changes that were pending
-//! when watch first looked, and edits to the spec file made while it runs;
-//! it reports those, and applies them only with `--apply-spec-changes`.
+//! when watch first looked, and what edits to the spec file made while it
+//! runs would change (it reads the spec again each cycle); it reports
+//! those, and applies them only with `--apply-spec-changes`.
 //! Ctrl-C between cycles stops it (exit 0); during a repair, running steps
 //! finish first.
 
@@ -39,7 +40,7 @@ struct Memory {
     actions: BTreeMap<String, Action>,
     /// The releases' restart counts at the previous look.
     restarts: Restarts,
-    /// The pending changes last reported, so each is said once.
+    /// The pending changes last reported, so they are said once.
     reported: Option<String>,
 }
 
@@ -104,24 +105,23 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
             cycle += 1;
             match reload(global, args.no_rebuild) {
                 Ok(fresh) if spec_fingerprint(&fresh) != spec_fingerprint(&loaded) => {
+                    loaded = fresh;
                     if args.apply_spec_changes {
                         log(&format!(
                             "cycle {cycle}: the spec changed; applying it (--apply-spec-changes)"
                         ));
-                        loaded = fresh;
                     } else {
-                        let said = format!("spec:{}", spec_fingerprint(&fresh));
-                        if memory.reported.as_deref() != Some(said.as_str()) {
-                            log(&format!(
-                                "cycle {cycle}: the spec changed since watch started; watch keeps to the spec it started with. Run `kindform apply` to apply the change, or watch with --apply-spec-changes"
-                            ));
-                            memory.reported = Some(said);
-                        }
+                        log(&format!(
+                            "cycle {cycle}: the spec changed; watch does not apply its changes (run `kindform apply`, or watch with --apply-spec-changes)"
+                        ));
+                        // Nothing counts as matching the spec before this
+                        // look, so what the edit changes stays pending.
+                        memory.actions.clear();
                     }
                 }
                 Ok(_) => {}
                 Err(failure) => log(&format!(
-                    "cycle {cycle}: the spec no longer loads; watch keeps to the spec it started with:\n{failure}"
+                    "cycle {cycle}: the spec no longer loads; watch goes on with it as it was:\n{failure}"
                 )),
             }
             one_cycle(global, args, &loaded, &session, &mut memory, cycle, &stopped).await;

@@ -86,21 +86,46 @@ pub struct Env {
     pub image: String,
 }
 
-/// A run of the binary whose stderr is watched for a line.
+/// A run of the binary whose stderr is watched, line by line.
 pub struct Watched {
     /// The process.
     pub child: std::process::Child,
-    /// Receives once the wanted line has shown.
-    pub seen: std::sync::mpsc::Receiver<()>,
+    /// The line first waited for.
+    wanted: String,
+    /// Each line of stderr, as it comes.
+    lines: std::sync::mpsc::Receiver<String>,
     reader: std::thread::JoinHandle<String>,
 }
 
 impl Watched {
-    /// Waits (a minute at most) for the wanted line.
+    /// Waits (a minute at most) for the line given when the run started;
+    /// panics with `what` if it does not show.
     pub fn wait_for_line(&self, what: &str) {
-        self.seen
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("{what}"));
+        let wanted = self.wanted.clone();
+        self.wait_for(&wanted, what);
+    }
+
+    /// Waits (a minute at most) for a line after those already seen
+    /// containing `text`; panics with `what` if it does not show.
+    pub fn wait_for(&self, text: &str, what: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(_) => panic!("{what}: no line containing {text:?}"),
+            }
+        }
+    }
+
+    /// Sends the process SIGINT, as Ctrl-C does.
+    pub fn interrupt(&self) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
     }
 
     /// Waits for the process; its exit code and all it wrote on stderr.
@@ -188,17 +213,14 @@ impl Env {
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, seen) = std::sync::mpsc::channel();
-        let wanted = wanted.to_owned();
+        let (tx, lines) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut all = String::new();
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
-                if line.contains(&wanted) {
-                    let _ = tx.send(());
-                }
+                let _ = tx.send(line.clone());
                 all.push_str(&line);
                 all.push('\n');
             }
@@ -206,7 +228,8 @@ impl Env {
         });
         Watched {
             child,
-            seen,
+            wanted: wanted.to_owned(),
+            lines,
             reader,
         }
     }
