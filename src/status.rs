@@ -154,3 +154,127 @@ impl Status {
         self.health == HealthState::Healthy
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kindform_api::Health;
+    use kindform_api::provider::{Diff, Difference, Effect};
+
+    use super::*;
+
+    fn graph() -> Graph {
+        let addresses: Vec<Address> = ["cluster", "releases.dapr", "releases.app", "checks.page"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        Graph::from_parts(&addresses, |_| &[]).unwrap()
+    }
+
+    fn of<'a>(status: &'a Status, address: &str) -> &'a ResourceStatus {
+        status
+            .resources
+            .iter()
+            .find(|r| r.address == address)
+            .unwrap()
+    }
+
+    fn health(state: HealthState, line: &str) -> Health {
+        let mut health = Health::healthy();
+        health.note(state, line);
+        health
+    }
+
+    fn observed() -> Observed {
+        let mut observed = Observed::default();
+        observed
+            .health
+            .insert(Address::Cluster, health(HealthState::Healthy, "fine"));
+        observed.health.insert(
+            "releases.dapr".parse().unwrap(),
+            health(HealthState::Healthy, "1 pod Ready"),
+        );
+        observed.health.insert(
+            "releases.app".parse().unwrap(),
+            health(
+                HealthState::Broken,
+                "pod app-1: container app CrashLoopBackOff",
+            ),
+        );
+        observed.diffs.insert(
+            "releases.app".parse().unwrap(),
+            Diff {
+                differences: vec![
+                    Difference::new("unhealthy", Effect::Repair, "crashing"),
+                    Difference::new("values-changed", Effect::Update, "replicas"),
+                ],
+                ..Diff::default()
+            },
+        );
+        observed
+    }
+
+    #[test]
+    fn the_worst_verdict_wins_and_checks_are_not_judged() {
+        let status = Status::of("env", &graph(), &observed());
+        assert_eq!(status.health, HealthState::Broken);
+        assert!(!status.healthy());
+        let app = of(&status, "releases.app");
+        assert_eq!(app.health, Some(HealthState::Broken));
+        assert_eq!(app.drift, ["values-changed"]);
+        let check = of(&status, "checks.page");
+        assert_eq!(check.health, None);
+        assert_eq!(
+            (
+                status.count(HealthState::Healthy),
+                status.count(HealthState::Broken)
+            ),
+            (2, 1)
+        );
+    }
+
+    #[test]
+    fn what_a_broken_cluster_hides_counts_as_broken() {
+        let mut observed = Observed::default();
+        observed.health.insert(
+            Address::Cluster,
+            health(HealthState::Broken, "the API does not answer"),
+        );
+        let status = Status::of("env", &graph(), &observed);
+        assert_eq!(of(&status, "releases.dapr").health, None);
+        assert_eq!(
+            of(&status, "releases.dapr").evidence,
+            ["not observed: the cluster is broken"]
+        );
+        assert_eq!(status.health, HealthState::Broken);
+    }
+
+    #[test]
+    fn restarts_that_grew_between_two_looks_degrade_a_healthy_release() {
+        let mut observed = observed();
+        observed.health.insert(
+            "releases.app".parse().unwrap(),
+            health(HealthState::Healthy, "1 pod Ready"),
+        );
+        observed.diffs.clear();
+        let mut status = Status::of("env", &graph(), &observed);
+        let count = |n: i32| -> Restarts {
+            [(
+                "releases.app".parse().unwrap(),
+                [("pod app-1, container app".to_owned(), n)].into(),
+            )]
+            .into()
+        };
+        status.note_restarts(&count(2), &count(2));
+        assert!(status.healthy(), "no growth, no verdict");
+        status.note_restarts(&count(2), &count(5));
+        assert_eq!(status.health, HealthState::Degraded);
+        assert_eq!(
+            of(&status, "releases.app").health,
+            Some(HealthState::Degraded)
+        );
+        assert_eq!(
+            of(&status, "releases.app").evidence,
+            ["pod app-1, container app restarted 3 more times since the last look (5 in all)"]
+        );
+    }
+}

@@ -284,3 +284,60 @@ async fn one_cycle(
         }
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Change;
+
+    fn change(address: &str, action: Action) -> Change {
+        Change {
+            address: address.to_owned(),
+            action,
+            reasons: vec!["why".to_owned()],
+            steps: vec!["do it".to_owned()],
+            before: serde_json::Value::Null,
+            after: serde_json::Value::Null,
+            details: Vec::new(),
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            format_version: "1".to_owned(),
+            environment: "env".to_owned(),
+            changes: vec![
+                change("releases.dapr", Action::Repair),
+                change("releases.app", Action::Update),
+                change("manifests.extra", Action::Create),
+                change("checks.page", Action::Run),
+            ],
+        }
+    }
+
+    #[test]
+    fn repairs_and_drift_from_a_matching_look_are_done_the_rest_waits() {
+        let mut memory = Memory::default();
+        memory
+            .actions
+            .insert("manifests.extra".to_owned(), Action::NoOp);
+        memory
+            .actions
+            .insert("releases.app".to_owned(), Action::Update);
+        let (now, pending) = split(&plan(), &memory, false);
+        let actions: Vec<Action> = now.changes.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            [Action::Repair, Action::NoOp, Action::Create, Action::Run]
+        );
+        assert!(now.changes[1].steps.is_empty());
+        assert_eq!(pending, ["releases.app (update: why)"]);
+    }
+
+    #[test]
+    fn with_spec_changes_everything_is_done() {
+        let (now, pending) = split(&plan(), &Memory::default(), true);
+        assert_eq!(now, plan());
+        assert!(pending.is_empty());
+    }
+}
