@@ -177,8 +177,7 @@ async fn status_names_what_is_broken_with_its_evidence() {
         "Environment \"scenario\" is healthy.",
         "2 node containers running, the API answers, every node Ready, kube-system pods Ready",
         "1 workload rolled out, 1 pod Ready",
-        "checks.page",
-        "not run: status runs no checks (apply does)",
+        "1 check not run: status runs no checks (apply does).",
         "0 broken, 0 degraded, 5 healthy.",
     ] {
         assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
@@ -310,6 +309,9 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     for shown in [
         "cluster: replace the cluster",
         "the cluster was rebuilt: everything in it is created again",
+        "images.app: load ",
+        "releases.platform: helm upgrade --install platform",
+        "releases.web: helm upgrade --install web",
         "checks.page: run done",
         "Apply complete: 6 done, 0 failed, 0 skipped",
     ] {

@@ -65,4 +65,19 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
         took.as_millis(),
         runs.len()
     );
+
+    // `status` reads the same, and finds every resource healthy.
+    let started = Instant::now();
+    let (code, text, stderr) = reddog.run(binary, &["status", "-f", "reddog-local.toml"]);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}\n{text}");
+    assert!(
+        text.starts_with("Environment \"reddog-local\" is healthy."),
+        "{text}"
+    );
+    assert_eq!(reddog.world.take_invocations().len(), 4);
+    eprintln!(
+        "status of the converged reddog-like world: {} ms\n{text}",
+        took.as_millis()
+    );
 }

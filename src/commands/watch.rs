@@ -196,12 +196,15 @@ async fn one_cycle(
         HealthState::Degraded => "degraded",
         HealthState::Broken => "broken",
     };
-    log(&format!(
-        "cycle {cycle}: {word} ({} healthy, {} degraded, {} broken)",
-        status.count(HealthState::Healthy),
-        status.count(HealthState::Degraded),
-        status.count(HealthState::Broken)
-    ));
+    let quiet_now = global.quiet && status.healthy() && !repairs.has_changes();
+    if !quiet_now {
+        log(&format!(
+            "cycle {cycle}: {word} ({} healthy, {} degraded, {} broken)",
+            status.count(HealthState::Healthy),
+            status.count(HealthState::Degraded),
+            status.count(HealthState::Broken)
+        ));
+    }
     for resource in status
         .resources
         .iter()

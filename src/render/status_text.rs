@@ -1,6 +1,6 @@
 //! The environment's health as text: one row per resource with its verdict
-//! and evidence (and how it differs from the spec), then the totals and
-//! what to run next.
+//! and evidence (and how it differs from the spec), the checks in one line
+//! (status runs none), then the totals and what to run next.
 
 use std::fmt::Write as _;
 
@@ -38,15 +38,20 @@ pub fn status_text(status: &Status, color: bool) -> String {
         status.environment,
         paint(Some(status.health), overall)
     );
+    // Checks are not judged: one line for all of them keeps the table to
+    // what was.
+    let is_check = |r: &&crate::status::ResourceStatus| r.address.starts_with("checks.");
+    let checks = status.resources.iter().filter(is_check).count();
     let width = status
         .resources
         .iter()
+        .filter(|r| !is_check(r))
         .map(|r| r.address.len())
         .max()
         .unwrap_or(0)
         .max("RESOURCE".len());
     let _ = writeln!(out, "  {:width$}  {:8}  EVIDENCE", "RESOURCE", "HEALTH");
-    for resource in &status.resources {
+    for resource in status.resources.iter().filter(|r| !is_check(r)) {
         let (word, _) = verdict(resource.health);
         let mut lines: Vec<String> = resource.evidence.clone();
         if !resource.drift.is_empty() {
@@ -67,12 +72,22 @@ pub fn status_text(status: &Status, color: bool) -> String {
             let _ = writeln!(out, "  {:width$}  {:8}  {line}", "", "");
         }
     }
+    if checks > 0 {
+        let _ = writeln!(
+            out,
+            "\n{checks} check{} not run: status runs no checks (apply does).",
+            if checks == 1 { "" } else { "s" }
+        );
+    }
     let broken = status.count(HealthState::Broken);
     let degraded = status.count(HealthState::Degraded);
     let healthy = status.count(HealthState::Healthy);
+    if checks == 0 {
+        let _ = writeln!(out);
+    }
     let _ = write!(
         out,
-        "\n{broken} broken, {degraded} degraded, {healthy} healthy."
+        "{broken} broken, {degraded} degraded, {healthy} healthy."
     );
     if status.healthy() {
         let _ = writeln!(out);
@@ -83,4 +98,59 @@ pub fn status_text(status: &Status, color: bool) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::ResourceStatus;
+
+    fn row(address: &str, health: Option<HealthState>, evidence: &[&str]) -> ResourceStatus {
+        ResourceStatus {
+            address: address.to_owned(),
+            health,
+            evidence: evidence.iter().map(|e| e.to_string()).collect(),
+            drift: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rows_line_up_evidence_continues_and_checks_share_a_line() {
+        let mut web = row(
+            "releases.web",
+            Some(HealthState::Broken),
+            &[
+                "pod web-1: container web CrashLoopBackOff, 4 restarts",
+                "pod web-2: Pending and not Ready",
+            ],
+        );
+        web.drift = vec!["values-changed".to_owned()];
+        let status = Status {
+            environment: "demo".to_owned(),
+            health: HealthState::Broken,
+            resources: vec![
+                row(
+                    "cluster",
+                    Some(HealthState::Healthy),
+                    &["1 node container running"],
+                ),
+                web,
+                row("checks.page", None, &["not run"]),
+            ],
+        };
+        assert_eq!(
+            status_text(&status, false),
+            "Environment \"demo\" is broken.
+
+  RESOURCE      HEALTH    EVIDENCE
+  cluster       healthy   1 node container running
+  releases.web  broken    pod web-1: container web CrashLoopBackOff, 4 restarts
+                          pod web-2: Pending and not Ready
+                          differs from the spec: values-changed
+
+1 check not run: status runs no checks (apply does).
+1 broken, 0 degraded, 1 healthy. `kindform plan` shows the repairs; `kindform apply` makes them.
+"
+        );
+    }
 }
