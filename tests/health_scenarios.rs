@@ -355,6 +355,17 @@ async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
         "the repair ends",
     );
     run.wait_for(": healthy (", "the next look finds it healthy");
+    // Drift: a release that matched the spec is uninstalled by hand.
+    env.helm(&["uninstall", "platform", "--namespace", "platform-system"]);
+    run.wait_for(
+        "repairing releases.platform",
+        "watch puts back what was removed",
+    );
+    run.wait_for(
+        "releases.platform: helm upgrade --install platform",
+        "by installing it again",
+    );
+    run.wait_for(": healthy (", "and finds it healthy");
     env.edit_spec(|spec| spec.replace("mode: full", "mode: lean"));
     run.wait_for(
         "the spec changed; watch does not apply its changes",
@@ -370,6 +381,7 @@ async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.ends_with("stopped\n"), "{stderr}");
     assert!(!stderr.contains("repairing manifests.extra"), "{stderr}");
+    eprintln!("{stderr}");
     let extra = env
         .world
         .get_object(&env.cluster, "v1", "ConfigMap", "apps", "extra")

@@ -59,10 +59,7 @@ fn split(plan: &Plan, memory: &Memory, everything: bool) -> (Plan, Vec<String>) 
             pending.push(format!(
                 "{} ({}: {})",
                 change.address,
-                serde_json::to_value(change.action)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                action_word(change.action),
                 change.reasons.join(", ")
             ));
             change.action = Action::NoOp;
@@ -70,6 +67,14 @@ fn split(plan: &Plan, memory: &Memory, everything: bool) -> (Plan, Vec<String>) 
         }
     }
     (now, pending)
+}
+
+/// An action as the plan's JSON names it (`create`, `repair`, …).
+fn action_word(action: Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The spec as the command line names it, read again.
@@ -218,7 +223,7 @@ async fn one_cycle(
         let said = format!("pending:{}", pending.join(";"));
         if memory.reported.as_deref() != Some(said.as_str()) {
             log(&format!(
-                "cycle {cycle}: not applied, as they were pending before this look (run `kindform apply`, or watch with --apply-spec-changes): {}",
+                "cycle {cycle}: left for `kindform apply` (from the spec, or pending before watch looked; --apply-spec-changes applies them): {}",
                 pending.join("; ")
             ));
             memory.reported = Some(said);
@@ -238,22 +243,13 @@ async fn one_cycle(
             return;
         }
     };
-    let counts = repairs.counts();
-    let changing: Vec<&str> = repairs
+    let changing: Vec<String> = repairs
         .changes
         .iter()
         .filter(|c| c.action.is_change())
-        .map(|c| c.address.as_str())
+        .map(|c| format!("{} ({})", c.address, action_word(c.action)))
         .collect();
-    log(&format!(
-        "cycle {cycle}: repairing {} ({} repair, {} create, {} update, {} replace, {} delete)",
-        changing.join(", "),
-        counts.repair,
-        counts.create,
-        counts.update,
-        counts.replace,
-        counts.delete
-    ));
+    log(&format!("cycle {cycle}: repairing {}", changing.join(", ")));
     let mut journal = Journal::open(&dir, "watch");
     journal.record("plan", serde_json::to_value(&repairs).unwrap_or_default());
     let planned = observation.planned;
