@@ -214,7 +214,11 @@ pub async fn observe(
     observed
         .fingerprints
         .insert(Address::Cluster, live_fingerprint(&live));
-    let cascade = cascades(&cluster_diff, options.replace.contains(&Address::Cluster));
+    let cascade = cascades(
+        &cluster_diff,
+        options.replace.contains(&Address::Cluster),
+        spec.cluster.allow_rebuild,
+    );
     observed.diffs.insert(Address::Cluster, cluster_diff);
     let reachable = matches!(live.api, ApiState::Reachable { .. });
     planned.cluster = Some(live);

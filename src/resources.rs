@@ -16,8 +16,9 @@ use kindform_kube::manifest::{DesiredManifest, ManifestLive};
 
 use crate::graph::Graph;
 
-/// A resource's desired state.
-#[derive(Clone, Debug)]
+/// A resource's desired state (comparable, so that `watch` can tell an
+/// edit of the spec or of a file it names from drift).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Desired {
     /// An image.
     Image(DesiredImage),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kindform_api::provider::Effect;
 use kindform_api::{Address, HealthState};
 use serde::Serialize;
 
@@ -48,8 +49,8 @@ pub struct ResourceStatus {
 pub struct Status {
     /// The environment's name.
     pub environment: String,
-    /// The worst verdict of any resource; a resource that could not be
-    /// judged counts as broken (its cluster is).
+    /// The worst verdict of any resource; a resource hidden by a broken
+    /// cluster counts as broken.
     pub health: HealthState,
     /// Every resource of the spec, in graph order.
     pub resources: Vec<ResourceStatus>,
@@ -62,17 +63,22 @@ impl Status {
             .health
             .get(&Address::Cluster)
             .is_some_and(|h| h.state == HealthState::Broken);
+        let cluster_remade = observed.diffs.get(&Address::Cluster).is_some_and(|d| {
+            d.differences
+                .iter()
+                .any(|d| matches!(d.effect, Effect::Create | Effect::ForcesReplacement))
+        });
         let mut resources = Vec::new();
         let mut worst = HealthState::Healthy;
         for address in graph.topological() {
+            // Repairs are what the verdict already says; the rest is drift.
             let drift: Vec<String> = observed
                 .diffs
                 .get(address)
                 .map(|d| {
                     d.differences
                         .iter()
-                        .filter(|d| d.reason != "unhealthy")
-                        .filter(|d| d.reason != "cluster-unreachable")
+                        .filter(|d| d.effect != Effect::Repair)
                         .map(|d| d.reason.clone())
                         .collect()
                 })
@@ -86,12 +92,20 @@ impl Status {
                 (None, _) if cluster_broken => {
                     (None, vec!["not observed: the cluster is broken".to_owned()])
                 }
+                (None, _) if cluster_remade => (
+                    None,
+                    vec!["not observed: the plan makes the cluster again".to_owned()],
+                ),
                 (None, _) => (None, vec!["not observed".to_owned()]),
             };
-            let judged = match (health, address) {
-                (Some(state), _) => state,
-                (None, Address::Check(_)) => HealthState::Healthy,
-                (None, _) => HealthState::Broken,
+            // What a broken cluster hides counts as broken; what a cluster
+            // about to be made again holds is not judged at all.
+            let judged = match health {
+                Some(state) => state,
+                None if cluster_broken && !matches!(address, Address::Check(_)) => {
+                    HealthState::Broken
+                }
+                None => HealthState::Healthy,
             };
             worst = worst.max(judged);
             // What was not observed cannot be said to differ.

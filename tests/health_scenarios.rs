@@ -280,6 +280,19 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
         ),
         "{stdout}"
     );
+    let (code, _, stderr) = env.kindform(&[
+        "apply",
+        "--auto-approve",
+        "--replace",
+        "cluster",
+        "--var",
+        &port,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--replace cluster rebuilds the cluster, which --no-rebuild (or allow_rebuild = false under [cluster]) forbids"),
+        "{stderr}"
+    );
     env.edit_spec(|spec| spec.replace("allow_rebuild = false\n", ""));
     // The command line's word, kept by apply.
     let (code, stdout, stderr) = env.kindform(&[
@@ -375,12 +388,22 @@ async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
         "manifests.extra (update: ",
         "and its change reported, not made",
     );
+    // A file the spec names is the spec's word too.
+    write(env.dir.join("values.yaml"), "replicas: 1\ngreeting: hi\n");
+    run.wait_for(
+        "releases.web (update: values-changed)",
+        "a values edit is left for apply",
+    );
     run.wait_for(": healthy (", "watch goes on");
     run.interrupt();
     let (code, stderr) = run.finish();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.ends_with("stopped\n"), "{stderr}");
     assert!(!stderr.contains("repairing manifests.extra"), "{stderr}");
+    assert!(
+        !stderr.contains("repairing releases.web (update)"),
+        "{stderr}"
+    );
     eprintln!("{stderr}");
     let extra = env
         .world

@@ -9,7 +9,10 @@ use kindform_api::provider::Provider as _;
 use kindform_api::{Address, Spec};
 use tokio::sync::{mpsc, watch};
 
-use super::{Failure, addresses, colour, error_chain, forbid_rebuild, load, runtime, state_dir};
+use super::{
+    Failure, addresses, colour, error_chain, forbid_rebuild, load, replace_allowed, runtime,
+    state_dir,
+};
 use crate::apply::{Report, Walk};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::event::Event;
@@ -118,7 +121,7 @@ fn peak_memory_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub(super) fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
+fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
     if let Some(kb) = peak_memory_kb() {
         tracing::debug!("peak memory {} MB", kb / 1024);
     }
@@ -153,6 +156,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
     };
     let kept = saved.as_ref().is_some_and(|s| !s.allow_rebuild);
     forbid_rebuild(&mut loaded, args.no_rebuild || kept);
+    replace_allowed(&loaded, &options)?;
     let (spec, graph) = (&loaded.spec, &loaded.graph);
     let dir = state_dir(&loaded);
     let parallelism = usize::from(args.parallelism);

@@ -88,6 +88,16 @@ fn forbid_rebuild(loaded: &mut Loaded, no_rebuild: bool) {
     }
 }
 
+/// Refuses `--replace cluster` where rebuilding the cluster is forbidden.
+fn replace_allowed(loaded: &Loaded, options: &PlanOptions) -> Result<(), Failure> {
+    if options.replace.contains(&Address::Cluster) && !loaded.spec.cluster.allow_rebuild {
+        return Err(Failure(
+            "error: --replace cluster rebuilds the cluster, which --no-rebuild (or allow_rebuild = false under [cluster]) forbids; nothing was changed".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn load(global: &GlobalArgs) -> Result<Loaded, Failure> {
     let path = spec_path(global);
     let options = LoadOptions {
@@ -199,6 +209,7 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
         targets: addresses(&args.target, &loaded)?,
         replace: addresses(&args.replace, &loaded)?,
     };
+    replace_allowed(&loaded, &options)?;
     let observed = runtime()?
         .block_on(async {
             let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;

@@ -1,28 +1,33 @@
 //! `kindform watch`: observes the environment every `--interval`, logs one
-//! line per cycle (and the evidence of what is unhealthy), and repairs what
+//! line per look (and the evidence of what is unhealthy), and repairs what
 //! broke or drifted, taking the environment's lock only while it repairs.
 //!
 //! What watch changes on its own: every repair the plan shows (a broken
 //! release, a stopped node, a stale image), and any change to a resource
-//! that matched the spec at the previous look (someone deleted or edited it
-//! by hand). What it leaves to `kindform apply`: changes that were pending
-//! when watch first looked, and what edits to the spec file made while it
-//! runs would change (it reads the spec again each cycle); it reports
-//! those, and applies them only with `--apply-spec-changes`.
-//! Ctrl-C between cycles stops it (exit 0); during a repair, running steps
-//! finish first.
+//! that matched the spec at the previous look while the spec's word on it
+//! stayed the same (someone deleted or edited it by hand). What it leaves to
+//! `kindform apply`: changes that were pending when watch first looked, and
+//! what edits to the spec, or to the files it names, change (watch reads
+//! them again each look); it reports those, and applies them only with
+//! `--apply-spec-changes`. Ctrl-C between looks stops it (exit 0); during a
+//! repair the first lets running steps finish (and tells a running `helm` to
+//! stop waiting), the second stops at once.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use kindform_api::HealthState;
+use kindform_api::{Address, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
 use super::apply::{fail, walk};
 use super::{Failure, error_chain, forbid_rebuild, load, runtime, state_dir};
 use crate::apply::Walk;
 use crate::cli::{GlobalArgs, WatchArgs};
+use crate::observe::{Observation, Session};
 use crate::plan::{Action, Plan, PlanOptions, spec_hash};
 use crate::render::report_text;
+use crate::resources::Desired;
 use crate::spec::Loaded;
 use crate::state::{Journal, Lock};
 use crate::status::{Restarts, Status, restarts};
@@ -33,29 +38,52 @@ fn log(text: &str) {
     eprintln!("{} {text}", now.strftime("%H:%M:%S"));
 }
 
-/// What watch keeps from one cycle to the next.
+/// What watch keeps from one look to the next.
 #[derive(Default)]
 struct Memory {
-    /// Each address's action at the previous look.
+    /// Each address's action at the previous look (`NoOp` also for what
+    /// watch took on to repair, so that a failed repair is tried again).
     actions: BTreeMap<String, Action>,
+    /// Each in-cluster resource's desired state at the previous look.
+    desired: BTreeMap<Address, Desired>,
+    /// The cluster's desired state at the previous look.
+    cluster: Option<ClusterSpec>,
     /// The releases' restart counts at the previous look.
     restarts: Restarts,
     /// The pending changes last reported, so they are said once.
     reported: Option<String>,
 }
 
+impl Memory {
+    /// Whether the spec says the same of `address` now as at the previous look.
+    fn same_word(
+        &self,
+        address: &str,
+        spec: &crate::spec::Loaded,
+        observation: &Observation,
+    ) -> bool {
+        match address.parse::<Address>() {
+            Ok(Address::Cluster) => self.cluster.as_ref() == Some(&spec.spec.cluster),
+            Ok(address) => {
+                self.desired.contains_key(&address)
+                    && self.desired.get(&address) == observation.planned.desired.get(&address)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// Splits a plan into what watch does now and what it leaves to the user:
-/// repairs, and changes to what matched the spec at the previous look,
-/// are done; other changes are pending unless `everything`.
-fn split(plan: &Plan, memory: &Memory, everything: bool) -> (Plan, Vec<String>) {
+/// repairs, and changes to what matched the spec at the previous look
+/// (`drifted`), are done; other changes are pending unless `everything`.
+fn split(plan: &Plan, drifted: impl Fn(&str) -> bool, everything: bool) -> (Plan, Vec<String>) {
     let mut now = plan.clone();
     let mut pending = Vec::new();
     for change in &mut now.changes {
         if !change.action.is_change() || change.action == Action::Repair || everything {
             continue;
         }
-        let drifted = memory.actions.get(&change.address) == Some(&Action::NoOp);
-        if !drifted {
+        if !drifted(&change.address) {
             pending.push(format!(
                 "{} ({}: {})",
                 change.address,
@@ -84,6 +112,40 @@ fn reload(global: &GlobalArgs, no_rebuild: bool) -> Result<Loaded, Failure> {
     Ok(loaded)
 }
 
+/// A fingerprint of a spec, to say a change of it once.
+fn spec_fingerprint(loaded: &Loaded) -> String {
+    let empty = Plan {
+        format_version: "1".to_owned(),
+        environment: loaded.spec.name.clone(),
+        changes: Vec::new(),
+    };
+    spec_hash(&loaded.spec, &empty)
+}
+
+/// Ctrl-C: between looks it stops watch; during a repair the first stops
+/// starting work and tells `helm` to stop waiting, the second exits now.
+fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut during_repair = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+            if !repairing.load(Ordering::SeqCst) {
+                continue;
+            }
+            kindform_helm::cli::interrupt_all();
+            during_repair += 1;
+            if during_repair == 1 {
+                log(
+                    "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now",
+                );
+            } else {
+                log("stopped: run `kindform apply` to finish the repair");
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
 /// `kindform watch`.
 pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failure> {
     let mut loaded = reload(global, args.no_rebuild)?;
@@ -95,11 +157,8 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
             .await
             .map_err(|e| fail(&e))?;
         let (stop, mut stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop.send(true);
-            }
-        });
+        let repairing = Arc::new(AtomicBool::new(false));
+        on_interrupt(stop, Arc::clone(&repairing));
         log(&format!(
             "watching environment \"{}\" every {}; Ctrl-C stops",
             loaded.spec.name, args.interval
@@ -111,25 +170,22 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
             match reload(global, args.no_rebuild) {
                 Ok(fresh) if spec_fingerprint(&fresh) != spec_fingerprint(&loaded) => {
                     loaded = fresh;
-                    if args.apply_spec_changes {
-                        log(&format!(
-                            "cycle {cycle}: the spec changed; applying it (--apply-spec-changes)"
-                        ));
-                    } else {
-                        log(&format!(
-                            "cycle {cycle}: the spec changed; watch does not apply its changes (run `kindform apply`, or watch with --apply-spec-changes)"
-                        ));
-                        // Nothing counts as matching the spec before this
-                        // look, so what the edit changes stays pending.
-                        memory.actions.clear();
-                    }
+                    log(&format!(
+                        "cycle {cycle}: the spec changed; {}",
+                        if args.apply_spec_changes {
+                            "applying it (--apply-spec-changes)"
+                        } else {
+                            "watch does not apply its changes (run `kindform apply`, or watch with --apply-spec-changes)"
+                        }
+                    ));
                 }
                 Ok(_) => {}
                 Err(failure) => log(&format!(
                     "cycle {cycle}: the spec no longer loads; watch goes on with it as it was:\n{failure}"
                 )),
             }
-            one_cycle(global, args, &loaded, &session, &mut memory, cycle, &stopped).await;
+            let look = Look { global, args, loaded: &loaded, session: &session, cycle };
+            look.run(&mut memory, &stopped, &repairing).await;
             if *stopped.borrow() {
                 break;
             }
@@ -143,145 +199,210 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
     })
 }
 
-/// A fingerprint of a spec, to say a change once.
-fn spec_fingerprint(loaded: &Loaded) -> String {
-    let empty = Plan {
-        format_version: "1".to_owned(),
-        environment: loaded.spec.name.clone(),
-        changes: Vec::new(),
-    };
-    spec_hash(&loaded.spec, &empty)
+/// One look at the environment.
+struct Look<'a> {
+    global: &'a GlobalArgs,
+    args: &'a WatchArgs,
+    loaded: &'a Loaded,
+    session: &'a Session,
+    cycle: u64,
 }
 
-/// One look: observe, log the health, repair what watch repairs.
-async fn one_cycle(
-    global: &GlobalArgs,
-    args: &WatchArgs,
-    loaded: &Loaded,
-    session: &crate::observe::Session,
-    memory: &mut Memory,
-    cycle: u64,
-    stopped: &watch::Receiver<bool>,
-) {
-    let (spec, graph) = (&loaded.spec, &loaded.graph);
-    let options = PlanOptions::default();
-    let observation = match crate::observe::observe(spec, graph, session, &options).await {
-        Ok(observation) => observation,
-        Err(e) => {
-            log(&format!(
-                "cycle {cycle}: cannot observe the environment: {}",
-                error_chain(&e).trim_start_matches("error: ")
-            ));
+impl Look<'_> {
+    fn say(&self, text: &str) {
+        log(&format!("cycle {}: {text}", self.cycle));
+    }
+
+    /// Observes and plans; `None` (said) when the environment cannot be seen.
+    async fn observe(&self) -> Option<(Observation, Plan)> {
+        let (spec, graph) = (&self.loaded.spec, &self.loaded.graph);
+        let options = PlanOptions::default();
+        match crate::observe::observe(spec, graph, self.session, &options).await {
+            Ok(observation) => {
+                let plan = crate::plan::plan(spec, graph, &observation.observed, &options);
+                Some((observation, plan))
+            }
+            Err(e) => {
+                self.say(&format!(
+                    "cannot observe the environment: {}",
+                    error_chain(&e).trim_start_matches("error: ")
+                ));
+                None
+            }
+        }
+    }
+
+    /// What of `plan` watch does now, and what it leaves pending.
+    fn split(
+        &self,
+        plan: &Plan,
+        observation: &Observation,
+        memory: &Memory,
+    ) -> (Plan, Vec<String>) {
+        let drifted = |address: &str| {
+            memory.actions.get(address) == Some(&Action::NoOp)
+                && memory.same_word(address, self.loaded, observation)
+        };
+        split(plan, drifted, self.args.apply_spec_changes)
+    }
+
+    /// Observe, log the health, repair what watch repairs.
+    async fn run(
+        &self,
+        memory: &mut Memory,
+        stopped: &watch::Receiver<bool>,
+        repairing: &AtomicBool,
+    ) {
+        let Some((observation, plan)) = self.observe().await else {
+            return;
+        };
+        let graph = &self.loaded.graph;
+        let mut status = Status::of(&self.loaded.spec.name, graph, &observation.observed);
+        let now_restarts = restarts(&observation.planned);
+        status.note_restarts(&memory.restarts, &now_restarts);
+        memory.restarts = now_restarts;
+        let (repairs, pending) = self.split(&plan, &observation, memory);
+        self.remember(memory, &repairs, &plan, &observation);
+        self.report(&status, &repairs, &pending, memory);
+        if !repairs.has_changes() || *stopped.borrow() {
             return;
         }
-    };
-    let plan = crate::plan::plan(spec, graph, &observation.observed, &options);
-    let mut status = Status::of(&spec.name, graph, &observation.observed);
-    let now_restarts = restarts(&observation.planned);
-    status.note_restarts(&memory.restarts, &now_restarts);
-    memory.restarts = now_restarts;
-    let everything = args.apply_spec_changes;
-    let (repairs, pending) = split(&plan, memory, everything);
-    // What watch takes on stays its own until it holds: recorded as
-    // matching, so a repair that failed is tried again next cycle.
-    memory.actions = repairs
-        .changes
-        .iter()
-        .map(|c| {
-            let action = if c.action.is_change() {
-                Action::NoOp
-            } else {
-                plan.change(&c.address).map_or(c.action, |p| p.action)
-            };
-            (c.address.clone(), action)
-        })
-        .collect();
-    let word = match status.health {
-        HealthState::Healthy => "healthy",
-        HealthState::Degraded => "degraded",
-        HealthState::Broken => "broken",
-    };
-    let quiet_now = global.quiet && status.healthy() && !repairs.has_changes();
-    if !quiet_now {
-        log(&format!(
-            "cycle {cycle}: {word} ({} healthy, {} degraded, {} broken)",
-            status.count(HealthState::Healthy),
-            status.count(HealthState::Degraded),
-            status.count(HealthState::Broken)
-        ));
-    }
-    for resource in status
-        .resources
-        .iter()
-        .filter(|r| r.health.is_some_and(|h| h != HealthState::Healthy))
-    {
-        for line in &resource.evidence {
-            log(&format!("  {}: {line}", resource.address));
+        let dir = state_dir(self.loaded);
+        let lock = match Lock::acquire(&dir, &self.loaded.spec.name, "watch") {
+            Ok((lock, note)) => {
+                if let Some(note) = note {
+                    self.say(&format!("note: {note}"));
+                }
+                lock
+            }
+            Err(e) => {
+                self.say(&format!(
+                    "not repairing now: {}",
+                    error_chain(&e).trim_start_matches("error: ")
+                ));
+                return;
+            }
+        };
+        // What was seen before the lock may have moved (an apply that just
+        // ended): look again, under the lock, and repair from that.
+        let Some((observation, plan)) = self.observe().await else {
+            return;
+        };
+        let (repairs, _) = self.split(&plan, &observation, memory);
+        if !repairs.has_changes() {
+            self.say("nothing to repair after all");
+            return;
         }
+        repairing.store(true, Ordering::SeqCst);
+        self.repair(&repairs, observation, stopped).await;
+        repairing.store(false, Ordering::SeqCst);
+        drop(lock);
     }
-    if !pending.is_empty() {
-        let said = format!("pending:{}", pending.join(";"));
+
+    /// Keeps what the next look compares with.
+    fn remember(
+        &self,
+        memory: &mut Memory,
+        repairs: &Plan,
+        plan: &Plan,
+        observation: &Observation,
+    ) {
+        memory.actions = repairs
+            .changes
+            .iter()
+            .map(|c| {
+                let action = if c.action.is_change() {
+                    Action::NoOp
+                } else {
+                    plan.change(&c.address).map_or(c.action, |p| p.action)
+                };
+                (c.address.clone(), action)
+            })
+            .collect();
+        memory.desired = observation.planned.desired.clone();
+        memory.cluster = Some(self.loaded.spec.cluster.clone());
+    }
+
+    /// The look's lines: the verdict, the evidence of what is not healthy,
+    /// what is left for apply.
+    fn report(&self, status: &Status, repairs: &Plan, pending: &[String], memory: &mut Memory) {
+        let word = match status.health {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Broken => "broken",
+        };
+        if !(self.global.quiet && status.healthy() && !repairs.has_changes()) {
+            self.say(&format!(
+                "{word} ({} healthy, {} degraded, {} broken)",
+                status.count(HealthState::Healthy),
+                status.count(HealthState::Degraded),
+                status.count(HealthState::Broken)
+            ));
+        }
+        for resource in status
+            .resources
+            .iter()
+            .filter(|r| r.health.is_some_and(|h| h != HealthState::Healthy))
+        {
+            for line in &resource.evidence {
+                log(&format!("  {}: {line}", resource.address));
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let said = pending.join(";");
         if memory.reported.as_deref() != Some(said.as_str()) {
-            log(&format!(
-                "cycle {cycle}: left for `kindform apply` (from the spec, or pending before watch looked; --apply-spec-changes applies them): {}",
+            self.say(&format!(
+                "left for `kindform apply` (from the spec, or pending before watch looked; --apply-spec-changes applies them): {}",
                 pending.join("; ")
             ));
             memory.reported = Some(said);
         }
     }
-    if !repairs.has_changes() {
-        return;
-    }
-    let dir = state_dir(loaded);
-    let lock = match Lock::acquire(&dir, &spec.name, "watch") {
-        Ok((lock, _)) => lock,
-        Err(e) => {
-            log(&format!(
-                "cycle {cycle}: not repairing now: {}",
-                error_chain(&e).trim_start_matches("error: ")
-            ));
-            return;
+
+    /// Walks the repairs, journalled, and logs how it went.
+    async fn repair(
+        &self,
+        repairs: &Plan,
+        observation: Observation,
+        stopped: &watch::Receiver<bool>,
+    ) {
+        let (spec, graph) = (&self.loaded.spec, &self.loaded.graph);
+        let changing: Vec<String> = repairs
+            .changes
+            .iter()
+            .filter(|c| c.action.is_change())
+            .map(|c| format!("{} ({})", c.address, action_word(c.action)))
+            .collect();
+        self.say(&format!("repairing {}", changing.join(", ")));
+        let mut journal = Journal::open(&state_dir(self.loaded), "watch");
+        journal.record("plan", serde_json::to_value(repairs).unwrap_or_default());
+        let parallelism = usize::from(self.args.parallelism);
+        let make = |events, stop| Walk {
+            spec,
+            graph,
+            plan: repairs,
+            planned: observation.planned,
+            session: self.session,
+            parallelism,
+            events,
+            stop,
+        };
+        let report = walk(self.global, make, &mut journal, Some(stopped.clone())).await;
+        let text = report_text(&report, "Repair");
+        journal.record("result", serde_json::json!({"report": text}));
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            log(&format!("  {line}"));
         }
-    };
-    let changing: Vec<String> = repairs
-        .changes
-        .iter()
-        .filter(|c| c.action.is_change())
-        .map(|c| format!("{} ({})", c.address, action_word(c.action)))
-        .collect();
-    log(&format!("cycle {cycle}: repairing {}", changing.join(", ")));
-    let mut journal = Journal::open(&dir, "watch");
-    journal.record("plan", serde_json::to_value(&repairs).unwrap_or_default());
-    let planned = observation.planned;
-    let parallelism = usize::from(args.parallelism);
-    let make = |events, stop| Walk {
-        spec,
-        graph,
-        plan: &repairs,
-        planned,
-        session,
-        parallelism,
-        events,
-        stop,
-    };
-    let report = walk(global, make, &mut journal, Some(stopped.clone())).await;
-    drop(lock);
-    let text = report_text(&report, "Repair");
-    journal.record("result", serde_json::json!({"report": text}));
-    let failed = report.failed();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        log(&format!("  {line}"));
-    }
-    log(&format!(
-        "cycle {cycle}: {}",
-        if failed {
+        self.say(if report.failed() {
             "the repair failed; watch looks again next cycle"
         } else if report.interrupted {
-            "the repair was interrupted"
+            "the repair was interrupted; `kindform apply` finishes it"
         } else {
             "repaired; the next look tells whether it holds"
-        }
-    ));
+        });
+    }
 }
 
 #[cfg(test)]
@@ -316,14 +437,7 @@ mod tests {
 
     #[test]
     fn repairs_and_drift_from_a_matching_look_are_done_the_rest_waits() {
-        let mut memory = Memory::default();
-        memory
-            .actions
-            .insert("manifests.extra".to_owned(), Action::NoOp);
-        memory
-            .actions
-            .insert("releases.app".to_owned(), Action::Update);
-        let (now, pending) = split(&plan(), &memory, false);
+        let (now, pending) = split(&plan(), |a| a == "manifests.extra", false);
         let actions: Vec<Action> = now.changes.iter().map(|c| c.action).collect();
         assert_eq!(
             actions,
@@ -335,7 +449,7 @@ mod tests {
 
     #[test]
     fn with_spec_changes_everything_is_done() {
-        let (now, pending) = split(&plan(), &Memory::default(), true);
+        let (now, pending) = split(&plan(), |_| false, true);
         assert_eq!(now, plan());
         assert!(pending.is_empty());
     }

@@ -38,13 +38,14 @@ pub struct PlanOptions {
 }
 
 /// Whether the cluster's diff means it is created or replaced, so that
-/// everything in it is created too (and need not be observed).
-pub fn cascades(diff: &Diff, forced: bool) -> bool {
-    forced
-        || diff
-            .differences
-            .iter()
-            .any(|d| matches!(d.effect, Effect::Create | Effect::ForcesReplacement))
+/// everything in it is created too (and need not be observed). A cluster
+/// that may not be rebuilt is not replaced: apply stops at it instead.
+pub fn cascades(diff: &Diff, forced: bool, allow_rebuild: bool) -> bool {
+    diff.differences.iter().any(|d| match d.effect {
+        Effect::Create => true,
+        Effect::ForcesReplacement => allow_rebuild,
+        _ => false,
+    }) || (forced && allow_rebuild)
 }
 
 fn action_of(diff: &Diff) -> Action {
@@ -96,7 +97,7 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
     let cluster_cascades = observed
         .diffs
         .get(&Address::Cluster)
-        .is_some_and(|d| cascades(d, cluster_forced));
+        .is_some_and(|d| cascades(d, cluster_forced, spec.cluster.allow_rebuild));
     let mut changes = Vec::new();
     // Releases repaired because they are broken: the platforms whose
     // dependants are restarted after them.
@@ -153,7 +154,8 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             _ => (action, reasons),
         };
         if matches!(address, Address::Release(_))
-            && action == Action::Repair
+            // Its pods are broken, not only its Helm record (`failed`,
+            // `pending-*`): what runs on it may be broken with it.
             && reasons.iter().any(|r| r == "unhealthy")
         {
             mended.insert(address);

@@ -21,7 +21,7 @@ const POLL: Duration = Duration::from_millis(500);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A check as the engine runs it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DesiredCheck {
     /// The spec's definition.
     pub spec: CheckSpec,

@@ -5,7 +5,7 @@
 
 use kindform_api::{Health, HealthState, ReleaseSpec};
 use kindform_kube::Workload;
-use kindform_kube::pods::{PodState, STUCK};
+use kindform_kube::pods::PodState;
 
 /// The health of release `name` and the workloads whose containers are stuck.
 pub fn release_health(
@@ -19,7 +19,7 @@ pub fn release_health(
     let namespace = &spec.namespace;
     let mine: Vec<&Workload> = workloads
         .iter()
-        .filter(|w| w.release.as_deref() == Some(name) && &w.namespace == namespace)
+        .filter(|w| w.of_release(name, namespace))
         .collect();
     let mut release_pods: Vec<&PodState> = Vec::new();
     for workload in &mine {
@@ -28,18 +28,16 @@ pub fn release_health(
         }
         for pod in pods.iter().filter(|p| workload.runs(p)) {
             release_pods.push(pod);
-            for container in &pod.containers {
-                if let Some(reason) = container.waiting.as_deref().filter(|r| STUCK.contains(r)) {
-                    health.note(
-                        HealthState::Broken,
-                        format!(
-                            "pod {}: container {} {reason}, {} restarts",
-                            pod.name, container.name, container.restarts
-                        ),
-                    );
-                    if !stuck.contains(*workload) {
-                        stuck.push((*workload).clone());
-                    }
+            for (container, reason) in pod.stuck() {
+                health.note(
+                    HealthState::Broken,
+                    format!(
+                        "pod {}: container {} {reason}, {} restarts",
+                        pod.name, container.name, container.restarts
+                    ),
+                );
+                if !stuck.contains(*workload) {
+                    stuck.push((*workload).clone());
                 }
             }
             if !pod.ready && pod.phase != "Succeeded" && !stuck.contains(*workload) {
@@ -118,7 +116,7 @@ pub fn restart_counts(
 ) -> std::collections::BTreeMap<String, i32> {
     workloads
         .iter()
-        .filter(|w| w.release.as_deref() == Some(name) && w.namespace == spec.namespace)
+        .filter(|w| w.of_release(name, &spec.namespace))
         .flat_map(|w| pods.iter().filter(move |p| w.runs(p)))
         .flat_map(|pod| {
             pod.containers.iter().map(move |c| {

@@ -49,7 +49,7 @@ pub enum DesiredChart {
 
 /// A release as the spec means it, with its values put together and a local
 /// chart read. Holds secrets: never serialised or printed whole.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DesiredRelease {
     /// The release name.
     pub name: String,
@@ -339,15 +339,22 @@ pub struct ReleaseLive {
     /// Objects the chart renders that exist without this release's
     /// ownership; looked for only when an install or upgrade is due.
     pub conflicts: Vec<ObjectRef>,
-    /// How well it works.
+    /// How well it works; only the verdict goes into the fingerprint, as
+    /// the evidence (restart counts, rollout progress) moves by itself.
+    #[serde(serialize_with = "verdict_only")]
     pub health: Health,
     /// Its workloads whose containers are stuck (crash-looping, …).
+    #[serde(skip)]
     pub stuck: Vec<Workload>,
     /// How often each container of its pods restarted (see
     /// [`restart_counts`]); left out of the fingerprint, as restarts come
     /// without anyone changing the release.
     #[serde(skip)]
     pub restarts: std::collections::BTreeMap<String, i32>,
+}
+
+fn verdict_only<S: serde::Serializer>(health: &Health, serializer: S) -> Result<S::Ok, S::Error> {
+    health.state.serialize(serializer)
 }
 
 /// What the cluster looks like around the releases, read once per run.
@@ -424,27 +431,17 @@ impl ReleaseProvider {
             .await
             .map_err(|e| ReleaseError::Health(Box::new(e)))?
             .into_iter()
-            .filter(|w| {
-                w.release.as_deref() == Some(desired.name.as_str())
-                    && w.namespace == desired.spec.namespace
-            })
+            .filter(|w| w.of_release(&desired.name, &desired.spec.namespace))
             .collect();
         for workload in &workloads {
-            progress.step(&format!("rollout restart {workload}"));
-            kindform_kube::rollout::restart(client, workload)
-                .await
-                .map_err(|e| ReleaseError::Health(Box::new(e)))?;
-        }
-        for workload in &workloads {
             progress.step(&format!(
-                "wait for {workload} to roll out ({})",
+                "rollout restart {workload} and wait for it ({})",
                 kindform_api::Duration::new(bound)
             ));
-            kindform_kube::rollout::wait_rolled_out(client, workload, bound)
-                .await
-                .map_err(|e| ReleaseError::Health(Box::new(e)))?;
         }
-        Ok(())
+        kindform_kube::rollout::restart_and_wait(client, &workloads, bound)
+            .await
+            .map_err(|e| ReleaseError::Health(Box::new(e)))
     }
 
     /// The ladder for a release that matches the spec but is broken:

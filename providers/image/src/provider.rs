@@ -487,10 +487,9 @@ impl Provider for ImageProvider {
         crate::load::load(&self.docker, reference, &targets, size, progress).await?;
         for workload in &live.workloads {
             progress.step(&format!("rollout restart {workload}"));
-            kindform_kube::rollout::restart(&self.client, workload).await?;
-            kindform_kube::rollout::wait_rolled_out(&self.client, workload, ROLLOUT_TIMEOUT)
-                .await?;
         }
+        kindform_kube::rollout::restart_and_wait(&self.client, &live.workloads, ROLLOUT_TIMEOUT)
+            .await?;
         Ok(Outcome::Done)
     }
 

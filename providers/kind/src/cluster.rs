@@ -12,7 +12,7 @@ use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provid
 use kindform_api::{Address, ClusterSpec};
 use kindform_api::{Health, HealthState};
 use kindform_kube::Workload;
-use kindform_kube::pods::{PodState, STUCK};
+use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
 use serde_json::json;
@@ -74,9 +74,13 @@ pub struct ClusterLive {
     /// What kindform last applied to it, from the applied record.
     pub applied: Option<RecordEntry>,
     /// The kube-system pods that are not Ready (read when the API answers).
+    /// Left out of the fingerprint, as are the next: pods come and go, and
+    /// restart counts grow, without anyone changing the cluster.
+    #[serde(skip)]
     pub system: Vec<PodState>,
     /// The kube-system workloads whose containers will not start by
     /// themselves (crash-looping, …), for a rollout restart to mend.
+    #[serde(skip)]
     pub stuck_system: Vec<Workload>,
 }
 
@@ -133,7 +137,7 @@ pub enum ClusterError {
     /// The repair would rebuild the cluster, which the spec or the command
     /// line forbids.
     #[error(
-        "the cluster \"{cluster}\" needs rebuilding ({why}), but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster]); run `kindform apply` without it to rebuild the cluster and everything in it from the spec"
+        "the cluster \"{cluster}\" needs rebuilding ({why}), but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster]); the cluster was left as it is. To rebuild it and everything in it from the spec, plan and apply without that"
     )]
     RebuildForbidden {
         /// The cluster.
@@ -227,9 +231,16 @@ async fn system_pods(
 
 /// Whether one of a pod's containers will not start by itself.
 fn stuck(pod: &PodState) -> bool {
-    pod.containers
+    pod.stuck().next().is_some()
+}
+
+/// The stuck kube-system workloads, as the plan's steps name them.
+pub(crate) fn stuck_names(live: &ClusterLive) -> String {
+    live.stuck_system
         .iter()
-        .any(|c| c.waiting.as_deref().is_some_and(|r| STUCK.contains(&r)))
+        .map(|w| format!("{}/{}", w.kind, w.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The last rung of a cluster repair, as the plan's steps write it.
@@ -498,11 +509,6 @@ impl Provider for ClusterProvider {
                     .filter(|p| stuck(p))
                     .map(pod_line)
                     .collect();
-                let names: Vec<String> = live
-                    .stuck_system
-                    .iter()
-                    .map(|w| format!("{}/{}", w.kind, w.name))
-                    .collect();
                 differences.push(Difference::new(
                     "system-pods-stuck",
                     Effect::Repair,
@@ -510,7 +516,7 @@ impl Provider for ClusterProvider {
                 ));
                 steps.push(format!(
                     "rollout restart the stuck kube-system workloads: {}",
-                    names.join(", ")
+                    stuck_names(live)
                 ));
                 steps.push(format!("wait for them to roll out ({start})"));
             }

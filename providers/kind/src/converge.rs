@@ -10,7 +10,7 @@ use kindform_api::provider::{Diff, Effect, Outcome, Progress};
 use kindform_api::{Address, ClusterSpec};
 use kindform_kube::{AppliedRecord, RecordEntry};
 
-use crate::cluster::{ClusterError, ClusterLive, ClusterProvider, node_ready};
+use crate::cluster::{ClusterError, ClusterLive, ClusterProvider, node_ready, stuck_names};
 use crate::kind_cli;
 use crate::settings::settings;
 
@@ -301,24 +301,18 @@ impl ClusterProvider {
                     }
                 }
                 "system-pods-stuck" => {
-                    let names: Vec<String> = live
-                        .stuck_system
-                        .iter()
-                        .map(|w| format!("{}/{}", w.kind, w.name))
-                        .collect();
                     progress.step(&format!(
                         "rollout restart the stuck kube-system workloads: {}",
-                        names.join(", ")
+                        stuck_names(live)
                     ));
                     let client = self.wait_ready(desired, waits.grace).await?;
-                    for workload in &live.stuck_system {
-                        kindform_kube::rollout::restart(&client, workload).await?;
-                    }
                     progress.step(&format!("wait for them to roll out ({start})"));
-                    for workload in &live.stuck_system {
-                        kindform_kube::rollout::wait_rolled_out(&client, workload, waits.start)
-                            .await?;
-                    }
+                    kindform_kube::rollout::restart_and_wait(
+                        &client,
+                        &live.stuck_system,
+                        waits.start,
+                    )
+                    .await?;
                 }
                 "unrecorded" => {
                     progress.step(

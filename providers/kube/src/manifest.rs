@@ -29,7 +29,7 @@ pub const ENVIRONMENT_LABEL: &str = "kindform.dev/environment";
 pub const ADDRESS_LABEL: &str = "kindform.dev/address";
 
 /// A manifest as the spec means it: its objects read, parsed and labelled.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DesiredManifest {
     /// `manifests.<name>`.
     pub address: String,

@@ -163,6 +163,15 @@ impl PodState {
         }
     }
 
+    /// The containers that will not start by themselves (see [`STUCK`]),
+    /// with why.
+    pub fn stuck(&self) -> impl Iterator<Item = (&ContainerState, &str)> {
+        self.containers.iter().filter_map(|c| {
+            let reason = c.waiting.as_deref().filter(|r| STUCK.contains(r))?;
+            Some((c, reason))
+        })
+    }
+
     /// Whether its labels satisfy an equality-based selector (`a=b,c!=d,e`).
     pub fn matches(&self, selector: &str) -> bool {
         selector

@@ -71,6 +71,22 @@ pub async fn restart(client: &kube::Client, workload: &Workload) -> Result<(), R
     })
 }
 
+/// Restarts every workload of `workloads` at once, then waits for each to
+/// roll out, `timeout` each.
+pub async fn restart_and_wait(
+    client: &kube::Client,
+    workloads: &[Workload],
+    timeout: Duration,
+) -> Result<(), RolloutError> {
+    for workload in workloads {
+        restart(client, workload).await?;
+    }
+    for workload in workloads {
+        wait_rolled_out(client, workload, timeout).await?;
+    }
+    Ok(())
+}
+
 /// Whether a workload has rolled out: `Ok(None)` when it has, otherwise a
 /// line saying how far it got.
 pub async fn rollout_status(

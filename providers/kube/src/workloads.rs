@@ -34,6 +34,11 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Whether it belongs to Helm release `release` in `namespace`.
+    pub fn of_release(&self, release: &str, namespace: &str) -> bool {
+        self.release.as_deref() == Some(release) && self.namespace == namespace
+    }
+
     /// Whether `pod` is one of its pods: same namespace, labels its
     /// selector chooses.
     pub fn runs(&self, pod: &crate::pods::PodState) -> bool {
