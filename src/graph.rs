@@ -115,33 +115,44 @@ impl Graph {
         let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
         let mut errors = Vec::new();
         let cluster = index.get(&Address::Cluster).copied();
+        // Edges are gathered first: asking the graph whether an edge exists
+        // scans the cluster's thousands of edges each time.
+        let mut edges: HashMap<(NodeIndex, NodeIndex), Edge> = HashMap::new();
+        let mut order = Vec::new();
         for address in addresses {
             let to = index[address];
             if let (true, Some(cluster)) = (address.is_in_cluster(), cluster) {
-                dag.update_edge(cluster, to, Edge::Contains);
+                if edges.insert((cluster, to), Edge::Contains).is_none() {
+                    order.push((cluster, to));
+                }
             }
             for (entry, pattern) in depends_on(address).iter().enumerate() {
-                let matched = match Self::resolve(address, entry, pattern, addresses, &texts) {
-                    Ok(matched) => matched,
-                    Err(error) => {
-                        errors.push(error);
-                        continue;
-                    }
-                };
+                let matched =
+                    match Self::resolve(address, entry, pattern, addresses, &texts, &index) {
+                        Ok(matched) => matched,
+                        Err(error) => {
+                            errors.push(error);
+                            continue;
+                        }
+                    };
                 for dependency in matched {
                     let from = index[dependency];
-                    match dag.find_edge(from, to) {
+                    match edges.get(&(from, to)) {
                         None => {
-                            dag.add_edge(from, to, Edge::DependsOn { entry });
+                            edges.insert((from, to), Edge::DependsOn { entry });
+                            order.push((from, to));
                         }
                         // An explicit entry says more than the implicit cluster edge.
-                        Some(edge) if dag[edge] == Edge::Contains => {
-                            dag[edge] = Edge::DependsOn { entry }
+                        Some(Edge::Contains) => {
+                            edges.insert((from, to), Edge::DependsOn { entry });
                         }
                         Some(_) => {}
                     }
                 }
             }
+        }
+        for pair in order {
+            dag.add_edge(pair.0, pair.1, edges[&pair]);
         }
         let graph = Graph { dag, index };
         errors.extend(graph.cycles());
@@ -158,6 +169,7 @@ impl Graph {
         pattern: &str,
         addresses: &'a [Address],
         texts: &[String],
+        index: &'a HashMap<Address, NodeIndex>,
     ) -> Result<Vec<&'a Address>, Error> {
         let no_match = |hint: String| Error::NoMatch {
             from: from.clone(),
@@ -182,8 +194,9 @@ impl Graph {
                     entry,
                 });
             }
-            return match addresses.iter().find(|a| **a == address) {
-                Some(found) => Ok(vec![found]),
+            // By the index: a scan per entry would make the graph quadratic.
+            return match index.get_key_value(&address) {
+                Some((found, _)) => Ok(vec![found]),
                 None => Err(no_match(crate::suggest::hint(
                     pattern,
                     texts.iter().map(String::as_str),

@@ -1,0 +1,292 @@
+//! Image loads: 1 and 5 local images (5 MB to 300 MB, two sharing a base
+//! layer, about 600 MB in all) into a 1-node and a 3-node cluster of the
+//! test world, against `docker save IMG... | ctr import` run by hand into
+//! each node in turn; kindform's peak memory, and the second apply, which
+//! has nothing to load.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kindform_world::World;
+
+use crate::report::{Report, Row, Section, ratio, shown};
+use crate::run::{Ran, command, kindform_ok, peak_mb, project};
+
+/// Free space the images and their copies in four nodes need, with room.
+const NEEDED_MB: u64 = 4_000;
+
+/// One image of the set.
+struct Image {
+    name: &'static str,
+    reference: String,
+    /// Its size in MB, as built.
+    mb: usize,
+}
+
+pub async fn bench(report: &mut Report) {
+    let free = free_mb();
+    if free < NEEDED_MB {
+        eprintln!(
+            "images: skipped, {free} MB free where Docker keeps its data; {NEEDED_MB} MB needed"
+        );
+        report.add(Section {
+            title: "Image loads".into(),
+            method: format!(
+                "Not run: {free} MB free where Docker keeps its data, {NEEDED_MB} MB needed."
+            ),
+            command: "cargo bench --bench kindform -- images".into(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        });
+        return;
+    }
+    let Some(world) = World::start("bench-images").await else {
+        return;
+    };
+    let images = build(&world).await;
+    let all: Vec<&Image> = images.iter().collect();
+    let big: Vec<&Image> = images.iter().filter(|i| i.name == "big").collect();
+    let mut rows = Vec::new();
+    let mut single_node_baselines = std::collections::BTreeMap::new();
+    for nodes in [1, 3] {
+        for set in [&big, &all] {
+            let mb: usize = set.iter().map(|i| i.mb).sum();
+            let what = format!(
+                "{} image{} ({mb} MB) into {nodes} node{}",
+                set.len(),
+                if set.len() == 1 { "" } else { "s" },
+                if nodes == 1 { "" } else { "s" }
+            );
+            eprintln!("images: {what}");
+            let case = Case::new(&world, nodes, set);
+            let baseline = case.baseline();
+            let (load, peak, again) = case.kindform();
+            if nodes == 1 {
+                single_node_baselines.insert(set.len(), baseline);
+            }
+            let single = single_node_baselines[&set.len()];
+            let (target, met) = if nodes == 1 {
+                (
+                    "≤ 1.10 × the baseline",
+                    load.as_secs_f64() <= 1.10 * baseline.as_secs_f64(),
+                )
+            } else {
+                ("below the baseline", load < baseline)
+            };
+            rows.push(Row {
+                case: format!("{what}: load"),
+                measured: shown(load),
+                baseline: format!("{} (each node in turn)", shown(baseline)),
+                ratio: ratio(load.as_secs_f64(), baseline.as_secs_f64()),
+                target: target.into(),
+                met: Some(met),
+            });
+            if nodes > 1 {
+                rows.push(Row {
+                    case: format!("{what}: load, against one node's baseline"),
+                    measured: shown(load),
+                    baseline: format!("{} (one node)", shown(single)),
+                    ratio: ratio(load.as_secs_f64(), single.as_secs_f64()),
+                    target: String::new(),
+                    met: None,
+                });
+            }
+            rows.push(Row {
+                case: format!("{what}: kindform's peak memory"),
+                measured: format!("{peak} MB"),
+                baseline: "-".into(),
+                ratio: "-".into(),
+                target: if set.len() == 1 {
+                    "< 64 MB".into()
+                } else {
+                    String::new()
+                },
+                met: (set.len() == 1).then_some(peak < 64),
+            });
+            rows.push(Row {
+                case: format!("{what}: the next apply (nothing to load)"),
+                measured: shown(again),
+                baseline: format!("{} (the load)", shown(load)),
+                ratio: ratio(again.as_secs_f64(), load.as_secs_f64()),
+                target: "< 0.05".into(),
+                met: Some(again.as_secs_f64() < 0.05 * load.as_secs_f64()),
+            });
+        }
+    }
+    for image in &images {
+        world.remove_local_image(&image.reference).await;
+    }
+    report.add(Section {
+        title: "Image loads".into(),
+        method: "Five local images: `big` (300 MB), `solo` (150 MB) and `tiny` (5 MB) of one \
+                 layer each, and `app-b` (110 MB) and `app-c` (140 MB) built on one shared \
+                 100 MB base layer; random content, so nothing compresses or deduplicates \
+                 by chance. Each case gets a fresh cluster of the test world (real \
+                 containerd nodes) for the baseline, then another for kindform. Baseline: \
+                 `docker save IMG... | docker exec -i NODE ctr --namespace=k8s.io images import \
+                 --all-platforms --digests --snapshotter=overlayfs -` by hand, into each node \
+                 in turn. kindform: `apply` of a spec naming the images, timed from process \
+                 start to exit (observation included), with its peak memory as `-v` reports it \
+                 (Linux's `VmHWM`); then the next `apply`, which finds every image on every node."
+            .into(),
+        command: "cargo bench --bench kindform -- images".into(),
+        rows,
+        notes: Vec::new(),
+    });
+}
+
+/// Free space where Docker keeps its data, in MB.
+fn free_mb() -> u64 {
+    let root = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.DockerRootDir}}"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "/var/lib/docker".to_owned());
+    let out = std::process::Command::new("df")
+        .args(["-Pk", &root])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Random bytes (xorshift), so that layers neither compress nor match.
+fn random_file(path: &Path, mb: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(mb * 1_000_000);
+    while bytes.len() < mb * 1_000_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `docker build` of `FROM from` plus a random file of `mb`.
+fn build_on(world: &World, dir: &Path, reference: &str, from: &str, mb: usize, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    random_file(&dir.join("blob"), mb, seed);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {from}\nCOPY blob /blob-{seed}\n"),
+    )
+    .unwrap();
+    let ran = command(world, dir, "docker", &["build", "-q", "-t", reference, "."]);
+    assert_eq!(ran.code, 0, "docker build {reference}: {}", ran.output);
+}
+
+async fn build(world: &World) -> Vec<Image> {
+    let id = world.id().to_owned();
+    let reference = |name: &str| format!("kindform.dev/bench-{name}-{id}:local");
+    let dir = world.dir().join("images");
+    // The shared base, and the single-layer images on an empty one.
+    let scratch = reference("scratch");
+    world.build_image(&scratch, "scratch", 1).await.unwrap();
+    let base = reference("base");
+    build_on(world, &dir.join("base"), &base, &scratch, 100, 1);
+    let mut images = Vec::new();
+    for (name, from, mb, seed) in [
+        ("big", &scratch, 300, 2),
+        ("solo", &scratch, 150, 3),
+        ("tiny", &scratch, 5, 4),
+        ("app-b", &base, 10, 5),
+        ("app-c", &base, 40, 6),
+    ] {
+        let r = reference(name);
+        build_on(world, &dir.join(name), &r, from, mb, seed);
+        let total = if from == &base { mb + 100 } else { mb };
+        images.push(Image {
+            name,
+            reference: r,
+            mb: total,
+        });
+    }
+    images
+}
+
+/// One case: a set of images and a cluster of some nodes.
+struct Case<'a> {
+    world: &'a World,
+    dir: std::path::PathBuf,
+    header: String,
+    images: String,
+    set: &'a [&'a Image],
+    nodes: Vec<String>,
+}
+
+impl<'a> Case<'a> {
+    fn new(world: &'a World, nodes: usize, set: &'a [&'a Image]) -> Case<'a> {
+        let cluster = world.cluster_name(&format!("img{nodes}x{}", set.len()));
+        let mut header = format!(
+            "version = 1\nname = \"images\"\n\n[cluster]\nname = \"{cluster}\"\nnode_image = \"kindest/node:v1.34.0\"\n\n[[cluster.nodes]]\nrole = \"control-plane\"\n"
+        );
+        for _ in 1..nodes {
+            header.push_str("\n[[cluster.nodes]]\nrole = \"worker\"\n");
+        }
+        let images: String = set
+            .iter()
+            .map(|i| format!("\n[images.{}]\nref = \"{}\"\n", i.name, i.reference))
+            .collect();
+        let mut names = vec![format!("{cluster}-control-plane")];
+        names.extend((1..nodes).map(|i| {
+            if i == 1 {
+                format!("{cluster}-worker")
+            } else {
+                format!("{cluster}-worker{i}")
+            }
+        }));
+        Case {
+            world,
+            dir: world.dir().join(format!("images-{nodes}x{}", set.len())),
+            header,
+            images,
+            set,
+            nodes: names,
+        }
+    }
+
+    /// A cluster of the case made anew, with nothing loaded.
+    fn fresh_cluster(&self) {
+        project(&self.dir, &self.header);
+        kindform_ok(
+            self.world,
+            &self.dir,
+            &["destroy", "--auto-approve", "-q"],
+            0,
+        );
+        kindform_ok(self.world, &self.dir, &["apply", "--auto-approve", "-q"], 0);
+    }
+
+    /// `docker save | ctr import` into each node in turn.
+    fn baseline(&self) -> Duration {
+        self.fresh_cluster();
+        let refs: Vec<&str> = self.set.iter().map(|i| i.reference.as_str()).collect();
+        let started = std::time::Instant::now();
+        for node in &self.nodes {
+            let pipeline = format!(
+                "docker save {} | docker exec --privileged -i {node} ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -",
+                refs.join(" ")
+            );
+            let ran: Ran = command(self.world, &self.dir, "sh", &["-c", &pipeline]);
+            assert_eq!(ran.code, 0, "{pipeline}: {}", ran.output);
+        }
+        started.elapsed()
+    }
+
+    /// kindform's load, its peak memory in MB, and the next apply.
+    fn kindform(&self) -> (Duration, u64, Duration) {
+        self.fresh_cluster();
+        project(&self.dir, &format!("{}{}", self.header, self.images));
+        let ran = kindform_ok(self.world, &self.dir, &["apply", "--auto-approve", "-v"], 0);
+        let peak = peak_mb(&ran.output).expect("-v reports the peak memory");
+        let again = kindform_ok(self.world, &self.dir, &["apply", "--auto-approve", "-q"], 0);
+        (ran.took, peak, again.took)
+    }
+}

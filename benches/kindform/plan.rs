@@ -1,0 +1,297 @@
+//! Plan overhead and how it grows: `validate` and a no-op `plan` of
+//! generated specs of 10 to 10,000 resources (half manifests, half checks),
+//! each converged by hand in its own cluster of the test world, against the
+//! API reads a no-op plan cannot do without.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kindform::plan::PlanOptions;
+use kindform::spec::{LoadOptions, load};
+use kindform_kube::{ObjectRef, RecordEntry};
+use kindform_world::World;
+use serde_json::{Value, json};
+
+use crate::generate::generated_spec;
+use crate::report::{Report, Row, Section, ratio, shown};
+use crate::run::{command, kindform_ok, median, project};
+
+const SIZES: &[usize] = &[10, 100, 1_000, 10_000];
+/// Repetitions of each timing (the median is kept).
+const RUNS: usize = 3;
+
+/// One size's numbers.
+struct Sized {
+    n: usize,
+    validate: Duration,
+    load: Duration,
+    observe: Duration,
+    engine_plan: Duration,
+    render: Duration,
+    plan: Duration,
+    baseline: Duration,
+}
+
+pub async fn bench(report: &mut Report) {
+    let Some(world) = World::start("bench-plan").await else {
+        return;
+    };
+    let mut sized = Vec::new();
+    for &n in SIZES {
+        eprintln!("plan: {n} resources");
+        sized.push(one_size(&world, n).await);
+    }
+    let mut rows = Vec::new();
+    for s in &sized {
+        rows.push(Row {
+            case: format!("validate, {} resources", s.n),
+            measured: shown(s.validate),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: String::new(),
+            met: None,
+        });
+    }
+    for s in &sized {
+        rows.push(Row {
+            case: format!("no-op plan, {} resources", s.n),
+            measured: shown(s.plan),
+            baseline: format!("{} ({} GETs)", shown(s.baseline), s.n / 2),
+            ratio: ratio(s.plan.as_secs_f64(), s.baseline.as_secs_f64()),
+            target: String::new(),
+            met: None,
+        });
+    }
+    for s in &sized {
+        let engine = s.load + s.engine_plan + s.render;
+        let target = (s.n == 1_000).then(|| engine < Duration::from_millis(50));
+        rows.push(Row {
+            case: format!(
+                "engine overhead of the plan, {} resources (spec and graph {}, planning {}, text {}; observing {} besides)",
+                s.n,
+                shown(s.load),
+                shown(s.engine_plan),
+                shown(s.render),
+                shown(s.observe)
+            ),
+            measured: shown(engine),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: if s.n == 1_000 { "< 50 ms".into() } else { String::new() },
+            met: target,
+        });
+    }
+    let (small, large) = (&sized[0], &sized[sized.len() - 1]);
+    let per = |d: Duration, n: usize| d.as_secs_f64() / n as f64;
+    for (what, a, b) in [
+        ("validate", small.validate, large.validate),
+        ("no-op plan", small.plan, large.plan),
+        ("no-op plan, baseline", small.baseline, large.baseline),
+    ] {
+        let growth = per(b, large.n) / per(a, small.n);
+        rows.push(Row {
+            case: format!(
+                "{what}: time per resource at {} over at {}",
+                large.n, small.n
+            ),
+            measured: format!(
+                "{:.1} µs / {:.1} µs",
+                per(b, large.n) * 1e6,
+                per(a, small.n) * 1e6
+            ),
+            baseline: "-".into(),
+            ratio: format!("{growth:.2}"),
+            target: "close to linear (≤ 1)".into(),
+            met: Some(growth <= 1.0),
+        });
+    }
+    report.add(Section {
+        title: "Plan overhead and how it grows".into(),
+        method: format!(
+            "Generated specs (`tests/support/generate.rs`): half ConfigMap manifests in chains of ten, \
+             half HTTP checks depending on them. Each size gets its own cluster in the test world, \
+             converged by hand (the objects and the applied record written as apply would), so the \
+             plan has nothing to change. `validate` and `plan --detailed-exitcode` are timed as a \
+             user runs them (the built binary, process start to exit, median of {RUNS}); the same \
+             plan is also run in-process to split it into the engine's parts (loading the spec and \
+             building the graph, planning, rendering the text) and observing (the providers' reads). \
+             Baseline: the reads a no-op plan cannot do without, one GET per ConfigMap, 10 at a \
+             time as kindform observes, through the same client library."
+        ),
+        command: "cargo bench --bench kindform -- plan".into(),
+        rows,
+        notes: Vec::new(),
+    });
+}
+
+async fn one_size(world: &World, n: usize) -> Sized {
+    let cluster = world.cluster_name(&format!("p{n}"));
+    let dir = world.dir().join(format!("plan-{n}"));
+    let spec_text = generated_spec(n).replacen(
+        "[cluster]\nname = \"big\"\n",
+        &format!("[cluster]\nname = \"{cluster}\"\nnode_image = \"kindest/node:v1.34.0\"\n"),
+        1,
+    );
+    project(&dir, &spec_text);
+    let spec_path = dir.join("kindform.toml");
+    converge(world, &dir, &cluster, n).await;
+
+    let validate = median(
+        (0..RUNS)
+            .map(|_| kindform_ok(world, &dir, &["validate", "-q"], 0).took)
+            .collect(),
+    );
+    let plan = median(
+        (0..RUNS)
+            .map(|_| kindform_ok(world, &dir, &["plan", "--detailed-exitcode"], 0).took)
+            .collect(),
+    );
+    let mut loads = Vec::new();
+    let mut observes = Vec::new();
+    let mut plans = Vec::new();
+    let mut renders = Vec::new();
+    for _ in 0..RUNS {
+        let at = Instant::now();
+        let loaded = load(&spec_path, "kindform.toml", &LoadOptions::default()).expect("valid");
+        loads.push(at.elapsed());
+        let state = dir.join(".kindform").join(&loaded.spec.name);
+        let at = Instant::now();
+        // Made by hand: `session` would look for `kind` on this process's
+        // PATH, which does not hold the world's stand-ins.
+        let docker = bollard::Docker::connect_with_defaults()
+            .expect("Docker")
+            .negotiate_version()
+            .await
+            .expect("Docker answers");
+        let session = kindform::observe::Session {
+            docker,
+            state_dir: state,
+            parallelism: 10,
+        };
+        let options = PlanOptions::default();
+        let observation =
+            kindform::observe::observe(&loaded.spec, &loaded.graph, &session, &options)
+                .await
+                .expect("observed");
+        observes.push(at.elapsed());
+        let at = Instant::now();
+        let plan =
+            kindform::plan::plan(&loaded.spec, &loaded.graph, &observation.observed, &options);
+        plans.push(at.elapsed());
+        assert!(!plan.has_changes(), "a no-op plan of {n} resources");
+        let at = Instant::now();
+        let text = kindform::render::plan_text(&plan, false);
+        renders.push(at.elapsed());
+        assert!(text.contains("No changes."));
+    }
+    let baseline = baseline(&dir.join(".kindform/big/kubeconfig"), &cluster, n).await;
+    Sized {
+        n,
+        validate,
+        load: median(loads),
+        observe: median(observes),
+        engine_plan: median(plans),
+        render: median(renders),
+        plan,
+        baseline,
+    }
+}
+
+/// One GET per ConfigMap, 10 at a time; the median of [`RUNS`].
+async fn baseline(kubeconfig: &Path, cluster: &str, n: usize) -> Duration {
+    let client = kindform_kube::connect(
+        kubeconfig,
+        &format!("kind-{cluster}"),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the API answers");
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        let at = Instant::now();
+        let found: Vec<bool> = futures::stream::iter(0..n / 2)
+            .map(|i| {
+                let api = api.clone();
+                async move { api.get(&format!("m{i}")).await.is_ok() }
+            })
+            .buffer_unordered(10)
+            .collect()
+            .await;
+        runs.push(at.elapsed());
+        assert!(found.iter().all(|f| *f));
+    }
+    median(runs)
+}
+
+/// Makes the cluster and every manifest's objects with the stand-ins, and
+/// writes the applied record apply would keep.
+async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) {
+    let loaded = load(
+        &dir.join("kindform.toml"),
+        "kindform.toml",
+        &LoadOptions::default(),
+    )
+    .expect("the generated spec is valid");
+    let spec = &loaded.spec;
+    let state = dir.join(".kindform").join(&spec.name);
+    std::fs::create_dir_all(&state).unwrap();
+    let config = dir.join("kind.yaml");
+    std::fs::write(
+        &config,
+        serde_yaml_ng::to_string(&spec.cluster.effective_config()).unwrap(),
+    )
+    .unwrap();
+    let kubeconfig = state.join("kubeconfig");
+    let ran = command(
+        world,
+        dir,
+        "kind",
+        &[
+            "create",
+            "cluster",
+            "--name",
+            cluster,
+            "--config",
+            config.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.output);
+    let settings = kindform_kind::settings::settings(&spec.cluster);
+    let mut record: serde_json::Map<String, Value> = serde_json::Map::new();
+    let entry = RecordEntry {
+        fingerprint: kindform_api::settings::fingerprint(&settings),
+        settings,
+    };
+    record.insert(
+        "cluster".into(),
+        json!(serde_json::to_string(&entry).unwrap()),
+    );
+    for (name, manifest) in &spec.manifests {
+        let desired = kindform_kube::manifest::resolve(name, manifest, &spec.name, dir, &state)
+            .expect("the manifest resolves");
+        let mut refs = Vec::new();
+        for object in &desired.objects {
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = json!("default");
+            refs.push(ObjectRef::of(&object).unwrap());
+            world.create_object(cluster, object).unwrap();
+        }
+        let entry = kindform_kube::manifest::record_entry(&desired, &refs);
+        record.insert(
+            format!("manifests.{name}"),
+            json!(serde_json::to_string(&entry).unwrap()),
+        );
+    }
+    world
+        .create_object(
+            cluster,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": record}),
+        )
+        .unwrap();
+    assert_eq!(n / 2, spec.manifests.len());
+}

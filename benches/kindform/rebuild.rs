@@ -1,0 +1,172 @@
+//! A rebuild: the reddog-like environment of the test world made from
+//! nothing by one apply, against the same steps run one after another, as
+//! the team's bash script of design.md does.
+
+use std::time::Instant;
+
+use crate::reddog::{DAPR_REPO, Reddog, reddog};
+use crate::report::{Report, Row, Section, ratio, shown};
+use crate::run::median;
+
+/// Repetitions of each rebuild (the median is kept).
+const RUNS: usize = 3;
+
+pub async fn bench(report: &mut Report) {
+    let Some((reddog, spec, Some(_ingress))) = reddog("bench-rebuild", true).await else {
+        return;
+    };
+    reddog.prebuild_images(&spec).await;
+    let binary = env!("CARGO_BIN_EXE_kindform");
+    let spec_file = "reddog-local.toml";
+    let mut scripted = Vec::new();
+    let mut applied = Vec::new();
+    let mut whole = Vec::new();
+    for run in 0..RUNS {
+        eprintln!("rebuild: run {} of {RUNS}", run + 1);
+        let at = Instant::now();
+        script(&reddog, &spec);
+        scripted.push(at.elapsed());
+        reddog.tool("kind", &["delete", "cluster", "--name", &reddog.cluster]);
+        let _ = std::fs::remove_dir_all(reddog.dir.join(".kindform"));
+
+        // The same steps: everything but the checks, which the script's
+        // steps 1 to 6 do not run either.
+        let at = Instant::now();
+        let (code, stdout, stderr) = reddog.run(
+            binary,
+            &[
+                "apply",
+                "--auto-approve",
+                "-q",
+                "--target",
+                "releases.reddog",
+                "-f",
+                spec_file,
+            ],
+        );
+        applied.push(at.elapsed());
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        let (code, _, stderr) = reddog.run(
+            binary,
+            &["destroy", "--auto-approve", "-q", "-f", spec_file],
+        );
+        assert_eq!(code, 0, "{stderr}");
+
+        let at = Instant::now();
+        let (code, stdout, stderr) =
+            reddog.run(binary, &["apply", "--auto-approve", "-q", "-f", spec_file]);
+        whole.push(at.elapsed());
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        let (code, _, stderr) = reddog.run(
+            binary,
+            &["destroy", "--auto-approve", "-q", "-f", spec_file],
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (scripted, applied, whole) = (median(scripted), median(applied), median(whole));
+    let rows = vec![
+        Row {
+            case: "from nothing: cluster, 9 images, 3 releases, 1 manifest".into(),
+            measured: shown(applied),
+            baseline: format!("{} (the script's steps 1 to 6)", shown(scripted)),
+            ratio: ratio(applied.as_secs_f64(), scripted.as_secs_f64()),
+            target: "below the baseline".into(),
+            met: Some(applied < scripted),
+        },
+        Row {
+            case: "from nothing, with the 18 checks".into(),
+            measured: shown(whole),
+            baseline: format!("{} (steps 1 to 6, no checks)", shown(scripted)),
+            ratio: ratio(whole.as_secs_f64(), scripted.as_secs_f64()),
+            target: String::new(),
+            met: None,
+        },
+    ];
+    report.add(Section {
+        title: "A rebuild".into(),
+        method: format!(
+            "The reddog-like environment (`tests/fixtures/reddog`, 32 resources) in the test world, \
+             its 9 images already built locally, made from nothing; median of {RUNS}. kindform: \
+             `apply --target releases.reddog` (everything but the checks) and a whole `apply`, each \
+             followed by `destroy`. Baseline: the steps of the team's script (design.md) one after \
+             another with the same stand-ins: `kind create cluster`, `helm upgrade --install dapr \
+             --wait`, the ingress-nginx objects, `helm upgrade --install reddog-infra --wait`, \
+             `kind load docker-image` once per service, `helm upgrade --install reddog --wait`; \
+             then `kind delete cluster`. Both reach the same cluster; neither counts building the \
+             images."
+        ),
+        command: "cargo bench --bench kindform -- rebuild".into(),
+        rows,
+        notes: Vec::new(),
+    });
+}
+
+/// design.md's script, steps 1 to 6, one command after another.
+fn script(reddog: &Reddog, spec: &kindform_api::Spec) {
+    let config = reddog.dir.join(".kind-config.script.yaml");
+    std::fs::write(
+        &config,
+        serde_yaml_ng::to_string(&spec.cluster.effective_config()).unwrap(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(reddog.state()).unwrap();
+    let kubeconfig = reddog.state().join("kubeconfig");
+    reddog.tool(
+        "kind",
+        &[
+            "create",
+            "cluster",
+            "--name",
+            &reddog.cluster,
+            "--config",
+            config.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    );
+    reddog.helm(&[
+        "upgrade",
+        "--install",
+        "dapr",
+        "dapr",
+        "--repo",
+        DAPR_REPO,
+        "--version",
+        "1.16.2",
+        "--namespace",
+        "dapr-system",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "5m",
+    ]);
+    let state = reddog.state();
+    let ingress = kindform_kube::manifest::resolve(
+        "ingress-nginx",
+        &spec.manifests["ingress-nginx"],
+        &spec.name,
+        &reddog.dir,
+        &state,
+    )
+    .unwrap();
+    for object in &ingress.objects {
+        reddog
+            .world
+            .create_object(&reddog.cluster, object.clone())
+            .unwrap();
+    }
+    reddog.install_local_release(spec, "reddog-infra");
+    for image in spec.images.values() {
+        reddog.tool(
+            "kind",
+            &[
+                "load",
+                "docker-image",
+                &image.reference,
+                "--name",
+                &reddog.cluster,
+            ],
+        );
+    }
+    reddog.install_local_release(spec, "reddog");
+}
