@@ -136,7 +136,9 @@ pub async fn bench(report: &mut Report) {
                  in turn (kind's own command, less `--privileged`, which this machine's \
                  engine refuses for exec). kindform: `apply` of a spec naming the images, timed from process \
                  start to exit (observation included), with its peak memory as `-v` reports it \
-                 (Linux's `VmHWM`); then the next `apply`, which finds every image on every node."
+                 (Linux's `VmHWM`); then the next `apply`, which finds every image on every node. One run of each \
+                 (a load takes seconds and varies little; the four cases take most of the \
+                 harness's time)."
             .into(),
         command: "cargo bench --bench kindform -- images".into(),
         rows,
