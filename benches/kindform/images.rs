@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use kindform::spec::{LoadOptions, load};
 use kindform_world::World;
 
 use crate::report::{Report, Row, Section, ratio, shown};
@@ -260,17 +261,21 @@ impl<'a> Case<'a> {
             .iter()
             .map(|i| format!("\n[images.{}]\nref = \"{}\"\n", i.name, i.reference))
             .collect();
-        let mut names = vec![format!("{cluster}-control-plane")];
-        names.extend((1..nodes).map(|i| {
-            if i == 1 {
-                format!("{cluster}-worker")
-            } else {
-                format!("{cluster}-worker{i}")
-            }
-        }));
+        // The node containers' names, as kind gives them.
+        let dir = world.dir().join(format!("images-{nodes}x{}", set.len()));
+        project(&dir, &header);
+        let names = load(
+            &dir.join("kindform.toml"),
+            "kindform.toml",
+            &LoadOptions::default(),
+        )
+        .expect("the case's spec is valid")
+        .spec
+        .cluster
+        .node_names();
         Case {
             world,
-            dir: world.dir().join(format!("images-{nodes}x{}", set.len())),
+            dir,
             header,
             images,
             set,

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::reddog::{DAPR_REPO, Reddog, reddog};
+use crate::reddog::{Reddog, reddog};
 use crate::report::{Report, Row, Section, ratio, shown};
 use crate::run::median;
 
@@ -112,60 +112,9 @@ pub async fn bench(report: &mut Report) {
 
 /// design.md's script, steps 1 to 6, one command after another.
 fn script(reddog: &Reddog, spec: &kindform_api::Spec) {
-    // Outside the project: a file in it would change the images' build
-    // contexts.
-    let config = reddog.world.dir().join("kind-config.script.yaml");
-    std::fs::write(
-        &config,
-        serde_yaml_ng::to_string(&spec.cluster.effective_config()).unwrap(),
-    )
-    .unwrap();
-    std::fs::create_dir_all(reddog.state()).unwrap();
-    let kubeconfig = reddog.state().join("kubeconfig");
-    reddog.tool(
-        "kind",
-        &[
-            "create",
-            "cluster",
-            "--name",
-            &reddog.cluster,
-            "--config",
-            config.to_str().unwrap(),
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-        ],
-    );
-    reddog.helm(&[
-        "upgrade",
-        "--install",
-        "dapr",
-        "dapr",
-        "--repo",
-        DAPR_REPO,
-        "--version",
-        "1.16.2",
-        "--namespace",
-        "dapr-system",
-        "--create-namespace",
-        "--wait",
-        "--timeout",
-        "5m",
-    ]);
-    let state = reddog.state();
-    let ingress = kindform_kube::manifest::resolve(
-        "ingress-nginx",
-        &spec.manifests["ingress-nginx"],
-        &spec.name,
-        &reddog.dir,
-        &state,
-    )
-    .unwrap();
-    for object in &ingress.objects {
-        reddog
-            .world
-            .create_object(&reddog.cluster, object.clone())
-            .unwrap();
-    }
+    reddog.create_cluster(spec);
+    reddog.install_dapr();
+    reddog.apply_ingress(spec);
     reddog.install_local_release(spec, "reddog-infra");
     for image in spec.images.values() {
         reddog.tool(

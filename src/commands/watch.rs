@@ -25,7 +25,7 @@ use super::{Failure, error_chain, forbid_rebuild, load, runtime, state_dir};
 use crate::apply::Walk;
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::observe::{Observation, Session};
-use crate::plan::{Action, Plan, PlanOptions, spec_hash};
+use crate::plan::{Action, Plan, PlanOptions};
 use crate::render::report_text;
 use crate::resources::Desired;
 use crate::spec::Loaded;
@@ -87,7 +87,7 @@ fn split(plan: &Plan, drifted: impl Fn(&str) -> bool, everything: bool) -> (Plan
             pending.push(format!(
                 "{} ({}: {})",
                 change.address,
-                action_word(change.action),
+                change.action.word(),
                 change.reasons.join(", ")
             ));
             change.action = Action::NoOp;
@@ -97,29 +97,11 @@ fn split(plan: &Plan, drifted: impl Fn(&str) -> bool, everything: bool) -> (Plan
     (now, pending)
 }
 
-/// An action as the plan's JSON names it (`create`, `repair`, …).
-fn action_word(action: Action) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The spec as the command line names it, read again.
 fn reload(global: &GlobalArgs, no_rebuild: bool) -> Result<Loaded, Failure> {
     let mut loaded = load(global)?;
     forbid_rebuild(&mut loaded, no_rebuild);
     Ok(loaded)
-}
-
-/// A fingerprint of a spec, to say a change of it once.
-fn spec_fingerprint(loaded: &Loaded) -> String {
-    let empty = Plan {
-        format_version: "1".to_owned(),
-        environment: loaded.spec.name.clone(),
-        changes: Vec::new(),
-    };
-    spec_hash(&loaded.spec, &empty)
 }
 
 /// Ctrl-C: between looks it stops watch; during a repair the first stops
@@ -168,7 +150,7 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
         loop {
             cycle += 1;
             match reload(global, args.no_rebuild) {
-                Ok(fresh) if spec_fingerprint(&fresh) != spec_fingerprint(&loaded) => {
+                Ok(fresh) if fresh.spec != loaded.spec => {
                     loaded = fresh;
                     log(&format!(
                         "cycle {cycle}: the spec changed; {}",
@@ -326,11 +308,7 @@ impl Look<'_> {
     /// The look's lines: the verdict, the evidence of what is not healthy,
     /// what is left for apply.
     fn report(&self, status: &Status, repairs: &Plan, pending: &[String], memory: &mut Memory) {
-        let word = match status.health {
-            HealthState::Healthy => "healthy",
-            HealthState::Degraded => "degraded",
-            HealthState::Broken => "broken",
-        };
+        let word = status.health.word();
         if !(self.global.quiet && status.healthy() && !repairs.has_changes()) {
             self.say(&format!(
                 "{word} ({} healthy, {} degraded, {} broken)",
@@ -373,7 +351,7 @@ impl Look<'_> {
             .changes
             .iter()
             .filter(|c| c.action.is_change())
-            .map(|c| format!("{} ({})", c.address, action_word(c.action)))
+            .map(|c| format!("{} ({})", c.address, c.action.word()))
             .collect();
         self.say(&format!("repairing {}", changing.join(", ")));
         let mut journal = Journal::open(&state_dir(self.loaded), "watch");

@@ -45,6 +45,19 @@ impl Action {
         }
     }
 
+    /// Its name, as the JSON document and the progress lines write it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Repair => "repair",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+            Action::Run => "run",
+        }
+    }
+
     /// Whether it changes the environment (checks and no-ops do not).
     pub fn is_change(self) -> bool {
         !matches!(self, Action::NoOp | Action::Run)
@@ -122,5 +135,25 @@ impl Plan {
     /// The change of one address.
     pub fn change(&self, address: &str) -> Option<&Change> {
         self.changes.iter().find(|c| c.address == address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn each_action_is_named_as_the_json_document_names_it() {
+        for action in [
+            Action::Create,
+            Action::Update,
+            Action::Replace,
+            Action::Repair,
+            Action::Delete,
+            Action::NoOp,
+            Action::Run,
+        ] {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.word());
+        }
     }
 }

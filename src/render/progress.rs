@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::event::Event;
-use crate::plan::Action;
 
 /// How much to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,18 +37,6 @@ pub struct ProgressView {
     mode: Mode,
     verbosity: Verbosity,
     started: Instant,
-}
-
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Create => "create",
-        Action::Update => "update",
-        Action::Replace => "replace",
-        Action::Repair => "repair",
-        Action::Delete => "delete",
-        Action::NoOp => "no-op",
-        Action::Run => "run",
-    }
 }
 
 fn megabytes(bytes: u64) -> String {
@@ -120,7 +107,7 @@ impl ProgressView {
                 self.clear(address);
                 self.line(format!(
                     "{address}: {} failed after {seconds:.1}s: {}",
-                    verb(*action),
+                    action.word(),
                     indent(error)
                 ));
             }
@@ -135,11 +122,11 @@ impl ProgressView {
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
                     bar.set_prefix(address.clone());
-                    bar.set_message(verb(*action));
+                    bar.set_message(action.word());
                     bar.enable_steady_tick(Duration::from_millis(120));
                     bars.insert(address.clone(), bar);
                 }
-                Mode::Plain { .. } => eprintln!("{} {address}: {}", self.stamp(), verb(*action)),
+                Mode::Plain { .. } => eprintln!("{} {address}: {}", self.stamp(), action.word()),
             },
             Event::Step { address, text } => match &self.mode {
                 Mode::Terminal { bars, .. } => {
@@ -191,14 +178,14 @@ impl ProgressView {
                 self.clear(address);
                 self.line(format!(
                     "{address}: {} done in {seconds:.1}s",
-                    verb(*action)
+                    action.word()
                 ));
             }
             Event::Skipped {
                 address,
                 action,
                 because,
-            } => self.line(format!("{address}: {} skipped: {because}", verb(*action))),
+            } => self.line(format!("{address}: {} skipped: {because}", action.word())),
             Event::Note { text } => self.line(text.clone()),
         }
     }

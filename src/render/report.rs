@@ -20,10 +20,7 @@ pub fn report_text(report: &Report, verb: &str) -> String {
         .max()
         .unwrap_or(0);
     for (address, action, ending) in &report.resources {
-        let action = serde_json::to_value(action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let action = action.word();
         let line = match ending {
             Ending::Done(took) => format!(
                 "done     {address:width$}  {action} in {:.1}s",

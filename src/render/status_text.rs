@@ -12,12 +12,13 @@ const RESET: &str = "\x1b[0m";
 
 /// The word and colour of a verdict.
 fn verdict(health: Option<HealthState>) -> (&'static str, &'static str) {
-    match health {
-        Some(HealthState::Healthy) => ("healthy", "\x1b[32m"),
-        Some(HealthState::Degraded) => ("degraded", "\x1b[33m"),
-        Some(HealthState::Broken) => ("broken", "\x1b[31m"),
-        None => ("-", "\x1b[2m"),
-    }
+    let colour = match health {
+        Some(HealthState::Healthy) => "\x1b[32m",
+        Some(HealthState::Degraded) => "\x1b[33m",
+        Some(HealthState::Broken) => "\x1b[31m",
+        None => "\x1b[2m",
+    };
+    (health.map_or("-", HealthState::word), colour)
 }
 
 /// The status for people; `color` adds ANSI colours.

@@ -124,12 +124,11 @@ impl Reddog {
         )
     }
 
-    /// Builds the environment the way apply will: cluster, images built
-    /// and loaded, Dapr from its repository, ingress-nginx applied with
-    /// kindform's labels, both local charts, and the applied record.
-    pub async fn converge(&self, spec: &Spec) {
-        let mut record: BTreeMap<String, Value> = BTreeMap::new();
-        let config = self.dir.join(".kind-config.effective.yaml");
+    /// `kind create cluster` with the spec's effective config (written
+    /// outside the project, where it would change the images' build
+    /// contexts), the kubeconfig in the state folder.
+    pub fn create_cluster(&self, spec: &Spec) {
+        let config = self.world.dir().join("kind-config.effective.yaml");
         std::fs::write(
             &config,
             serde_yaml_ng::to_string(&spec.cluster.effective_config()).unwrap(),
@@ -150,20 +149,10 @@ impl Reddog {
                 kubeconfig.to_str().unwrap(),
             ],
         );
-        std::fs::remove_file(&config).unwrap();
-        let settings = kindform_kind::settings::settings(&spec.cluster);
-        record.insert(
-            "cluster".into(),
-            json!({"fingerprint": kindform_api::settings::fingerprint(&settings), "settings": settings}),
-        );
+    }
 
-        self.prebuild_images(spec).await;
-        let refs: Vec<String> = spec.images.values().map(|i| i.reference.clone()).collect();
-        let mut load = vec!["load", "docker-image"];
-        load.extend(refs.iter().map(String::as_str));
-        load.extend(["--name", &self.cluster]);
-        self.tool("kind", &load);
-
+    /// `helm upgrade --install dapr` from its repository, waiting.
+    pub fn install_dapr(&self) {
         self.helm(&[
             "upgrade",
             "--install",
@@ -180,7 +169,11 @@ impl Reddog {
             "--timeout",
             "5m",
         ]);
+    }
 
+    /// ingress-nginx's objects, with kindform's labels, made as `kubectl
+    /// apply` would; the applied record's entry for them.
+    pub fn apply_ingress(&self, spec: &Spec) -> RecordEntry {
         let ingress = kindform_kube::manifest::resolve(
             "ingress-nginx",
             &spec.manifests["ingress-nginx"],
@@ -196,7 +189,30 @@ impl Reddog {
                 .create_object(&self.cluster, object.clone())
                 .unwrap();
         }
-        let entry: RecordEntry = kindform_kube::manifest::record_entry(&ingress, &applied);
+        kindform_kube::manifest::record_entry(&ingress, &applied)
+    }
+
+    /// Builds the environment the way apply will: cluster, images built
+    /// and loaded, Dapr from its repository, ingress-nginx applied with
+    /// kindform's labels, both local charts, and the applied record.
+    pub async fn converge(&self, spec: &Spec) {
+        let mut record: BTreeMap<String, Value> = BTreeMap::new();
+        self.create_cluster(spec);
+        let settings = kindform_kind::settings::settings(&spec.cluster);
+        record.insert(
+            "cluster".into(),
+            json!({"fingerprint": kindform_api::settings::fingerprint(&settings), "settings": settings}),
+        );
+
+        self.prebuild_images(spec).await;
+        let refs: Vec<String> = spec.images.values().map(|i| i.reference.clone()).collect();
+        let mut load = vec!["load", "docker-image"];
+        load.extend(refs.iter().map(String::as_str));
+        load.extend(["--name", &self.cluster]);
+        self.tool("kind", &load);
+
+        self.install_dapr();
+        let entry = self.apply_ingress(spec);
         record.insert(
             "manifests.ingress-nginx".into(),
             serde_json::to_value(entry).unwrap(),

@@ -16,6 +16,17 @@ pub enum HealthState {
     Broken,
 }
 
+impl HealthState {
+    /// Its name, as `status` and its JSON write it.
+    pub fn word(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Broken => "broken",
+        }
+    }
+}
+
 /// A resource's health and what shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -3,19 +3,34 @@
 //! pod Ready, and what the release's own `health` asks (pods Ready by
 //! selector, so many ready containers per pod).
 
+use std::collections::BTreeMap;
+
 use kindform_api::{Health, HealthState, ReleaseSpec};
 use kindform_kube::Workload;
 use kindform_kube::pods::PodState;
 
-/// The health of release `name` and the workloads whose containers are stuck.
+/// A release as health sees it.
+pub struct Judged {
+    /// Its health.
+    pub health: Health,
+    /// Its workloads whose containers are stuck.
+    pub stuck: Vec<Workload>,
+    /// How often each container of its pods restarted, keyed
+    /// `pod <pod>, container <container>`: two readings of it tell restarts
+    /// that keep growing.
+    pub restarts: BTreeMap<String, i32>,
+}
+
+/// How release `name` is doing, from the cluster's workloads and pods.
 pub fn release_health(
     name: &str,
     spec: &ReleaseSpec,
     workloads: &[Workload],
     pods: &[PodState],
-) -> (Health, Vec<Workload>) {
+) -> Judged {
     let mut health = Health::healthy();
     let mut stuck = Vec::new();
+    let mut restarts = BTreeMap::new();
     let namespace = &spec.namespace;
     let mine: Vec<&Workload> = workloads
         .iter()
@@ -28,6 +43,10 @@ pub fn release_health(
         }
         for pod in pods.iter().filter(|p| workload.runs(p)) {
             release_pods.push(pod);
+            for container in &pod.containers {
+                let key = format!("pod {}, container {}", pod.name, container.name);
+                restarts.insert(key, container.restarts);
+            }
             for (container, reason) in pod.stuck() {
                 health.note(
                     HealthState::Broken,
@@ -102,29 +121,9 @@ pub fn release_health(
             plural(ready)
         ));
     }
-    (health, stuck)
-}
-
-/// How often each container of release `name`'s pods restarted, keyed
-/// `pod <pod>, container <container>`: two readings of it tell restarts
-/// that keep growing.
-pub fn restart_counts(
-    name: &str,
-    spec: &ReleaseSpec,
-    workloads: &[Workload],
-    pods: &[PodState],
-) -> std::collections::BTreeMap<String, i32> {
-    workloads
-        .iter()
-        .filter(|w| w.of_release(name, &spec.namespace))
-        .flat_map(|w| pods.iter().filter(move |p| w.runs(p)))
-        .flat_map(|pod| {
-            pod.containers.iter().map(move |c| {
-                (
-                    format!("pod {}, container {}", pod.name, c.name),
-                    c.restarts,
-                )
-            })
-        })
-        .collect()
+    Judged {
+        health,
+        stuck,
+        restarts,
+    }
 }

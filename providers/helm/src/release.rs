@@ -16,7 +16,7 @@ use kindform_api::{Health, HealthState};
 use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry, Workload};
 
-use crate::health::{release_health, restart_counts};
+use crate::health::release_health;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -347,7 +347,7 @@ pub struct ReleaseLive {
     #[serde(skip)]
     pub stuck: Vec<Workload>,
     /// How often each container of its pods restarted (see
-    /// [`restart_counts`]); left out of the fingerprint, as restarts come
+    /// [`crate::health::Judged::restarts`]); left out of the fingerprint, as restarts come
     /// without anyone changing the release.
     #[serde(skip)]
     pub restarts: std::collections::BTreeMap<String, i32>,
@@ -398,10 +398,7 @@ impl ReleaseProvider {
     }
 
     /// The release's health now, read afresh.
-    async fn health_now(
-        &self,
-        desired: &DesiredRelease,
-    ) -> Result<(Health, Vec<Workload>), ReleaseError> {
+    async fn health_now(&self, desired: &DesiredRelease) -> Result<Health, ReleaseError> {
         let client = self.objects.client();
         let workloads = kindform_kube::workloads(client)
             .await
@@ -409,12 +406,7 @@ impl ReleaseProvider {
         let pods = kindform_kube::pods::all(client)
             .await
             .map_err(|e| ReleaseError::Health(Box::new(e)))?;
-        Ok(release_health(
-            &desired.name,
-            &desired.spec,
-            &workloads,
-            &pods,
-        ))
+        Ok(release_health(&desired.name, &desired.spec, &workloads, &pods).health)
     }
 
     /// Restarts every workload of the release and waits for each to roll
@@ -468,7 +460,7 @@ impl ReleaseProvider {
             let _ = kindform_kube::rollout::wait_rolled_out(client, workload, bound).await;
             tried.push(format!("restarted {workload}"));
         }
-        if self.health_now(desired).await?.0.state != HealthState::Broken {
+        if self.health_now(desired).await?.state != HealthState::Broken {
             return Ok(Outcome::Done);
         }
         let fallback = fallback(live);
@@ -498,7 +490,7 @@ impl ReleaseProvider {
         for workload in &live.stuck {
             let _ = kindform_kube::rollout::wait_rolled_out(client, workload, bound).await;
         }
-        let (health, _) = self.health_now(desired).await?;
+        let health = self.health_now(desired).await?;
         if health.state != HealthState::Broken {
             return Ok(Outcome::Done);
         }
@@ -911,18 +903,14 @@ impl Provider for ReleaseProvider {
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
             live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
-            (live.health, live.stuck) = release_health(
+            let judged = release_health(
                 &desired.name,
                 &desired.spec,
                 &self.around.workloads,
                 &self.around.pods,
             );
-            live.restarts = restart_counts(
-                &desired.name,
-                &desired.spec,
-                &self.around.workloads,
-                &self.around.pods,
-            );
+            (live.health, live.stuck, live.restarts) =
+                (judged.health, judged.stuck, judged.restarts);
             let broken = live.health.state == HealthState::Broken;
             if listed.status.starts_with("pending-") || broken {
                 live.history = self.helm.history(&desired.name, namespace).await?;
