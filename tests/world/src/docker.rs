@@ -27,7 +27,7 @@ pub async fn connect() -> Result<Docker, bollard::errors::Error> {
 pub async fn docker_or_skip(test: &str) -> Option<Docker> {
     match connect().await {
         Ok(docker) => Some(docker),
-        Err(e) if std::env::var("KINDFORM_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => {
+        Err(e) if docker_required() => {
             panic!("{test}: KINDFORM_REQUIRE_DOCKER=1 but no Docker engine is reachable: {e}")
         }
         Err(e) => {
@@ -37,6 +37,11 @@ pub async fn docker_or_skip(test: &str) -> Option<Docker> {
             None
         }
     }
+}
+
+/// Whether `KINDFORM_REQUIRE_DOCKER=1`: what a test needs must be there.
+pub fn docker_required() -> bool {
+    std::env::var("KINDFORM_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
 }
 
 /// Names of the containers carrying `label=value`, stopped ones included, in

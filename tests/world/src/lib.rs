@@ -37,6 +37,7 @@ pub mod kind;
 pub mod kubeconfig;
 pub mod node_image;
 pub mod pki;
+pub mod real_tools;
 pub mod test_image;
 
 use std::collections::HashMap;

@@ -3,7 +3,9 @@
 //! kubelet that derives pods from workloads.
 
 pub mod kubelet;
+pub mod openapi;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;

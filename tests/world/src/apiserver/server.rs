@@ -21,12 +21,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::openapi::{self, TypeSchema};
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Store};
 use crate::pki::Pki;
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// How many requests [`ApiServer::requests`] keeps.
+const REQUEST_LOG: usize = 2_000;
 
 /// Recorded container log lines, by (namespace, pod).
 pub type Logs = Arc<Mutex<HashMap<(String, String), Vec<String>>>>;
@@ -43,6 +47,7 @@ pub struct ApiServer {
     pub logs: Logs,
     git_version: String,
     acceptor: TlsAcceptor,
+    requests: Mutex<std::collections::VecDeque<String>>,
     serving: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -108,6 +113,7 @@ impl ApiServer {
             logs: Logs::default(),
             git_version: git_version.to_owned(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
+            requests: Mutex::default(),
             serving: Mutex::new(None),
         });
         server.serve(listener);
@@ -201,17 +207,63 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/json")
             .to_owned();
+        let accept = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let user_agent = req
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let raw_query = req.uri().query().unwrap_or_default().to_owned();
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return error(&ApiError::bad_request("unreadable body")),
         };
-        match self
+        let size = body.len();
+        let response = match self
             .route(&method, &path, &query, &content_type, body)
             .await
         {
             Ok(response) => response,
             Err(e) => error(&e),
+        };
+        self.log_request(&format!(
+            "{method} {path}?{raw_query} [{content_type}; {size} B; accept {accept}; {user_agent}] -> {}",
+            response.status().as_u16()
+        ));
+        response
+    }
+
+    /// Keeps the last requests for [`ApiServer::requests`]; with
+    /// `KINDFORM_WORLD_API_LOG` set, also appends them to that file (for
+    /// seeing what a real client sends).
+    fn log_request(&self, line: &str) {
+        let mut requests = self.requests.lock().unwrap();
+        if requests.len() >= REQUEST_LOG {
+            requests.pop_front();
         }
+        requests.push_back(line.to_owned());
+        if let Some(file) = std::env::var_os("KINDFORM_WORLD_API_LOG") {
+            use std::io::Write as _;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+            {
+                let _ = writeln!(f, "{}: {line}", self.port);
+            }
+        }
+    }
+
+    /// The last requests served, oldest first, as
+    /// `METHOD path?query [content type; size; accept; user agent] -> status`.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().iter().cloned().collect()
     }
 
     async fn route(
@@ -238,6 +290,28 @@ impl ApiServer {
                 })));
             }
             ["apis"] => return Ok(ok_json(&self.group_list())),
+            ["openapi", "v3"] => {
+                return Ok(ok_json(&openapi::index(&self.store.types(), &self.crds())));
+            }
+            ["openapi", "v3", rest @ ..] => {
+                let (group, version) = match rest {
+                    ["api", version] => ("", *version),
+                    ["apis", group, version] => (*group, *version),
+                    _ => ("", ""),
+                };
+                return openapi::group_version_document(
+                    &self.store.types(),
+                    &self.crds(),
+                    group,
+                    version,
+                )
+                .map(|doc| ok_json(&doc))
+                .ok_or(ApiError {
+                    code: 404,
+                    reason: "NotFound",
+                    message: "the server could not find the requested resource".into(),
+                });
+            }
             ["api", "v1"] => return Ok(ok_json(&self.resource_list("", "v1"))),
             ["apis", group] => {
                 return self.group_list()["groups"]
@@ -371,6 +445,7 @@ impl ApiServer {
             }
             (&Method::POST, None, None) => {
                 let object = parse_body(&body, content_type)?;
+                self.validate_fields(&ty, &object, query)?;
                 let ns = if ns.is_empty() {
                     object["metadata"]["namespace"]
                         .as_str()
@@ -389,6 +464,7 @@ impl ApiServer {
             }
             (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
                 let object = parse_body(&body, content_type)?;
+                self.validate_fields(&ty, &object, query)?;
                 if dry_run {
                     return Ok(ok_json(&object));
                 }
@@ -446,6 +522,7 @@ impl ApiServer {
                     ));
                 }
                 let patch = parse_body(body, content_type)?;
+                self.validate_fields(ty, &patch, query)?;
                 match current {
                     // Server-side apply here is a merge of the applied fields
                     // into the object (see the crate docs).
@@ -589,6 +666,51 @@ impl ApiServer {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("a response")
+    }
+
+    /// Every CustomResourceDefinition, for the schemas of custom resources.
+    fn crds(&self) -> Vec<Value> {
+        self.store
+            .resource("apiextensions.k8s.io", "customresourcedefinitions")
+            .map(|ty| self.store.list(&ty, None).1)
+            .unwrap_or_default()
+    }
+
+    /// The schema of objects of `ty`.
+    fn schema(&self, ty: &ResourceType) -> TypeSchema {
+        let crds = self.crds();
+        let crd = crds
+            .iter()
+            .find(|c| c["spec"]["group"] == ty.group && c["spec"]["names"]["plural"] == ty.plural);
+        TypeSchema::of(ty, crd)
+    }
+
+    /// `fieldValidation=Strict` (what Helm 4 and kubectl send once the
+    /// OpenAPI says the server validates): fields the schema does not
+    /// declare are refused with 400, in Kubernetes' words.
+    fn validate_fields(
+        &self,
+        ty: &ResourceType,
+        object: &Value,
+        query: &HashMap<String, String>,
+    ) -> Result<(), ApiError> {
+        if query.get("fieldValidation").map(String::as_str) != Some("Strict") {
+            return Ok(());
+        }
+        let unknown = openapi::unknown_fields(object, self.schema(ty).node());
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", "),
+            kind = ty.kind,
+            version = ty.version,
+        )))
     }
 
     fn version(&self) -> Value {
