@@ -49,7 +49,7 @@ pub struct Kubelet {
 }
 
 const WORKLOADS: [(&str, &str); 4] = [
-    ("apps", "deployments"),
+    ("apps", "replicasets"),
     ("apps", "statefulsets"),
     ("apps", "daemonsets"),
     ("batch", "jobs"),
@@ -119,6 +119,19 @@ impl Kubelet {
             .filter(|n| node_ready(n))
             .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
             .collect();
+        self.store.finish_terminating();
+        // The garbage collector: what its owners no longer hold goes.
+        for (ty, namespace, name) in self.store.orphans() {
+            let _ = self.store.delete(&ty, &namespace, &name);
+        }
+        if let (Some(deployments), Some(replica_sets)) =
+            (self.ty("apps", "deployments"), self.ty("apps", "replicasets"))
+        {
+            let sets = self.store.list(&replica_sets, None).1;
+            for deployment in self.store.list(&deployments, None).1 {
+                self.reconcile_deployment(&deployments, &replica_sets, &deployment, &sets);
+            }
+        }
         let all_pods = self.store.list(&pod_ty, None).1;
         let mut owned: HashSet<String> = HashSet::new();
         for (group, plural) in WORKLOADS {
@@ -191,7 +204,12 @@ impl Kubelet {
         let name = meta["name"].as_str().unwrap_or_default();
         let namespace = meta["namespace"].as_str().unwrap_or_default();
         let template = &workload["spec"]["template"];
-        let hash = template_hash(template);
+        // A ReplicaSet's pods carry the hash its Deployment gave it.
+        let hash = template["metadata"]["labels"]["pod-template-hash"]
+            .as_str()
+            .filter(|_| ty.kind == "ReplicaSet")
+            .map(str::to_owned)
+            .unwrap_or_else(|| template_hash(template));
         let job = ty.kind == "Job";
         let node_names: Vec<String> = nodes
             .iter()
@@ -199,13 +217,8 @@ impl Kubelet {
             .collect();
         // (pod name, pinned node) for every pod the workload should have.
         let desired: Vec<(String, Option<String>)> = match ty.kind.as_str() {
-            "Deployment" => (0..replicas(workload))
-                .map(|i| {
-                    (
-                        format!("{name}-{hash}-{}", suffix(&format!("{hash}{i}"))),
-                        None,
-                    )
-                })
+            "ReplicaSet" => (0..replicas(workload))
+                .map(|i| (format!("{name}-{}", suffix(&format!("{name}{i}"))), None))
                 .collect(),
             "StatefulSet" => (0..replicas(workload))
                 .map(|i| (format!("{name}-{i}"), None))
@@ -238,12 +251,14 @@ impl Kubelet {
                     .remove(&format!("{namespace}/{pod_name}"));
             }
         }
-        let key = WorkloadRef {
-            namespace: namespace.into(),
-            kind: ty.kind.clone(),
-            name: name.into(),
+        // Faults are set on a Deployment; its ReplicaSets' pods carry them.
+        let key = match controller(workload) {
+            Some(("Deployment", owner)) if ty.kind == "ReplicaSet" => {
+                WorkloadRef::new(namespace, "Deployment", owner)
+            }
+            _ => WorkloadRef::new(namespace, &ty.kind, name),
         };
-        {
+        if !desired.is_empty() {
             let mut until = self.until_restart.lock().unwrap();
             match until.get(&key) {
                 Some(None) => {
@@ -267,7 +282,7 @@ impl Kubelet {
                         labels = json!({});
                     }
                     match ty.kind.as_str() {
-                        "Deployment" => labels["pod-template-hash"] = json!(hash),
+                        "ReplicaSet" => labels["pod-template-hash"] = json!(hash),
                         "StatefulSet" => {
                             labels["controller-revision-hash"] = json!(revision);
                             labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
@@ -334,17 +349,11 @@ impl Kubelet {
                 "currentReplicas": total, "observedGeneration": generation,
             }),
         };
-        if ty.kind == "Deployment" {
-            let available = if ready == total { "True" } else { "False" };
-            status["conditions"] = json!([
-                {"type": "Available", "status": available, "reason": if ready == total { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
-                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-            ]);
-            if ready < total {
-                if let Some(m) = status.as_object_mut() {
-                    m.insert("unavailableReplicas".into(), json!(total - ready));
-                }
-            }
+        if ty.kind == "ReplicaSet" {
+            status = json!({
+                "replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready,
+                "availableReplicas": ready, "observedGeneration": generation,
+            });
         }
         if ty.kind == "StatefulSet" {
             status["currentRevision"] = json!(revision);
@@ -354,6 +363,129 @@ impl Kubelet {
             let mut updated = workload.clone();
             updated["status"] = status;
             let _ = self.store.update(ty, namespace, name, updated, true);
+        }
+    }
+
+    /// The Deployment controller: one ReplicaSet per pod template (named by
+    /// its hash, owned by the Deployment, carrying `pod-template-hash` in
+    /// its selector, template and labels, and the Deployment's revision),
+    /// older ones scaled to zero, and the Deployment's status from them.
+    fn reconcile_deployment(
+        &self,
+        ty: &ResourceType,
+        rs_ty: &ResourceType,
+        deployment: &Value,
+        sets: &[Value],
+    ) {
+        let meta = &deployment["metadata"];
+        let name = meta["name"].as_str().unwrap_or_default();
+        let namespace = meta["namespace"].as_str().unwrap_or_default();
+        let uid = meta["uid"].as_str().unwrap_or_default();
+        let spec = &deployment["spec"];
+        let hash = template_hash(&spec["template"]);
+        let wanted = spec["replicas"].as_i64().unwrap_or(1);
+        let rs_name = format!("{name}-{hash}");
+        let owned: Vec<&Value> = sets
+            .iter()
+            .filter(|rs| {
+                rs["metadata"]["namespace"] == namespace
+                    && rs["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+            })
+            .collect();
+        let revision_of = |rs: &Value| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let newest = owned.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
+        let current = owned
+            .iter()
+            .find(|rs| rs["metadata"]["name"] == rs_name.as_str());
+        let revision = match current {
+            Some(rs) => revision_of(rs),
+            None => newest + 1,
+        };
+        let new_set = match current {
+            Some(rs) if rs["spec"]["replicas"].as_i64() == Some(wanted) => (*rs).clone(),
+            Some(rs) => {
+                let mut rs = (*rs).clone();
+                rs["spec"]["replicas"] = json!(wanted);
+                match self.store.update(rs_ty, namespace, &rs_name, rs, false) {
+                    Ok(rs) => rs,
+                    Err(_) => return,
+                }
+            }
+            None => {
+                let mut template = spec["template"].clone();
+                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                let mut selector = spec["selector"].clone();
+                selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                let rs = json!({
+                    "metadata": {
+                        "name": rs_name,
+                        "namespace": namespace,
+                        "labels": template["metadata"]["labels"].clone(),
+                        "annotations": {
+                            "deployment.kubernetes.io/revision": revision.to_string(),
+                            "deployment.kubernetes.io/desired-replicas": wanted.to_string(),
+                            "deployment.kubernetes.io/max-replicas": wanted.to_string(),
+                        },
+                        "ownerReferences": [{
+                            "apiVersion": ty.api_version(), "kind": ty.kind, "name": name,
+                            "uid": uid, "controller": true, "blockOwnerDeletion": true,
+                        }],
+                    },
+                    "spec": {"replicas": wanted, "selector": selector, "template": template},
+                });
+                match self.store.create(rs_ty, namespace, rs) {
+                    Ok(rs) => rs,
+                    Err(_) => return,
+                }
+            }
+        };
+        for old in owned
+            .iter()
+            .filter(|rs| rs["metadata"]["name"] != rs_name.as_str())
+        {
+            if old["spec"]["replicas"].as_i64() != Some(0) {
+                let mut old = (*old).clone();
+                old["spec"]["replicas"] = json!(0);
+                let old_name = old["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let _ = self.store.update(rs_ty, namespace, &old_name, old, false);
+            }
+        }
+        let status_of = |field: &str| new_set["status"][field].as_i64().unwrap_or(0);
+        let (ready, total) = (status_of("readyReplicas"), status_of("replicas"));
+        let observed_by_set = new_set["status"]["observedGeneration"] == new_set["metadata"]["generation"];
+        let complete = observed_by_set && total == wanted && ready == wanted;
+        let mut status = json!({
+            "replicas": total, "updatedReplicas": total, "readyReplicas": ready,
+            "availableReplicas": ready, "observedGeneration": meta["generation"],
+            "conditions": [
+                {"type": "Available", "status": if ready >= wanted { "True" } else { "False" },
+                 "reason": if ready >= wanted { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }},
+                {"type": "Progressing", "status": "True",
+                 "reason": if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }},
+            ],
+        });
+        if ready < wanted {
+            status["unavailableReplicas"] = json!(wanted - ready);
+        }
+        if deployment["status"] != status {
+            let mut updated = deployment.clone();
+            updated["status"] = status;
+            let _ = self.store.update(ty, namespace, name, updated, true);
+        }
+        if meta["annotations"]["deployment.kubernetes.io/revision"].as_str()
+            != Some(revision.to_string().as_str())
+        {
+            let mut updated = deployment.clone();
+            updated["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                json!(revision.to_string());
+            let _ = self.store.update(ty, namespace, name, updated, false);
         }
     }
 
@@ -472,6 +604,15 @@ impl Kubelet {
         });
         let _ = self.store.create(&ty, namespace, event);
     }
+}
+
+/// The kind and name of an object's controller, from its owner references.
+fn controller(object: &Value) -> Option<(&str, &str)> {
+    object["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| Some((r["kind"].as_str()?, r["name"].as_str()?)))
 }
 
 fn node_ready(node: &Value) -> bool {

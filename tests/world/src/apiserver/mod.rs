@@ -2,11 +2,14 @@
 //! HTTPS, serving the REST API well enough for kube-rs, with a simulated
 //! kubelet that derives pods from workloads.
 
+pub mod defaults;
 pub mod kubelet;
 pub mod openapi;
+pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selector;
+pub mod strategic;
 pub mod server;
 pub mod store;
 

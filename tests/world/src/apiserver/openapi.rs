@@ -419,6 +419,13 @@ impl TypeSchema {
     }
 }
 
+/// Whether `ty` is a custom resource (not one of the built-in types).
+pub fn is_custom(ty: &ResourceType) -> bool {
+    !BUILTINS
+        .kinds
+        .contains_key(&(ty.group.clone(), ty.version.clone(), ty.kind.clone()))
+}
+
 /// The fields of `object` its schema does not declare, as Kubernetes names
 /// them in strict decoding errors (`spec.replicass`,
 /// `spec.template.spec.containers[0].nmae`).

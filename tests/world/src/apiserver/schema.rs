@@ -29,6 +29,9 @@ pub enum ListType {
 pub struct Node<'a> {
     defs: Option<&'a Map<String, Value>>,
     schema: Option<&'a Value>,
+    /// Where the schema was referred to from: extensions written beside a
+    /// `$ref` (a property's merge strategy) win over the target's.
+    site: Option<&'a Value>,
 }
 
 static EMPTY: Value = Value::Null;
@@ -39,6 +42,7 @@ impl<'a> Node<'a> {
         Node {
             defs: Some(defs),
             schema: Some(schema),
+            site: None,
         }
         .resolved()
     }
@@ -48,6 +52,7 @@ impl<'a> Node<'a> {
         Node {
             defs: None,
             schema: None,
+            site: None,
         }
     }
 
@@ -82,6 +87,7 @@ impl<'a> Node<'a> {
                 return node;
             };
             let name = reference.rsplit('/').next().unwrap_or(reference);
+            node.site = node.site.or(Some(schema));
             node.schema = node.defs.and_then(|d| d.get(name));
         }
         node
@@ -91,11 +97,19 @@ impl<'a> Node<'a> {
         self.schema.unwrap_or(&EMPTY)
     }
 
+    /// Extension `name`, from beside the reference first, then the schema.
+    fn extension(&self, name: &str) -> Option<&'a Value> {
+        self.site
+            .and_then(|s| s.get(name))
+            .or_else(|| self.raw().get(name))
+    }
+
     fn child(&self, schema: Option<&'a Value>) -> Node<'a> {
         match schema {
             Some(schema) => Node {
                 defs: self.defs,
                 schema: Some(schema),
+                site: None,
             }
             .resolved(),
             None => Node::untyped(),
@@ -109,8 +123,7 @@ impl<'a> Node<'a> {
 
     /// Whether `x-kubernetes-preserve-unknown-fields` is set here.
     pub fn preserves_unknown_fields(&self) -> bool {
-        self.raw()
-            .get("x-kubernetes-preserve-unknown-fields")
+        self.extension("x-kubernetes-preserve-unknown-fields")
             .and_then(Value::as_bool)
             .unwrap_or(false)
     }
@@ -155,16 +168,14 @@ impl<'a> Node<'a> {
     /// `x-kubernetes-patch-merge-key`: the key strategic merge patches match
     /// this list's items by.
     pub fn patch_merge_key(&self) -> Option<&'a str> {
-        self.raw()
-            .get("x-kubernetes-patch-merge-key")
+        self.extension("x-kubernetes-patch-merge-key")
             .and_then(Value::as_str)
     }
 
     /// `x-kubernetes-patch-strategy`, split at commas (`merge`, `retainKeys`,
     /// `replace`).
     pub fn patch_strategies(&self) -> Vec<&'a str> {
-        self.raw()
-            .get("x-kubernetes-patch-strategy")
+        self.extension("x-kubernetes-patch-strategy")
             .and_then(Value::as_str)
             .map(|s| s.split(',').map(str::trim).collect())
             .unwrap_or_default()
@@ -172,11 +183,13 @@ impl<'a> Node<'a> {
 
     /// How server-side apply merges this list.
     pub fn list_type(&self) -> ListType {
-        let raw = self.raw();
-        match raw.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        match self
+            .extension("x-kubernetes-list-type")
+            .and_then(Value::as_str)
+        {
             Some("set") => ListType::Set,
             Some("map") => ListType::Map(
-                raw.get("x-kubernetes-list-map-keys")
+                self.extension("x-kubernetes-list-map-keys")
                     .and_then(Value::as_array)
                     .map(|k| {
                         k.iter()
@@ -192,7 +205,9 @@ impl<'a> Node<'a> {
     /// Whether server-side apply treats this map or struct as one value
     /// (`x-kubernetes-map-type: atomic`).
     pub fn is_atomic_map(&self) -> bool {
-        self.raw().get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
+        self.extension("x-kubernetes-map-type")
+            .and_then(Value::as_str)
+            == Some("atomic")
     }
 }
 

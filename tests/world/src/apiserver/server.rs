@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::openapi::{self, TypeSchema};
+use super::protobuf;
+use super::strategic;
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Store};
@@ -486,11 +488,29 @@ impl ApiServer {
                 query,
                 dry_run,
             ),
+            (method, Some(name), Some("scale")) if has_scale(&ty) => {
+                self.scale(method, &ty, ns, name, content_type, &body)
+            }
             (&Method::DELETE, Some(name), None) => {
                 if dry_run {
                     return Ok(ok_json(&self.store.get(&ty, ns, name)?));
                 }
-                Ok(ok_json(&self.store.delete(&ty, ns, name)?))
+                let options = if body.is_empty() {
+                    Value::Null
+                } else {
+                    parse_body(&body, content_type)?
+                };
+                let policy = query
+                    .get("propagationPolicy")
+                    .map(String::as_str)
+                    .or(options["propagationPolicy"].as_str())
+                    .or(match options["orphanDependents"].as_bool() {
+                        Some(true) => Some("Orphan"),
+                        _ => None,
+                    })
+                    .unwrap_or("Background")
+                    .to_owned();
+                Ok(ok_json(&self.delete_with(&ty, ns, name, &policy)?))
             }
             _ => Err(ApiError {
                 code: 405,
@@ -540,10 +560,27 @@ impl ApiServer {
                     Err(e) => return Err(e),
                 }
             }
-            "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            "application/merge-patch+json" => {
                 let mut object = current?;
                 merge(&mut object, &parse_body(body, content_type)?);
                 object
+            }
+            "application/strategic-merge-patch+json" => {
+                let object = current?;
+                let schema = self.schema(ty);
+                if openapi::is_custom(ty) {
+                    // As a real server: custom resources have no patch strategies.
+                    return Err(ApiError {
+                        code: 415,
+                        reason: "UnsupportedMediaType",
+                        message: format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for {})",
+                            ty.kind
+                        ),
+                    });
+                }
+                strategic::apply(&object, &parse_body(body, content_type)?, schema.node())
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?
             }
             "application/json-patch+json" => {
                 let mut object = current?;
@@ -596,10 +633,16 @@ impl ApiServer {
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
             .unwrap_or(1800);
+        // A watch-list (`sendInitialEvents=true`, client-go's streaming
+        // list) starts with every current object whatever the version asked,
+        // then says where the initial state ends with a bookmark.
+        let watch_list = query.get("sendInitialEvents").is_some_and(|v| v == "true");
         let from: Option<u64> = query
             .get("resourceVersion")
             .and_then(|rv| rv.parse().ok())
-            .filter(|rv| *rv > 0);
+            .filter(|rv| *rv > 0 && !watch_list);
+        let api_version = ty.api_version();
+        let kind = ty.kind.clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
         tokio::spawn(async move {
@@ -624,6 +667,18 @@ impl ApiServer {
                     let (rv, items) = store.list(&ty, namespace.as_deref());
                     for item in items.iter().filter(|o| visible(o)) {
                         if tx.send(line("ADDED", item)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if watch_list {
+                        let bookmark = json!({
+                            "kind": kind, "apiVersion": api_version,
+                            "metadata": {
+                                "resourceVersion": rv.to_string(),
+                                "annotations": {"k8s.io/initial-events-end": "true"},
+                            },
+                        });
+                        if tx.send(line("BOOKMARK", &bookmark)).await.is_err() {
                             return;
                         }
                     }
@@ -666,6 +721,101 @@ impl ApiServer {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("a response")
+    }
+
+    /// Deletes an object with a propagation policy: `Background` leaves its
+    /// dependents to the garbage collector, `Orphan` takes the owner
+    /// reference off them and keeps them, `Foreground` deletes them first.
+    fn delete_with(
+        &self,
+        ty: &ResourceType,
+        ns: &str,
+        name: &str,
+        policy: &str,
+    ) -> Result<Value, ApiError> {
+        let object = self.store.get(ty, ns, name)?;
+        let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
+        match policy {
+            "Background" => {}
+            "Orphan" => {
+                for (dty, dns, dname) in self.store.dependents(uid) {
+                    if let Ok(mut d) = self.store.get(&dty, &dns, &dname) {
+                        if let Some(refs) = d["metadata"]["ownerReferences"].as_array_mut() {
+                            refs.retain(|r| r["uid"] != uid);
+                        }
+                        let _ = self.store.update(&dty, &dns, &dname, d, false);
+                    }
+                }
+            }
+            "Foreground" => {
+                for (dty, dns, dname) in self.store.dependents(uid) {
+                    let _ = self.delete_with(&dty, &dns, &dname, "Foreground");
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid propagationPolicy {other:?}: must be Orphan, Background or Foreground"
+                )));
+            }
+        }
+        self.store.delete(ty, ns, name)
+    }
+
+    /// The `/scale` subresource: the workload's replicas as an
+    /// `autoscaling/v1` Scale, read, replaced or patched (`kubectl scale`).
+    fn scale(
+        &self,
+        method: &Method,
+        ty: &ResourceType,
+        ns: &str,
+        name: &str,
+        content_type: &str,
+        body: &Bytes,
+    ) -> Result<Response<Body>, ApiError> {
+        let workload = self.store.get(ty, ns, name)?;
+        let current = scale_of(&workload);
+        let wanted = match *method {
+            Method::GET => return Ok(ok_json(&current)),
+            Method::PUT => parse_body(body, content_type)?,
+            Method::PATCH => {
+                let kind = content_type.split(';').next().unwrap_or_default().trim();
+                let mut scale = current.clone();
+                match kind {
+                    "application/json-patch+json" => {
+                        let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                            ApiError::bad_request(format!("invalid JSON patch: {e}"))
+                        })?;
+                        json_patch::patch(&mut scale, &ops).map_err(|e| {
+                            ApiError::invalid(format!("the JSON patch does not apply: {e}"))
+                        })?;
+                    }
+                    _ => merge(&mut scale, &parse_body(body, content_type)?),
+                }
+                scale
+            }
+            _ => {
+                return Err(ApiError {
+                    code: 405,
+                    reason: "MethodNotAllowed",
+                    message: format!("{method} is not supported on scale"),
+                });
+            }
+        };
+        let replicas = wanted["spec"]["replicas"]
+            .as_i64()
+            .filter(|r| *r >= 0)
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: must be greater than or equal to 0"
+                ))
+            })?;
+        let mut updated = workload;
+        updated["spec"]["replicas"] = json!(replicas);
+        if let Some(m) = updated["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let updated = self.store.update(ty, ns, name, updated, false)?;
+        Ok(ok_json(&scale_of(&updated)))
     }
 
     /// Every CustomResourceDefinition, for the schemas of custom resources.
@@ -768,6 +918,9 @@ impl ApiServer {
             if ty.status_subresource {
                 resources.push(json!({"name": format!("{}/status", ty.plural), "singularName": "", "namespaced": ty.namespaced, "kind": ty.kind, "verbs": ["get", "patch", "update"]}));
             }
+            if has_scale(&ty) {
+                resources.push(json!({"name": format!("{}/scale", ty.plural), "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            }
             if ty.plural == "pods" && ty.group.is_empty() {
                 resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
             }
@@ -779,6 +932,36 @@ impl ApiServer {
         };
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
     }
+}
+
+/// Whether `ty` has a `/scale` subresource.
+fn has_scale(ty: &ResourceType) -> bool {
+    ty.group == "apps" && matches!(ty.plural.as_str(), "deployments" | "statefulsets" | "replicasets")
+}
+
+/// A workload's replicas as an `autoscaling/v1` Scale.
+fn scale_of(workload: &Value) -> Value {
+    let meta = &workload["metadata"];
+    let selector = workload["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": workload["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": workload["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
 }
 
 /// RFC 7386 merge: maps merge, anything else replaces, `null` removes.
@@ -798,7 +981,11 @@ pub fn merge(target: &mut Value, patch: &Value) {
 }
 
 fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
-    let value: Value = if content_type.contains("yaml") {
+    let value: Value = if protobuf::is_protobuf(content_type) {
+        protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not a protobuf object kindform's world reads: {e}"))
+        })?
+    } else if content_type.contains("yaml") {
         serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body is not YAML: {e}")))?
     } else {

@@ -8,7 +8,14 @@ use std::time::SystemTime;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
+use super::defaults;
 use super::resources::{self, ResourceType};
+
+/// Whether `group` is one whose kinds [`defaults`] knows (custom resources
+/// are never defaulted here).
+fn is_core_group(group: &str) -> bool {
+    matches!(group, "" | "apps" | "batch")
+}
 
 /// Where an object lives.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,7 +133,13 @@ struct Inner {
     types: Vec<ResourceType>,
     objects: BTreeMap<ObjKey, Value>,
     log: VecDeque<Event>,
+    /// When each terminating namespace began terminating.
+    terminating: std::collections::HashMap<String, std::time::Instant>,
 }
+
+/// How long a namespace stays `Terminating` before its content goes, as
+/// the namespace controller takes a moment on a real cluster.
+const TERMINATING_FOR: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The object store of one cluster.
 pub struct Store {
@@ -176,6 +189,7 @@ impl Store {
                 types: resources::builtins(),
                 objects: BTreeMap::new(),
                 log: VecDeque::new(),
+                terminating: std::collections::HashMap::new(),
             }),
             changed: tokio::sync::watch::channel(1).0,
         }
@@ -352,12 +366,25 @@ impl Store {
                 namespace: String::new(),
                 name: namespace.to_owned(),
             };
-            if !inner.objects.contains_key(&ns_key) {
-                return Err(ApiError {
-                    code: 404,
-                    reason: "NotFound",
-                    message: format!("namespaces \"{namespace}\" not found"),
-                });
+            match inner.objects.get(&ns_key) {
+                None => {
+                    return Err(ApiError {
+                        code: 404,
+                        reason: "NotFound",
+                        message: format!("namespaces \"{namespace}\" not found"),
+                    });
+                }
+                Some(ns) if !ns["metadata"]["deletionTimestamp"].is_null() => {
+                    return Err(ApiError {
+                        code: 403,
+                        reason: "Forbidden",
+                        message: format!(
+                            "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                            qualified(ty)
+                        ),
+                    });
+                }
+                Some(_) => {}
             }
             meta["namespace"] = json!(namespace);
         } else if let Some(m) = meta.as_object_mut() {
@@ -383,6 +410,9 @@ impl Store {
         object["metadata"] = meta;
         object["apiVersion"] = json!(ty.api_version());
         object["kind"] = json!(ty.kind);
+        if is_core_group(&ty.group) {
+            defaults::apply(&ty.kind, &mut object);
+        }
         let rv = inner.rv + 1;
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         inner.objects.insert(key.clone(), object.clone());
@@ -435,6 +465,17 @@ impl Store {
                 }
             }
         }
+        if is_core_group(&ty.group) && !status_only {
+            if ty.kind == "Service" {
+                // An allocated cluster IP is kept by updates that leave it out.
+                for field in ["clusterIP", "clusterIPs"] {
+                    if object["spec"][field].is_null() && !old["spec"][field].is_null() {
+                        object["spec"][field] = old["spec"][field].clone();
+                    }
+                }
+            }
+            defaults::apply(&ty.kind, &mut object);
+        }
         // Identity and bookkeeping are the server's.
         let mut meta = object["metadata"].take();
         if !meta.is_object() {
@@ -475,7 +516,9 @@ impl Store {
         Ok(object)
     }
 
-    /// Deletes an object; deleting a namespace deletes everything in it.
+    /// Deletes an object. A namespace is first marked terminating (its
+    /// `deletionTimestamp` set, phase `Terminating`, new content refused) and
+    /// goes, with everything in it, at [`Store::finish_terminating`].
     pub fn delete(
         &self,
         ty: &ResourceType,
@@ -484,15 +527,68 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let key = Self::key(ty, namespace, name);
         let mut inner = self.inner.lock().unwrap();
+        if ty.group.is_empty() && ty.plural == "namespaces" {
+            let Some(object) = inner.objects.get_mut(&key) else {
+                return Err(ApiError::not_found(ty, name));
+            };
+            if !object["metadata"]["deletionTimestamp"].is_null() {
+                return Ok(object.clone());
+            }
+            object["metadata"]["deletionTimestamp"] = json!(now());
+            object["status"]["phase"] = json!("Terminating");
+            inner
+                .terminating
+                .insert(name.to_owned(), std::time::Instant::now());
+            let rv = inner.rv + 1;
+            let object = {
+                let o = inner.objects.get_mut(&key).expect("just read");
+                o["metadata"]["resourceVersion"] = json!(rv.to_string());
+                o.clone()
+            };
+            Self::record(&mut inner, EventKind::Modified, key, object.clone());
+            drop(inner);
+            self.changed.send_replace(rv);
+            return Ok(object);
+        }
         let Some(object) = inner.objects.remove(&key) else {
             return Err(ApiError::not_found(ty, name));
         };
-        let mut last = Self::record(&mut inner, EventKind::Deleted, key.clone(), object.clone());
-        if ty.group.is_empty() && ty.plural == "namespaces" {
+        let last = Self::record(&mut inner, EventKind::Deleted, key.clone(), object.clone());
+        if key.plural == "customresourcedefinitions" {
+            Self::refresh_types(&mut inner);
+        }
+        drop(inner);
+        self.changed.send_replace(last);
+        Ok(object)
+    }
+
+    /// The namespace controller's work: every terminating namespace's
+    /// content deleted, then the namespace itself.
+    pub fn finish_terminating(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        let terminating: Vec<ObjKey> = inner
+            .objects
+            .iter()
+            .filter(|(k, o)| {
+                k.group.is_empty()
+                    && k.plural == "namespaces"
+                    && !o["metadata"]["deletionTimestamp"].is_null()
+                    && inner
+                        .terminating
+                        .get(&k.name)
+                        .is_none_or(|since| since.elapsed() >= TERMINATING_FOR)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if terminating.is_empty() {
+            return;
+        }
+        let mut last = inner.rv;
+        for ns in terminating {
             let inside: Vec<ObjKey> = inner
                 .objects
                 .keys()
-                .filter(|k| k.namespace == name)
+                .filter(|k| k.namespace == ns.name)
                 .cloned()
                 .collect();
             for k in inside {
@@ -500,13 +596,64 @@ impl Store {
                     last = Self::record(&mut inner, EventKind::Deleted, k, o);
                 }
             }
-        }
-        if key.plural == "customresourcedefinitions" {
-            Self::refresh_types(&mut inner);
+            inner.terminating.remove(&ns.name);
+            if let Some(o) = inner.objects.remove(&ns) {
+                last = Self::record(&mut inner, EventKind::Deleted, ns, o);
+            }
         }
         drop(inner);
         self.changed.send_replace(last);
-        Ok(object)
+    }
+
+    /// The objects that name `uid` among their owners.
+    pub fn dependents(&self, uid: &str) -> Vec<(ResourceType, String, String)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .objects
+            .iter()
+            .filter(|(_, o)| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .filter_map(|(k, _)| {
+                let ty = inner
+                    .types
+                    .iter()
+                    .find(|t| t.group == k.group && t.plural == k.plural)?;
+                Some((ty.clone(), k.namespace.clone(), k.name.clone()))
+            })
+            .collect()
+    }
+
+    /// Objects whose owners are all gone, which the garbage collector deletes
+    /// (background propagation): (type, namespace, name).
+    pub fn orphans(&self) -> Vec<(ResourceType, String, String)> {
+        let inner = self.inner.lock().unwrap();
+        let uids: std::collections::HashSet<&str> = inner
+            .objects
+            .values()
+            .filter_map(|o| o["metadata"]["uid"].as_str())
+            .collect();
+        inner
+            .objects
+            .iter()
+            .filter(|(_, o)| {
+                o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| {
+                    !refs.is_empty()
+                        && refs
+                            .iter()
+                            .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
+                })
+            })
+            .filter_map(|(k, _)| {
+                let ty = inner
+                    .types
+                    .iter()
+                    .find(|t| t.group == k.group && t.plural == k.plural)?;
+                Some((ty.clone(), k.namespace.clone(), k.name.clone()))
+            })
+            .collect()
     }
 
     /// Every object, for the simulated kubelet and for tests.
