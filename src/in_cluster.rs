@@ -108,7 +108,10 @@ impl InCluster {
             if !releases {
                 return Ok(None);
             }
-            let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir);
+            let Some(version) = session.helm.clone() else {
+                return Ok(None);
+            };
+            let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir, version);
             let listing = helm
                 .list()
                 .await

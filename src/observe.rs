@@ -19,6 +19,7 @@ use bollard::Docker;
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
 use kindform_api::{Address, Health, Spec};
+use kindform_helm::HelmVersion;
 use kindform_kind::{ApiState, ClusterLive, ClusterProvider};
 use kindform_kube::RecordEntry;
 
@@ -35,6 +36,8 @@ pub struct Session {
     pub state_dir: PathBuf,
     /// How many resources are observed at once.
     pub parallelism: usize,
+    /// The version of the `helm` on PATH, read when the spec has releases.
+    pub helm: Option<HelmVersion>,
 }
 
 /// Why observation failed.
@@ -59,6 +62,9 @@ pub enum Error {
         /// How to get it.
         how: &'static str,
     },
+    /// The `helm` on PATH cannot be driven.
+    #[error(transparent)]
+    Helm(kindform_helm::HelmError),
     /// The cluster could not be observed.
     #[error("cannot observe the cluster")]
     Cluster(#[source] kindform_kind::ClusterError),
@@ -102,16 +108,21 @@ pub async fn session(
             how: "install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
         });
     }
-    if !spec.releases.is_empty() && !on_path("helm") {
+    let helm = if spec.releases.is_empty() {
+        None
+    } else if !on_path("helm") {
         return Err(Error::MissingTool {
             tool: "helm",
-            how: "install Helm 3.14 or later from https://helm.sh/docs/intro/install/",
+            how: "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/",
         });
-    }
+    } else {
+        Some(HelmVersion::detect().await.map_err(Error::Helm)?)
+    };
     Ok(Session {
         docker,
         state_dir,
         parallelism: parallelism.max(1),
+        helm,
     })
 }
 

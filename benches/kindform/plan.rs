@@ -219,6 +219,7 @@ async fn one_size(world: &World, n: usize) -> Sized {
             docker,
             state_dir: state,
             parallelism: 10,
+            helm: None,
         };
         let options = PlanOptions::default();
         let observation =

@@ -32,12 +32,127 @@ pub fn interrupt_all() {
     }
 }
 
+/// The oldest Helm kindform drives.
+pub const OLDEST_SUPPORTED: (u64, u64) = (3, 14);
+
+/// The version of the `helm` on PATH, read once per run: the command line
+/// kindform builds differs between the majors (Helm 4 has no `-a` on
+/// `list`, waits with `--wait=watcher`, renamed `--atomic` and `--force`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmVersion {
+    /// Major, minor and patch.
+    pub number: (u64, u64, u64),
+    /// As `helm version` printed it (`v3.17.2`).
+    pub text: String,
+}
+
+impl HelmVersion {
+    /// Reads `v3.17.2` (or `3.17.2`, with any `+build` or `-pre` suffix).
+    pub fn parse(text: &str) -> Option<HelmVersion> {
+        let text = text.trim();
+        let bare = text.strip_prefix('v').unwrap_or(text);
+        let core = bare.split(['+', '-']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+        let number = (
+            parts.next()??,
+            parts.next()??,
+            parts.next().flatten().unwrap_or(0),
+        );
+        Some(HelmVersion {
+            number,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Runs `helm version --template {{.Version}}` and checks that kindform
+    /// supports what it finds.
+    pub async fn detect() -> Result<HelmVersion, HelmError> {
+        let command = "helm version --template {{.Version}}".to_owned();
+        let output = tokio::time::timeout(
+            READ_TIMEOUT,
+            tokio::process::Command::new("helm")
+                .args(["version", "--template", "{{.Version}}"])
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| HelmError::Timeout {
+            command: command.clone(),
+            waited: READ_TIMEOUT.as_secs(),
+        })?
+        .map_err(|source| HelmError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        let printed = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let version = HelmVersion::parse(&printed).ok_or_else(|| HelmError::Failed {
+            command,
+            message: format!(
+                "printed {printed:?}, not a version{}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .next()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            ),
+        })?;
+        version.check()?;
+        Ok(version)
+    }
+
+    /// Refuses a Helm older than [`OLDEST_SUPPORTED`] or newer than 4.
+    pub fn check(&self) -> Result<(), HelmError> {
+        let (major, minor, _) = self.number;
+        if (major, minor) < OLDEST_SUPPORTED || major > 4 {
+            return Err(HelmError::Unsupported {
+                found: self.text.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The major version.
+    pub fn major(&self) -> u64 {
+        self.number.0
+    }
+
+    /// How `--wait` is spelled: bare on Helm 3; on Helm 4 it takes a
+    /// strategy, and `watcher` (its default for a bare `--wait`) is named so
+    /// the command says what it does.
+    pub fn wait_flag(&self) -> &'static str {
+        if self.major() >= 4 {
+            "--wait=watcher"
+        } else {
+            "--wait"
+        }
+    }
+
+    /// The arguments of a list of every release in every namespace, pending
+    /// and failed ones included: Helm 4 lists every status by default and
+    /// has no `-a`.
+    pub fn list_args(&self) -> Vec<&'static str> {
+        if self.major() >= 4 {
+            vec!["list", "-A", "-o", "json"]
+        } else {
+            vec!["list", "-a", "-A", "-o", "json"]
+        }
+    }
+}
+
+impl std::fmt::Display for HelmVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// Drives the `helm` on PATH against one cluster.
 #[derive(Clone, Debug)]
 pub struct Helm {
     kubeconfig: PathBuf,
     context: String,
     cwd: PathBuf,
+    version: HelmVersion,
 }
 
 /// Why a `helm` call failed.
@@ -67,6 +182,14 @@ pub enum HelmError {
         command: String,
         /// How long it was given.
         waited: u64,
+    },
+    /// The `helm` on PATH is a version kindform does not drive.
+    #[error(
+        "helm {found} is not supported: kindform drives Helm 3.14 or later, and Helm 4 (tested with 3.17.2 and 4.3.1)"
+    )]
+    Unsupported {
+        /// The version found.
+        found: String,
     },
     /// Its output is not the JSON expected.
     #[error("`{command}` printed output kindform cannot read")]
@@ -116,13 +239,20 @@ pub struct Revision {
 }
 
 impl Helm {
-    /// Calls against context `kind-<cluster>` of `kubeconfig`, run in `cwd`.
-    pub fn new(kubeconfig: &Path, cluster: &str, cwd: &Path) -> Self {
+    /// Calls of the Helm `version` against context `kind-<cluster>` of
+    /// `kubeconfig`, run in `cwd`.
+    pub fn new(kubeconfig: &Path, cluster: &str, cwd: &Path, version: HelmVersion) -> Self {
         Helm {
             kubeconfig: kubeconfig.to_owned(),
             context: format!("kind-{cluster}"),
             cwd: cwd.to_owned(),
+            version,
         }
+    }
+
+    /// The version of the `helm` this drives.
+    pub fn version(&self) -> &HelmVersion {
+        &self.version
     }
 
     /// The state folder (where the kubeconfig is).
@@ -213,9 +343,9 @@ impl Helm {
     }
 
     /// Every release in every namespace, pending ones included
-    /// (`helm list -a -A -o json`).
+    /// (`helm list -a -A -o json`; Helm 4 without `-a`).
     pub async fn list(&self) -> Result<Vec<Listed>, HelmError> {
-        self.json(&["list", "-a", "-A", "-o", "json"]).await
+        self.json(&self.version.list_args()).await
     }
 
     /// The user-supplied values of a release (`null` when none were given).
@@ -236,5 +366,30 @@ impl Helm {
     pub async fn history(&self, name: &str, namespace: &str) -> Result<Vec<Revision>, HelmError> {
         self.json(&["history", name, "--namespace", namespace, "-o", "json"])
             .await
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_and_old_ones_refused() {
+        let v3 = HelmVersion::parse("v3.17.2").unwrap();
+        assert_eq!(v3.number, (3, 17, 2));
+        assert!(v3.check().is_ok());
+        assert_eq!(v3.wait_flag(), "--wait");
+        assert!(v3.list_args().contains(&"-a"));
+        let v4 = HelmVersion::parse("v4.3.1+g1234").unwrap();
+        assert!(v4.check().is_ok());
+        assert_eq!(v4.wait_flag(), "--wait=watcher");
+        assert!(!v4.list_args().contains(&"-a"));
+        let old = HelmVersion::parse("v3.13.3").unwrap();
+        assert_eq!(
+            old.check().unwrap_err().to_string(),
+            "helm v3.13.3 is not supported: kindform drives Helm 3.14 or later, and Helm 4 (tested with 3.17.2 and 4.3.1)"
+        );
+        assert!(HelmVersion::parse("v5.0.0").unwrap().check().is_err());
+        assert!(HelmVersion::parse("garbage").is_none());
     }
 }

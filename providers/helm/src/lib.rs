@@ -10,7 +10,7 @@ pub mod health;
 pub mod release;
 pub mod values;
 
-pub use cli::{Helm, HelmError, Listed, Revision};
+pub use cli::{Helm, HelmError, HelmVersion, Listed, Revision};
 pub use release::{
     DesiredRelease, ReleaseError, ReleaseLive, ReleaseProvider, Surroundings, record_entry, resolve,
 };

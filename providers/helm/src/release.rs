@@ -16,6 +16,7 @@ use kindform_api::{Health, HealthState};
 use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, ObjectsError, RecordEntry, Workload};
 
+use crate::cli::HelmVersion;
 use crate::health::release_health;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -264,7 +265,7 @@ impl DesiredRelease {
 
     /// The arguments of `helm upgrade --install`, the set values read from
     /// `set_file` when there are any.
-    pub fn upgrade_args(&self, set_file: Option<&Path>) -> Vec<String> {
+    pub fn upgrade_args(&self, set_file: Option<&Path>, helm: &HelmVersion) -> Vec<String> {
         let spec = &self.spec;
         let mut args = vec![
             "upgrade".to_owned(),
@@ -281,7 +282,7 @@ impl DesiredRelease {
             args.extend(["-f".to_owned(), file.display().to_string()]);
         }
         if spec.wait {
-            args.push("--wait".into());
+            args.push(helm.wait_flag().into());
         }
         if spec.wait_for_jobs {
             args.push("--wait-for-jobs".into());
@@ -467,7 +468,7 @@ impl ReleaseProvider {
         progress.step(&fallback.describe(desired));
         match &fallback {
             Fallback::Rollback(revision) => {
-                let mut args = Recovery::Rollback(*revision).args(desired);
+                let mut args = Recovery::Rollback(*revision).args(desired, self.helm.version());
                 args.extend([
                     "--timeout".into(),
                     kindform_api::Duration::new(bound).to_string(),
@@ -480,7 +481,10 @@ impl ReleaseProvider {
             }
             Fallback::Reinstall => {
                 self.helm
-                    .run(&Recovery::Uninstall.args(desired), None)
+                    .run(
+                        &Recovery::Uninstall.args(desired, self.helm.version()),
+                        None,
+                    )
                     .await?;
                 let _ = self.upgrade(desired).await;
                 tried.push("reinstalled it".to_owned());
@@ -605,7 +609,11 @@ impl ReleaseProvider {
             + std::time::Duration::from_secs(60);
         let result = self
             .helm
-            .run_for(&desired.upgrade_args(set_file.as_deref()), None, timeout)
+            .run_for(
+                &desired.upgrade_args(set_file.as_deref(), self.helm.version()),
+                None,
+                timeout,
+            )
             .await;
         if let Some(path) = set_file {
             let _ = std::fs::remove_file(path);
@@ -667,7 +675,7 @@ enum Recovery {
 }
 
 impl Recovery {
-    fn args(&self, desired: &DesiredRelease) -> Vec<String> {
+    fn args(&self, desired: &DesiredRelease, helm: &HelmVersion) -> Vec<String> {
         let (name, namespace) = (desired.name.clone(), desired.spec.namespace.clone());
         match self {
             Recovery::Rollback(revision) => vec![
@@ -676,14 +684,14 @@ impl Recovery {
                 revision.to_string(),
                 "--namespace".into(),
                 namespace,
-                "--wait".into(),
+                helm.wait_flag().into(),
             ],
             Recovery::Uninstall => vec![
                 "uninstall".into(),
                 name,
                 "--namespace".into(),
                 namespace,
-                "--wait".into(),
+                helm.wait_flag().into(),
             ],
         }
     }
@@ -1021,7 +1029,9 @@ impl Provider for ReleaseProvider {
         }
         if let Some(recovery) = recovery {
             progress.step(&recovery.describe(desired));
-            self.helm.run(&recovery.args(desired), None).await?;
+            self.helm
+                .run(&recovery.args(desired, self.helm.version()), None)
+                .await?;
         }
         progress.step(&desired.upgrade_command());
         self.upgrade(desired).await?;

@@ -192,7 +192,10 @@ mod tests {
         let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "app:local", "ports": [{"containerPort": 80}]}]}}}});
         apply("Deployment", &mut d);
         assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], "25%");
+        assert_eq!(
+            d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+            "25%"
+        );
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
@@ -216,7 +219,12 @@ mod tests {
     fn services_get_a_cluster_ip_and_target_ports() {
         let mut s = json!({"spec": {"ports": [{"port": 80}]}});
         apply("Service", &mut s);
-        assert!(s["spec"]["clusterIP"].as_str().unwrap().starts_with("10.96."));
+        assert!(
+            s["spec"]["clusterIP"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.96.")
+        );
         assert_eq!(s["spec"]["ports"][0]["targetPort"], 80);
         assert_eq!(s["spec"]["type"], "ClusterIP");
         let ip = s["spec"]["clusterIP"].clone();

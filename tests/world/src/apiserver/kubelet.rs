@@ -124,9 +124,10 @@ impl Kubelet {
         for (ty, namespace, name) in self.store.orphans() {
             let _ = self.store.delete(&ty, &namespace, &name);
         }
-        if let (Some(deployments), Some(replica_sets)) =
-            (self.ty("apps", "deployments"), self.ty("apps", "replicasets"))
-        {
+        if let (Some(deployments), Some(replica_sets)) = (
+            self.ty("apps", "deployments"),
+            self.ty("apps", "replicasets"),
+        ) {
             let sets = self.store.list(&replica_sets, None).1;
             for deployment in self.store.list(&deployments, None).1 {
                 self.reconcile_deployment(&deployments, &replica_sets, &deployment, &sets);
@@ -453,13 +454,17 @@ impl Kubelet {
             if old["spec"]["replicas"].as_i64() != Some(0) {
                 let mut old = (*old).clone();
                 old["spec"]["replicas"] = json!(0);
-                let old_name = old["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let old_name = old["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let _ = self.store.update(rs_ty, namespace, &old_name, old, false);
             }
         }
         let status_of = |field: &str| new_set["status"][field].as_i64().unwrap_or(0);
         let (ready, total) = (status_of("readyReplicas"), status_of("replicas"));
-        let observed_by_set = new_set["status"]["observedGeneration"] == new_set["metadata"]["generation"];
+        let observed_by_set =
+            new_set["status"]["observedGeneration"] == new_set["metadata"]["generation"];
         let complete = observed_by_set && total == wanted && ready == wanted;
         let mut status = json!({
             "replicas": total, "updatedReplicas": total, "readyReplicas": ready,

@@ -9,9 +9,9 @@ pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selector;
-pub mod strategic;
 pub mod server;
 pub mod store;
+pub mod strategic;
 
 pub use server::ApiServer;
 pub use store::Store;

@@ -143,26 +143,30 @@ const EXTENSIONS: &[(&str, &str, Ext)] = &[
         "conditions",
         Ext::map("type"),
     ),
-    ("io.k8s.api.core.v1.PodStatus", "conditions", Ext::map("type")),
-    ("io.k8s.api.core.v1.NodeStatus", "conditions", Ext::map("type")),
-    ("io.k8s.api.core.v1.NodeStatus", "addresses", Ext::map("type")),
+    (
+        "io.k8s.api.core.v1.PodStatus",
+        "conditions",
+        Ext::map("type"),
+    ),
+    (
+        "io.k8s.api.core.v1.NodeStatus",
+        "conditions",
+        Ext::map("type"),
+    ),
+    (
+        "io.k8s.api.core.v1.NodeStatus",
+        "addresses",
+        Ext::map("type"),
+    ),
     ("io.k8s.api.batch.v1.JobStatus", "conditions", Ext::ATOMIC),
     (
         "io.k8s.api.core.v1.NamespaceSpec",
         "finalizers",
         Ext::SET_NO_PATCH,
     ),
-    (
-        "io.k8s.api.rbac.v1.ClusterRole",
-        "rules",
-        Ext::ATOMIC,
-    ),
+    ("io.k8s.api.rbac.v1.ClusterRole", "rules", Ext::ATOMIC),
     ("io.k8s.api.rbac.v1.Role", "rules", Ext::ATOMIC),
-    (
-        "io.k8s.api.rbac.v1.RoleBinding",
-        "subjects",
-        Ext::ATOMIC,
-    ),
+    ("io.k8s.api.rbac.v1.RoleBinding", "subjects", Ext::ATOMIC),
     (
         "io.k8s.api.rbac.v1.ClusterRoleBinding",
         "subjects",
@@ -468,7 +472,9 @@ pub fn index(types: &[ResourceType], crds: &[Value]) -> Value {
     let mut paths = BTreeMap::new();
     for gv in group_versions(types) {
         let doc = document(types, crds, &gv.0, &gv.1);
-        let hash = hex(&Sha512::digest(serde_json::to_vec(&doc).unwrap_or_default()));
+        let hash = hex(&Sha512::digest(
+            serde_json::to_vec(&doc).unwrap_or_default(),
+        ));
         let key = gv_path(&gv.0, &gv.1);
         paths.insert(
             key.clone(),
@@ -514,32 +520,33 @@ fn document(types: &[ResourceType], crds: &[Value], group: &str, version: &str) 
         .filter(|t| t.group == group && t.version == version)
     {
         let gvk = json!({"group": ty.group, "version": ty.version, "kind": ty.kind});
-        let schema_name = match BUILTINS.kinds.get(&(
-            ty.group.clone(),
-            ty.version.clone(),
-            ty.kind.clone(),
-        )) {
-            Some(name) => name.clone(),
-            None => {
-                let crd = crds.iter().find(|c| {
-                    c["spec"]["group"] == ty.group && c["spec"]["names"]["plural"] == ty.plural
-                });
-                let mut schema = TypeSchema::of(ty, crd).root;
-                if schema.is_null() {
-                    schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+        let schema_name =
+            match BUILTINS
+                .kinds
+                .get(&(ty.group.clone(), ty.version.clone(), ty.kind.clone()))
+            {
+                Some(name) => name.clone(),
+                None => {
+                    let crd = crds.iter().find(|c| {
+                        c["spec"]["group"] == ty.group && c["spec"]["names"]["plural"] == ty.plural
+                    });
+                    let mut schema = TypeSchema::of(ty, crd).root;
+                    if schema.is_null() {
+                        schema =
+                            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+                    }
+                    schema["x-kubernetes-group-version-kind"] = json!([gvk]);
+                    let name = format!(
+                        "{}.{}.{}",
+                        ty.group.split('.').rev().collect::<Vec<_>>().join("."),
+                        ty.version,
+                        ty.kind
+                    );
+                    schemas.insert(name.clone(), schema);
+                    wanted.push("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".into());
+                    name
                 }
-                schema["x-kubernetes-group-version-kind"] = json!([gvk]);
-                let name = format!(
-                    "{}.{}.{}",
-                    ty.group.split('.').rev().collect::<Vec<_>>().join("."),
-                    ty.version,
-                    ty.kind
-                );
-                schemas.insert(name.clone(), schema);
-                wanted.push("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".into());
-                name
-            }
-        };
+            };
         wanted.push(schema_name.clone());
         let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
         let body = json!({"content": {"application/json": {"schema": reference}}});
@@ -653,7 +660,11 @@ mod tests {
                 .is_atomic_map()
         );
         assert_eq!(
-            schema.node().field("metadata").field("finalizers").list_type(),
+            schema
+                .node()
+                .field("metadata")
+                .field("finalizers")
+                .list_type(),
             ListType::Set
         );
     }
@@ -686,7 +697,8 @@ mod tests {
                 .starts_with("/openapi/v3/apis/apps/v1?hash=")
         );
         let doc = group_version_document(&types, &[], "apps", "v1").unwrap();
-        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(
             patch["x-kubernetes-group-version-kind"]["kind"],
             json!("Deployment")

@@ -23,10 +23,10 @@ use tokio_rustls::TlsAcceptor;
 
 use super::openapi::{self, TypeSchema};
 use super::protobuf;
-use super::strategic;
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ApiError, Store};
+use super::strategic;
 use crate::pki::Pki;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -936,7 +936,11 @@ impl ApiServer {
 
 /// Whether `ty` has a `/scale` subresource.
 fn has_scale(ty: &ResourceType) -> bool {
-    ty.group == "apps" && matches!(ty.plural.as_str(), "deployments" | "statefulsets" | "replicasets")
+    ty.group == "apps"
+        && matches!(
+            ty.plural.as_str(),
+            "deployments" | "statefulsets" | "replicasets"
+        )
 }
 
 /// A workload's replicas as an `autoscaling/v1` Scale.
@@ -983,7 +987,9 @@ pub fn merge(target: &mut Value, patch: &Value) {
 fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
     let value: Value = if protobuf::is_protobuf(content_type) {
         protobuf::decode(body).map_err(|e| {
-            ApiError::bad_request(format!("the body is not a protobuf object kindform's world reads: {e}"))
+            ApiError::bad_request(format!(
+                "the body is not a protobuf object kindform's world reads: {e}"
+            ))
         })?
     } else if content_type.contains("yaml") {
         serde_yaml_ng::from_slice(body)

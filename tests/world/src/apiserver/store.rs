@@ -639,12 +639,14 @@ impl Store {
             .objects
             .iter()
             .filter(|(_, o)| {
-                o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| {
-                    !refs.is_empty()
-                        && refs
-                            .iter()
-                            .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
-                })
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| {
+                        !refs.is_empty()
+                            && refs
+                                .iter()
+                                .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
+                    })
             })
             .filter_map(|(k, _)| {
                 let ty = inner
