@@ -123,30 +123,34 @@ async fn server_side_apply_merge_and_json_patches_change_objects() {
         .unwrap();
     let data = applied.data.unwrap();
     assert_eq!(
-        (data["a"].as_str(), data["b"].as_str()),
-        ("1", "2"),
-        "apply merges the applied fields"
+        (data.get("a").map(String::as_str), data["b"].as_str()),
+        (None, "2"),
+        "a field the manager applied before and leaves out now is removed"
     );
+    let owners = applied.metadata.managed_fields.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].manager.as_deref(), Some("kindform"));
+    assert_eq!(owners[0].operation.as_deref(), Some("Apply"));
     let merged = cms
         .patch(
             "cfg",
             &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"a": null, "c": "3"}})),
+            &Patch::Merge(json!({"data": {"b": null, "c": "3"}})),
         )
         .await
         .unwrap();
     assert_eq!(
         merged.data.unwrap().keys().cloned().collect::<Vec<_>>(),
-        ["b", "c"]
+        ["c"]
     );
     let ops: json_patch::Patch =
-        serde_json::from_value(json!([{"op": "replace", "path": "/data/b", "value": "two"}]))
+        serde_json::from_value(json!([{"op": "replace", "path": "/data/c", "value": "three"}]))
             .unwrap();
     let patched = cms
         .patch("cfg", &PatchParams::default(), &Patch::<()>::Json(ops))
         .await
         .unwrap();
-    assert_eq!(patched.data.unwrap()["b"], "two");
+    assert_eq!(patched.data.unwrap()["c"], "three");
     // An update with a stale resourceVersion is a conflict.
     let mut stale = created.clone();
     stale.data = Some([("z".to_string(), "9".to_string())].into());
@@ -333,6 +337,18 @@ async fn deleting_a_namespace_deletes_what_it_holds() {
     namespaces
         .delete("temp", &DeleteParams::default())
         .await
+        .unwrap();
+    // The namespace terminates first, then goes with what it holds.
+    let terminating = namespaces.get("temp").await.unwrap();
+    let uid = terminating.metadata.uid.clone().unwrap();
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let gone = await_condition(namespaces.clone(), "temp", conditions::is_deleted(&uid));
+    tokio::time::timeout(Duration::from_secs(10), gone)
+        .await
+        .expect("the namespace goes")
         .unwrap();
     assert!(deployments.get("web").await.is_err());
     let in_missing = deployments

@@ -434,3 +434,76 @@ async fn wait_times_out(major: HelmMajor, test: &str) {
     let listed: Value = serde_json::from_str(&real.helm_ok(real.list_all())).unwrap();
     assert_eq!(listed[0]["status"], "failed", "{listed}");
 }
+
+both_majors!(
+    a_hand_scaled_deployment_meets_each_majors_upgrade,
+    hand_scaled_upgrade
+);
+/// Helm 3 upgrades with a three-way strategic merge patch against the live
+/// object, so a field the chart sets is put back over a hand edit; Helm 4
+/// upgrades with server-side apply, so the same upgrade conflicts with the
+/// manager that made the edit until `--force-conflicts` takes the field.
+async fn hand_scaled_upgrade(major: HelmMajor, test: &str) {
+    let Some(real) = Real::start(test, major).await else {
+        return;
+    };
+    let chart = write_chart(real.world.dir(), "0.1.0");
+    let chart = chart.to_str().unwrap();
+    real.helm_ok(&["install", "web", chart, "-n", "default"]);
+    real.kubectl_ok(&["scale", "deployment/web", "--replicas=3"], None);
+    // kubectl hides managedFields unless asked.
+    let owners =
+        real.get(&["deployment", "web", "--show-managed-fields"])["metadata"]["managedFields"]
+            .clone();
+    assert!(
+        owners
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["subresource"] == "scale" && m["operation"] == "Update"),
+        "{owners}"
+    );
+    let upgrade = real.helm(&[
+        "upgrade",
+        "web",
+        chart,
+        "-n",
+        "default",
+        "--set",
+        "image=app:v2",
+    ]);
+    let replicas = || real.get(&["deployment", "web"])["spec"]["replicas"].clone();
+    match major {
+        HelmMajor::V3 => {
+            assert_eq!(upgrade.code, 0, "{}", upgrade.stderr);
+            assert_eq!(replicas(), 1, "the three-way patch reverts the edit");
+            let patched = real.world.cluster(&real.cluster).unwrap().api.requests();
+            assert!(
+                patched.iter().any(|r| r
+                    .starts_with("PATCH /apis/apps/v1/namespaces/default/deployments/web")
+                    && r.contains("application/strategic-merge-patch+json")),
+                "Helm 3 upgrades with a strategic merge patch"
+            );
+        }
+        HelmMajor::V4 => {
+            assert_eq!(upgrade.code, 1, "{}", upgrade.stdout);
+            assert!(
+                upgrade.stderr.contains("conflict with \"kubectl\"")
+                    && upgrade.stderr.contains(".spec.replicas"),
+                "{}",
+                upgrade.stderr
+            );
+            real.helm_ok(&[
+                "upgrade",
+                "web",
+                chart,
+                "-n",
+                "default",
+                "--set",
+                "image=app:v2",
+                "--force-conflicts",
+            ]);
+            assert_eq!(replicas(), 1, "--force-conflicts takes the field back");
+        }
+    }
+}

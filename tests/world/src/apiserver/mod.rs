@@ -5,6 +5,7 @@
 pub mod defaults;
 pub mod kubelet;
 pub mod openapi;
+pub mod ownership;
 pub mod protobuf;
 pub mod resources;
 pub mod schema;

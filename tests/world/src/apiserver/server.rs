@@ -22,10 +22,11 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::openapi::{self, TypeSchema};
+use super::ownership;
 use super::protobuf;
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{ApiError, Store};
+use super::store::{self, ApiError, Store};
 use super::strategic;
 use crate::pki::Pki;
 
@@ -222,6 +223,17 @@ impl ApiServer {
             .unwrap_or_default()
             .to_owned();
         let raw_query = req.uri().query().unwrap_or_default().to_owned();
+        // A write that names no manager is recorded under the client's name,
+        // as a real server does (an apply must name one).
+        let mut query = query;
+        if !content_type.starts_with("application/apply-patch") {
+            let client = user_agent.split('/').next().unwrap_or_default().trim();
+            if !client.is_empty() {
+                query
+                    .entry("fieldManager".to_owned())
+                    .or_insert_with(|| client.to_owned());
+            }
+        }
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return error(&ApiError::bad_request("unreadable body")),
@@ -446,8 +458,9 @@ impl ApiServer {
                 Ok(text(StatusCode::OK, &out))
             }
             (&Method::POST, None, None) => {
-                let object = parse_body(&body, content_type)?;
+                let mut object = parse_body(&body, content_type)?;
                 self.validate_fields(&ty, &object, query)?;
+                self.record_update(&ty, None, &mut object, query, None);
                 let ns = if ns.is_empty() {
                     object["metadata"]["namespace"]
                         .as_str()
@@ -465,8 +478,11 @@ impl ApiServer {
                 ))
             }
             (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
-                let object = parse_body(&body, content_type)?;
+                let mut object = parse_body(&body, content_type)?;
                 self.validate_fields(&ty, &object, query)?;
+                if let Ok(old) = self.store.get(&ty, ns, name) {
+                    self.record_update(&ty, Some(&old), &mut object, query, sub);
+                }
                 if dry_run {
                     return Ok(ok_json(&object));
                 }
@@ -489,7 +505,7 @@ impl ApiServer {
                 dry_run,
             ),
             (method, Some(name), Some("scale")) if has_scale(&ty) => {
-                self.scale(method, &ty, ns, name, content_type, &body)
+                self.scale(method, &ty, ns, name, content_type, &body, query)
             }
             (&Method::DELETE, Some(name), None) => {
                 if dry_run {
@@ -536,29 +552,42 @@ impl ApiServer {
         let current = self.store.get(ty, ns, name);
         let patched = match kind {
             "application/apply-patch+yaml" => {
-                if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) else {
                     return Err(ApiError::bad_request(
                         "PATCH request with apply content type requires fieldManager",
                     ));
-                }
+                };
                 let patch = parse_body(body, content_type)?;
                 self.validate_fields(ty, &patch, query)?;
-                match current {
-                    // Server-side apply here is a merge of the applied fields
-                    // into the object (see the crate docs).
-                    Ok(mut object) => {
-                        merge(&mut object, &patch);
-                        object
-                    }
-                    Err(e) if e.code == 404 => {
-                        if dry_run {
-                            return Ok(ok_json(&patch));
-                        }
-                        let created = self.store.create(ty, ns, patch)?;
-                        return Ok(json_response(StatusCode::CREATED, &created));
-                    }
+                let force = query.get("force").is_some_and(|f| f == "true");
+                let live = match current {
+                    Ok(object) => Some(object),
+                    Err(e) if e.code == 404 => None,
                     Err(e) => return Err(e),
+                };
+                let schema = self.schema(ty);
+                let applied = ownership::apply(
+                    live.as_ref(),
+                    &patch,
+                    manager,
+                    force,
+                    &ty.api_version(),
+                    &store::now(),
+                    schema.node(),
+                )
+                .map_err(|e| ApiError {
+                    code: e.status_code(),
+                    reason: e.reason(),
+                    message: e.to_string(),
+                })?;
+                if live.is_none() {
+                    if dry_run {
+                        return Ok(json_response(StatusCode::CREATED, &applied));
+                    }
+                    let created = self.store.create(ty, ns, applied)?;
+                    return Ok(json_response(StatusCode::CREATED, &created));
                 }
+                applied
             }
             "application/merge-patch+json" => {
                 let mut object = current?;
@@ -601,10 +630,15 @@ impl ApiServer {
                 });
             }
         };
+        let mut patched = patched;
+        if kind != "application/apply-patch+yaml" {
+            if let Ok(old) = self.store.get(ty, ns, name) {
+                self.record_update(ty, Some(&old), &mut patched, query, None);
+            }
+        }
         if dry_run {
             return Ok(ok_json(&patched));
         }
-        let mut patched = patched;
         // A patch never carries a stale resourceVersion check unless it says so.
         if kind != "application/json-patch+json" {
             if let Some(m) = patched["metadata"].as_object_mut() {
@@ -763,6 +797,7 @@ impl ApiServer {
 
     /// The `/scale` subresource: the workload's replicas as an
     /// `autoscaling/v1` Scale, read, replaced or patched (`kubectl scale`).
+    #[allow(clippy::too_many_arguments)]
     fn scale(
         &self,
         method: &Method,
@@ -771,6 +806,7 @@ impl ApiServer {
         name: &str,
         content_type: &str,
         body: &Bytes,
+        query: &HashMap<String, String>,
     ) -> Result<Response<Body>, ApiError> {
         let workload = self.store.get(ty, ns, name)?;
         let current = scale_of(&workload);
@@ -809,13 +845,45 @@ impl ApiServer {
                     "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: must be greater than or equal to 0"
                 ))
             })?;
-        let mut updated = workload;
+        let mut updated = workload.clone();
         updated["spec"]["replicas"] = json!(replicas);
+        self.record_update(ty, Some(&workload), &mut updated, query, Some("scale"));
         if let Some(m) = updated["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
         let updated = self.store.update(ty, ns, name, updated, false)?;
         Ok(ok_json(&scale_of(&updated)))
+    }
+
+    /// Records a write other than an apply in `managedFields`: the writer
+    /// (`fieldManager`, or the client's user agent up to its first `/`, as a
+    /// real server names it) owns what it changed.
+    fn record_update(
+        &self,
+        ty: &ResourceType,
+        old: Option<&Value>,
+        new: &mut Value,
+        query: &HashMap<String, String>,
+        subresource: Option<&str>,
+    ) {
+        let manager = query
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        if subresource == Some("status") {
+            return;
+        }
+        let schema = self.schema(ty);
+        ownership::record_update(
+            old,
+            new,
+            &manager,
+            subresource,
+            &ty.api_version(),
+            &store::now(),
+            schema.node(),
+        );
     }
 
     /// Every CustomResourceDefinition, for the schemas of custom resources.
