@@ -2,18 +2,21 @@
 //! reddog-like environment go from nothing to converged in one apply (their
 //! checks pass), and a second apply changes nothing and runs the checks.
 
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
 #[path = "support/reddog.rs"]
 mod support;
 
+use kindform_world::real_tools::HelmMajor;
 use std::path::Path;
 
 use kindform_world::World;
 use support::{SA_PASSWORD, copy_tree, reddog};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_goes_from_nothing_to_converged_in_one_apply() {
-    let Some(world) = World::start("the_demo_goes_from_nothing_to_converged_in_one_apply").await
-    else {
+async fn the_demo_goes_from_nothing_to_converged_in_one_apply(major: HelmMajor, test: &str) {
+    let Some(world) = World::with_helm(test, major).await else {
         return;
     };
     // The demo as shipped, its cluster named for this world; the page its
@@ -74,14 +77,11 @@ async fn the_demo_goes_from_nothing_to_converged_in_one_apply() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply() {
-    let Some((reddog, spec, Some(ingress))) = reddog(
-        "the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply",
-        true,
-    )
-    .await
-    else {
+async fn the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some((reddog, spec, Some(ingress))) = reddog(test, major, true).await else {
         return;
     };
     reddog.prebuild_images(&spec).await;
@@ -115,3 +115,8 @@ async fn the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply
     );
     assert!(stderr.contains("Apply complete: 18 done"), "{stderr}");
 }
+
+with_both_helm_majors!(
+    the_demo_goes_from_nothing_to_converged_in_one_apply,
+    the_reddog_like_environment_goes_from_nothing_to_converged_in_one_apply,
+);

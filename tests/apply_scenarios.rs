@@ -3,9 +3,14 @@
 //! plan scenarios repaired by one apply, failures isolated, interrupts and
 //! concurrent runs handled.
 
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
 #[path = "support/scenario.rs"]
 mod scenario;
 
+use kindform_world::real_tools::HelmMajor;
 use scenario::*;
 
 /// The scenario environment's check points at a world endpoint standing in
@@ -17,14 +22,11 @@ async fn page(env: &Env) -> (kindform_world::http_endpoint::HttpEndpoint, String
     (endpoint, format!("host_port={port}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply() {
-    let Some(env) = env(
-        "the_scenario_environment_goes_from_nothing_to_converged_in_one_apply",
-        true,
-    )
-    .await
-    else {
+async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (endpoint, port) = page(&env).await;
@@ -55,7 +57,7 @@ async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply() 
         extra["metadata"]["labels"]["kindform.dev/address"],
         "manifests.extra"
     );
-    let listed = env.helm(&["list", "-a", "-A", "-o", "json"]);
+    let listed = env.helm(&env.list_every_release(&["-o", "json"]));
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let statuses: Vec<(&str, &str)> = listed
         .as_array()
@@ -115,14 +117,8 @@ fn repaired_by_one_apply(env: &Env, vars: &[&str], expect: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_node_and_a_stale_image_are_repaired_by_one_apply() {
-    let Some(env) = env(
-        "a_stopped_node_and_a_stale_image_are_repaired_by_one_apply",
-        true,
-    )
-    .await
-    else {
+async fn a_stopped_node_and_a_stale_image_are_repaired_by_one_apply(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -169,9 +165,8 @@ async fn a_stopped_node_and_a_stale_image_are_repaired_by_one_apply() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stuck_and_failed_releases_are_recovered_by_one_apply() {
-    let Some(env) = env("stuck_and_failed_releases_are_recovered_by_one_apply", true).await else {
+async fn stuck_and_failed_releases_are_recovered_by_one_apply(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -191,20 +186,15 @@ async fn stuck_and_failed_releases_are_recovered_by_one_apply() {
         .iter()
         .map(|r| r["description"].as_str().unwrap())
         .collect();
+    // Revisions 1 and 2 deployed, 3 killed while pending.
     assert!(
-        descriptions.contains(&"Rollback to 1"),
+        descriptions.contains(&"Rollback to 2"),
         "rolled back to the last deployed revision: {descriptions:?}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changed_values_versions_charts_and_manifests_are_applied() {
-    let Some(env) = env(
-        "changed_values_versions_charts_and_manifests_are_applied",
-        true,
-    )
-    .await
-    else {
+async fn changed_values_versions_charts_and_manifests_are_applied(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -258,31 +248,25 @@ async fn changed_values_versions_charts_and_manifests_are_applied() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it() {
-    let Some(env) = env(
-        "a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it",
-        true,
-    )
-    .await
-    else {
+async fn a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, _port) = converged(&env).await;
     let (_other, port) = page(&env).await;
     repaired_by_one_apply(&env, &[&port], "-/+ cluster  (config-changed)");
-    let listed = env.helm(&["list", "-a", "-A", "-q"]);
+    let listed = env.helm(&env.list_every_release(&["-q"]));
     assert_eq!(listed.split_whitespace().count(), 2, "{listed}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted() {
-    let Some(env) = env(
-        "an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted",
-        true,
-    )
-    .await
-    else {
+async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -320,14 +304,11 @@ async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job() {
-    let Some(env) = env(
-        "a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job",
-        true,
-    )
-    .await
-    else {
+async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = page(&env).await;
@@ -359,14 +340,8 @@ async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_j
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
-    let Some(env) = env(
-        "a_second_apply_is_refused_while_the_first_holds_the_lock",
-        false,
-    )
-    .await
-    else {
+async fn a_second_apply_is_refused_while_the_first_holds_the_lock(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     let mut holder = std::process::Command::new("sleep")
@@ -403,14 +378,8 @@ async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
     assert!(!env.state().join("lock").exists(), "released at the end");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved() {
-    let Some(env) = env(
-        "a_saved_plan_is_applied_only_while_the_world_has_not_moved",
-        true,
-    )
-    .await
-    else {
+async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -438,14 +407,11 @@ async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved() {
     assert_eq!(code, 0, "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster() {
-    let Some(env) = env(
-        "apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster",
-        true,
-    )
-    .await
-    else {
+async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (endpoint, port) = page(&env).await;
@@ -480,14 +446,11 @@ async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_clu
     assert!(stdout.contains("Nothing to destroy"), "{stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
-    let Some(env) = env(
-        "a_failing_check_explains_itself_with_pod_states_events_and_logs",
-        true,
-    )
-    .await
-    else {
+async fn a_failing_check_explains_itself_with_pod_states_events_and_logs(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let spec = std::fs::read_to_string(env.dir.join("kindform.toml")).unwrap();
@@ -526,15 +489,12 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges() {
+async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges(
+    major: HelmMajor,
+    test: &str,
+) {
     // Also: a second apply while the first runs is refused.
-    let Some(env) = env(
-        "ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges",
-        true,
-    )
-    .await
-    else {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -586,14 +546,11 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
     assert_eq!(code, 0, "converged after the interrupted apply: {text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents() {
-    let Some(env) = env(
-        "an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents",
-        true,
-    )
-    .await
-    else {
+async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = page(&env).await;
@@ -628,14 +585,8 @@ async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and
     assert_eq!(code, 0, "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manifest_by_url_is_applied_only_when_its_checksum_matches() {
-    let Some(env) = env(
-        "a_manifest_by_url_is_applied_only_when_its_checksum_matches",
-        false,
-    )
-    .await
-    else {
+async fn a_manifest_by_url_is_applied_only_when_its_checksum_matches(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     use sha2::Digest as _;
@@ -677,9 +628,8 @@ async fn a_manifest_by_url_is_applied_only_when_its_checksum_matches() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_terminal_apply_draws_live_lines_and_colours() {
-    let Some(env) = env("on_a_terminal_apply_draws_live_lines_and_colours", false).await else {
+async fn on_a_terminal_apply_draws_live_lines_and_colours(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     let (_page, port) = page(&env).await;
@@ -713,3 +663,21 @@ async fn on_a_terminal_apply_draws_live_lines_and_colours() {
         "{shown}"
     );
 }
+
+with_both_helm_majors!(
+    the_scenario_environment_goes_from_nothing_to_converged_in_one_apply,
+    a_stopped_node_and_a_stale_image_are_repaired_by_one_apply,
+    stuck_and_failed_releases_are_recovered_by_one_apply,
+    changed_values_versions_charts_and_manifests_are_applied,
+    a_changed_port_mapping_rebuilds_the_cluster_and_everything_in_it,
+    an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted,
+    a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job,
+    a_second_apply_is_refused_while_the_first_holds_the_lock,
+    a_saved_plan_is_applied_only_while_the_world_has_not_moved,
+    apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster,
+    a_failing_check_explains_itself_with_pod_states_events_and_logs,
+    ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges,
+    an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents,
+    a_manifest_by_url_is_applied_only_when_its_checksum_matches,
+    on_a_terminal_apply_draws_live_lines_and_colours,
+);

@@ -2,9 +2,14 @@
 //! the plan and mended by one apply, escalating from a restart to a rollback
 //! or reinstall, and stopping with an account when nothing works.
 
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
 #[path = "support/scenario.rs"]
 mod scenario;
 
+use kindform_world::real_tools::HelmMajor;
 use scenario::*;
 
 async fn converged(env: &Env) -> (kindform_world::http_endpoint::HttpEndpoint, String) {
@@ -24,8 +29,9 @@ fn quick_web(env: &Env) {
 /// to 3 s) now crash-loops for good.
 async fn crashing_web(
     test: &str,
+    major: HelmMajor,
 ) -> Option<(Env, kindform_world::http_endpoint::HttpEndpoint, String)> {
-    let env = env(test, true).await?;
+    let env = env(test, major, true).await?;
     quick_web(&env);
     let (endpoint, port) = converged(&env).await;
     env.world
@@ -40,14 +46,11 @@ async fn crashing_web(
     Some((env, endpoint, port))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_apply() {
-    let Some(env) = env(
-        "a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_apply",
-        true,
-    )
-    .await
-    else {
+async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_apply(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -117,11 +120,11 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
     assert_eq!(code, 0, "healthy again: {text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled() {
-    let Some((env, _endpoint, port)) =
-        crashing_web("pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled").await
-    else {
+async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some((env, _endpoint, port)) = crashing_web(test, major).await else {
         return;
     };
     // The crash ends only once kindform has gone past the restart: the
@@ -145,11 +148,8 @@ async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled()
     assert_eq!(code, 0, "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_that_stays_broken_stops_apply_with_an_account() {
-    let Some((env, _endpoint, port)) =
-        crashing_web("a_release_that_stays_broken_stops_apply_with_an_account").await
-    else {
+async fn a_release_that_stays_broken_stops_apply_with_an_account(major: HelmMajor, test: &str) {
+    let Some((env, _endpoint, port)) = crashing_web(test, major).await else {
         return;
     };
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
@@ -165,9 +165,8 @@ async fn a_release_that_stays_broken_stops_apply_with_an_account() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_names_what_is_broken_with_its_evidence() {
-    let Some(env) = env("status_names_what_is_broken_with_its_evidence", true).await else {
+async fn status_names_what_is_broken_with_its_evidence(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -247,14 +246,11 @@ async fn status_names_what_is_broken_with_its_evidence() {
     assert_eq!(code, 0, "healthy again:\n{stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds() {
-    let Some(env) = env(
-        "without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds",
-        true,
-    )
-    .await
-    else {
+async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -334,14 +330,11 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     assert_eq!(code, 0, "{stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
-    let Some(env) = env(
-        "watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c",
-        true,
-    )
-    .await
-    else {
+async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let (_endpoint, port) = converged(&env).await;
@@ -411,3 +404,12 @@ async fn watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c() {
         .unwrap();
     assert_eq!(extra["data"]["mode"], "full", "the edit was not applied");
 }
+
+with_both_helm_majors!(
+    a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_apply,
+    pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled,
+    a_release_that_stays_broken_stops_apply_with_an_account,
+    status_names_what_is_broken_with_its_evidence,
+    without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebuilds,
+    watch_repairs_a_fault_reports_spec_edits_and_stops_on_ctrl_c,
+);

@@ -4,21 +4,23 @@
 //! plan starts only the processes it must (one `helm list`, one `helm get
 //! values` per release, no `kind`).
 
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
 #[path = "support/reddog.rs"]
 mod support;
 
+use kindform_world::real_tools::HelmMajor;
 use std::time::Instant;
 
 use support::reddog;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
-    let Some((reddog, spec, _)) = reddog(
-        "a_converged_reddog_world_plans_no_changes_and_starts_few_processes",
-        false,
-    )
-    .await
-    else {
+async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some((reddog, spec, _)) = reddog(test, major, false).await else {
         return;
     };
 
@@ -83,3 +85,5 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes() {
         took.as_millis()
     );
 }
+
+with_both_helm_majors!(a_converged_reddog_world_plans_no_changes_and_starts_few_processes,);

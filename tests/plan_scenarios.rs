@@ -3,9 +3,14 @@
 //! would, and checks the plan's actions, reasons and the important lines of
 //! its text and JSON.
 
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
 #[path = "support/scenario.rs"]
 mod scenario;
 
+use kindform_world::real_tools::HelmMajor;
 use scenario::*;
 use serde_json::{Value, json};
 
@@ -31,9 +36,8 @@ fn created_with_the_cluster(plan: &Value) -> Vec<(&'static str, &Value)> {
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_world_plans_everything_as_created() {
-    let Some(env) = env("an_empty_world_plans_everything_as_created", true).await else {
+async fn an_empty_world_plans_everything_as_created(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     let plan = env.plan_json(&[]);
@@ -98,9 +102,8 @@ async fn an_empty_world_plans_everything_as_created() {
     assert!(!text.contains(SECRET), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_converged_cluster_plans_no_changes() {
-    let Some(env) = env("a_converged_cluster_plans_no_changes", false).await else {
+async fn a_converged_cluster_plans_no_changes(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     env.converge_cluster("18080");
@@ -119,9 +122,8 @@ async fn a_converged_cluster_plans_no_changes() {
     assert_eq!(change(&plan, "checks.page")["action"], "run");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_node_is_repaired_by_starting_it() {
-    let Some(env) = env("a_stopped_node_is_repaired_by_starting_it", false).await else {
+async fn a_stopped_node_is_repaired_by_starting_it(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     env.converge_cluster("18080");
@@ -146,9 +148,8 @@ async fn a_stopped_node_is_repaired_by_starting_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_api_plans_the_repair_ladder() {
-    let Some(env) = env("an_unreachable_api_plans_the_repair_ladder", false).await else {
+async fn an_unreachable_api_plans_the_repair_ladder(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
         return;
     };
     env.converge_cluster("18080");
@@ -176,14 +177,8 @@ async fn an_unreachable_api_plans_the_repair_ladder() {
     assert!(steps[2].starts_with("replace the cluster"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_port_mapping_replaces_the_cluster_and_cascades() {
-    let Some(env) = env(
-        "a_changed_port_mapping_replaces_the_cluster_and_cascades",
-        true,
-    )
-    .await
-    else {
+async fn a_changed_port_mapping_replaces_the_cluster_and_cascades(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_cluster("18080");
@@ -220,9 +215,8 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_converged_world_plans_no_changes() {
-    let Some(env) = env("a_converged_world_plans_no_changes", true).await else {
+async fn a_converged_world_plans_no_changes(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -246,14 +240,11 @@ async fn a_converged_world_plans_no_changes() {
     assert!(!plan.to_string().contains(SECRET));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts() {
-    let Some(env) = env(
-        "an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts",
-        true,
-    )
-    .await
-    else {
+async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -309,9 +300,8 @@ async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts()
     assert!(steps(&app)[0].starts_with(&format!("build {} from app", env.image)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_image_absent_locally_without_build_is_an_error() {
-    let Some(env) = env("an_image_absent_locally_without_build_is_an_error", true).await else {
+async fn an_image_absent_locally_without_build_is_an_error(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -329,18 +319,16 @@ async fn an_image_absent_locally_without_build_is_an_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision() {
-    let Some(env) = env(
-        "a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision",
-        true,
-    )
-    .await
-    else {
+async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
     env.install_web(&env.load("18080"));
+    // Revisions 1 and 2 deployed; a killed upgrade leaves 3 pending.
     env.world
         .leave_release(&env.cluster, "apps", "web", "pending-upgrade")
         .unwrap();
@@ -354,7 +342,7 @@ async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revi
     let steps = steps(web);
     assert_eq!(
         steps[0],
-        "helm rollback web 1 --namespace apps (the last deployed revision)"
+        "helm rollback web 2 --namespace apps (the last deployed revision)"
     );
     assert!(steps[1].starts_with("helm upgrade --install web chart --namespace apps"));
     let (_, text, _) = env.kindform(&["plan"]);
@@ -363,14 +351,13 @@ async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revi
         "{text}"
     );
     assert!(
-        text.contains("revision 2 is stuck in pending-upgrade; the last deployed revision is 1"),
+        text.contains("revision 3 is stuck in pending-upgrade; the last deployed revision is 2"),
         "{text}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_release_is_repaired_by_an_upgrade() {
-    let Some(env) = env("a_failed_release_is_repaired_by_an_upgrade", true).await else {
+async fn a_failed_release_is_repaired_by_an_upgrade(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -393,14 +380,8 @@ async fn a_failed_release_is_repaired_by_an_upgrade() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changed_values_are_shown_as_a_diff_with_secrets_hidden() {
-    let Some(env) = env(
-        "changed_values_are_shown_as_a_diff_with_secrets_hidden",
-        true,
-    )
-    .await
-    else {
+async fn changed_values_are_shown_as_a_diff_with_secrets_hidden(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -436,9 +417,8 @@ async fn changed_values_are_shown_as_a_diff_with_secrets_hidden() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chart_version_bump_is_an_update() {
-    let Some(env) = env("a_chart_version_bump_is_an_update", true).await else {
+async fn a_chart_version_bump_is_an_update(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -460,9 +440,8 @@ async fn a_chart_version_bump_is_an_update() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edited_chart_templates_and_manifests_are_updates() {
-    let Some(env) = env("edited_chart_templates_and_manifests_are_updates", true).await else {
+async fn edited_chart_templates_and_manifests_are_updates(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -501,14 +480,8 @@ async fn edited_chart_templates_and_manifests_are_updates() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted() {
-    let Some(env) = env(
-        "a_manifest_dropped_from_the_spec_with_prune_is_deleted",
-        true,
-    )
-    .await
-    else {
+async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -539,14 +512,11 @@ async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict() {
-    let Some(env) = env(
-        "an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict",
-        true,
-    )
-    .await
-    else {
+async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -591,14 +561,8 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets() {
-    let Some(env) = env(
-        "a_saved_plan_holds_what_it_was_made_from_and_no_secrets",
-        true,
-    )
-    .await
-    else {
+async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
         return;
     };
     env.converge_everything().await;
@@ -659,3 +623,22 @@ async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets() {
     env.kindform(&["plan", "--out", "fourth.plan"]);
     assert_ne!(read("fourth.plan")["spec_hash"], third["spec_hash"]);
 }
+
+with_both_helm_majors!(
+    an_empty_world_plans_everything_as_created,
+    a_converged_cluster_plans_no_changes,
+    a_stopped_node_is_repaired_by_starting_it,
+    an_unreachable_api_plans_the_repair_ladder,
+    a_changed_port_mapping_replaces_the_cluster_and_cascades,
+    a_converged_world_plans_no_changes,
+    an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts,
+    an_image_absent_locally_without_build_is_an_error,
+    a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revision,
+    a_failed_release_is_repaired_by_an_upgrade,
+    changed_values_are_shown_as_a_diff_with_secrets_hidden,
+    a_chart_version_bump_is_an_update,
+    edited_chart_templates_and_manifests_are_updates,
+    a_manifest_dropped_from_the_spec_with_prune_is_deleted,
+    an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict,
+    a_saved_plan_holds_what_it_was_made_from_and_no_secrets,
+);

@@ -15,6 +15,7 @@ use kindform_api::{ReleaseSpec, Scalar, SetValue, Spec};
 use kindform_kube::{ObjectRef, RecordEntry};
 use kindform_world::World;
 use kindform_world::http_endpoint::HttpEndpoint;
+use kindform_world::real_tools::HelmMajor;
 use serde_json::{Value, json};
 
 pub const SA_PASSWORD: &str = "Reddog-Local-Pa55!";
@@ -36,6 +37,8 @@ pub struct Reddog {
     pub world: World,
     pub dir: PathBuf,
     pub cluster: String,
+    /// The world's chart repository standing in for Dapr's.
+    pub dapr_repo: String,
 }
 
 impl Reddog {
@@ -159,7 +162,7 @@ impl Reddog {
             "dapr",
             "dapr",
             "--repo",
-            DAPR_REPO,
+            &self.dapr_repo,
             "--version",
             "1.16.2",
             "--namespace",
@@ -238,8 +241,12 @@ impl Reddog {
 /// A world with the reddog fixture copied in; with `ingress`, the HTTP
 /// checks' URLs point at an endpoint of the world standing in for the
 /// ingress, which is returned.
-pub async fn reddog(test: &str, ingress: bool) -> Option<(Reddog, Spec, Option<HttpEndpoint>)> {
-    let world = World::start(test).await?;
+pub async fn reddog(
+    test: &str,
+    major: HelmMajor,
+    ingress: bool,
+) -> Option<(Reddog, Spec, Option<HttpEndpoint>)> {
+    let world = World::with_helm(test, major).await?;
     let endpoint = match ingress {
         true => Some(world.http_endpoint("ok").await),
         false => None,
@@ -256,8 +263,12 @@ pub async fn reddog(test: &str, ingress: bool) -> Option<(Reddog, Spec, Option<H
     if let Some(endpoint) = &endpoint {
         text = text.replace("http://localhost/", &format!("{}/", endpoint.url));
     }
+    // Dapr's repository is the world's, made from the fixture chart.
+    let dapr_repo = world
+        .serve_chart_repo(&repo.join("tests/fixtures/charts"))
+        .await;
+    text = text.replace(DAPR_REPO, &dapr_repo);
     std::fs::write(&spec_path, text).unwrap();
-    world.serve_chart_repo_at(DAPR_REPO, &repo.join("tests/fixtures/charts"));
     let mut options = LoadOptions::default();
     options
         .overrides
@@ -270,6 +281,7 @@ pub async fn reddog(test: &str, ingress: bool) -> Option<(Reddog, Spec, Option<H
             world,
             dir,
             cluster,
+            dapr_repo,
         },
         spec,
         endpoint,

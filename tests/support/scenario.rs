@@ -2,7 +2,8 @@
 //! cluster, an image built from a context, a repository chart and a local
 //! chart (with a secret set value), a manifest and a check; helpers that run
 //! the built binary in the test world, and that build the environment with
-//! the stand-ins directly (as apply would) for tests of plan alone.
+//! the real helm and the stand-in kind directly (as apply would) for tests
+//! of plan alone.
 
 #![allow(dead_code)]
 
@@ -12,6 +13,7 @@ use std::process::Command;
 use kindform::spec::{LoadOptions, load};
 use kindform_kube::{ObjectRef, RecordEntry};
 use kindform_world::World;
+use kindform_world::real_tools::HelmMajor;
 use serde_json::{Value, json};
 
 pub const SPEC: &str = r#"version = 1
@@ -140,8 +142,9 @@ pub fn write(path: PathBuf, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-pub async fn env(test: &str, full: bool) -> Option<Env> {
-    let world = World::start(test).await?;
+/// The scenario environment in a world running the real Helm of `major`.
+pub async fn env(test: &str, major: HelmMajor, full: bool) -> Option<Env> {
+    let world = World::with_helm(test, major).await?;
     let dir = world.dir().join("project");
     write(dir.join("app/Dockerfile"), "FROM scratch\nCOPY f /f\n");
     write(dir.join("app/f"), "v1\n");
@@ -171,7 +174,7 @@ pub async fn env(test: &str, full: bool) -> Option<Env> {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-operator\ndata:\n  version: {{ .Chart.Version | quote }}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: platform-operator\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: platform-operator}\n  template:\n    metadata:\n      labels: {app: platform-operator}\n    spec:\n      containers:\n      - name: operator\n        image: \"platform/operator:{{ .Chart.Version }}\"\n",
         );
     }
-    let repo = world.serve_chart_repo(&charts);
+    let repo = world.serve_chart_repo(&charts).await;
     let spec = if full {
         format!("{SPEC}{FULL}")
     } else {
@@ -300,6 +303,17 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `helm list` of every release in every namespace, whatever its
+    /// status, as the world's major spells it (Helm 4 has no `-a`).
+    pub fn list_every_release<'a>(&self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = match self.world.helm_major() {
+            Some(HelmMajor::V4) => vec!["list", "-A"],
+            _ => vec!["list", "-a", "-A"],
+        };
+        args.extend_from_slice(extra);
+        args
     }
 
     pub fn helm(&self, args: &[&str]) -> String {

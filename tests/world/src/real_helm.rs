@@ -32,17 +32,25 @@ pub fn wrapper(world_dir: &Path, real: &Path) -> String {
 # test and a one-time failure planned by the test honoured.
 dir='{dir}'
 printf '%s\n' "helm $*" >> "$dir/invocations"
+# A planned failure names words the arguments hold in that order
+# (`upgrade web` matches `upgrade --install web chart ...`).
+holds() {{
+  want=$1; shift
+  for arg in "$@"; do
+    [ -z "$want" ] && break
+    if [ "$arg" = "${{want%% *}}" ]; then
+      case "$want" in *" "*) want=${{want#* }};; *) want="";; esac
+    fi
+  done
+  [ -z "$want" ]
+}}
 for fault in "$dir"/faults/helm.*; do
   [ -f "$fault" ] || continue
   case "$fault" in *.taken) continue;; esac
-  prefix=$(head -n 1 "$fault")
-  case "$*" in
-    "$prefix"*)
-      if mv "$fault" "$fault.taken" 2>/dev/null; then
-        printf 'Error: %s\n' "$(tail -n +2 "$fault.taken")" >&2
-        exit 1
-      fi;;
-  esac
+  if holds "$(head -n 1 "$fault")" "$@" && mv "$fault" "$fault.taken" 2>/dev/null; then
+    printf 'Error: %s\n' "$(tail -n +2 "$fault.taken")" >&2
+    exit 1
+  fi
 done
 exec '{real}' "$@"
 "#,
@@ -51,8 +59,8 @@ exec '{real}' "$@"
     )
 }
 
-/// Plans a one-time failure of the next `helm` run whose arguments start
-/// with `command`, printing `Error: <message>` as Helm does.
+/// Plans a one-time failure of the next `helm` run whose arguments hold the
+/// words of `command` in order, printing `Error: <message>` as Helm does.
 pub fn plan_failure(world_dir: &Path, command: &str, message: &str) {
     let faults = world_dir.join("faults");
     std::fs::create_dir_all(&faults).expect("a faults folder");

@@ -304,3 +304,28 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
         })
         .unwrap_or_default()
 }
+
+/// What the API extensions controller writes into a CRD's status once its
+/// names are accepted and it is served: `NamesAccepted` and `Established`
+/// (Helm waits for `Established`; Helm 4's watcher for both), the accepted
+/// names and the stored versions.
+pub fn establish(crd: &mut Value) {
+    let storage: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool().unwrap_or(false))
+        .map(|v| v["name"].clone())
+        .collect();
+    let now = super::store::now();
+    crd["status"] = json!({
+        "acceptedNames": crd["spec"]["names"].clone(),
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ],
+        "storedVersions": storage,
+    });
+}

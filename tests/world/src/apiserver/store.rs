@@ -413,6 +413,9 @@ impl Store {
         if is_core_group(&ty.group) {
             defaults::apply(&ty.kind, &mut object);
         }
+        if key.plural == "customresourcedefinitions" {
+            resources::establish(&mut object);
+        }
         let rv = inner.rv + 1;
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         inner.objects.insert(key.clone(), object.clone());
@@ -499,6 +502,9 @@ impl Store {
         object["metadata"] = meta;
         object["apiVersion"] = json!(ty.api_version());
         object["kind"] = json!(ty.kind);
+        if key.plural == "customresourcedefinitions" && object["status"]["conditions"].is_null() {
+            resources::establish(&mut object);
+        }
         let mut probe = object.clone();
         probe["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         if probe == old {
