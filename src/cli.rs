@@ -1,4 +1,4 @@
-//! The command line, as clap definitions only (design.md: a contract tests
+//! The command line, as clap definitions only (the README's: a contract tests
 //! and users rely on). Global options may come before or after the command.
 
 use std::path::PathBuf;

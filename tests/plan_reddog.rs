@@ -58,7 +58,11 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes(
             "helm get values dapr",
             "helm get values reddog",
             "helm get values reddog-infra",
-            "helm list -a -A -o json",
+            // Helm 4 lists every status without `-a`.
+            match major {
+                HelmMajor::V3 => "helm list -a -A -o json",
+                HelmMajor::V4 => "helm list -A -o json",
+            },
             // Read once per run: the command line depends on the major.
             "helm version",
         ],

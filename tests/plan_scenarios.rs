@@ -624,6 +624,49 @@ async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets(major: HelmMajo
     assert_ne!(read("fourth.plan")["spec_hash"], third["spec_hash"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_older_than_3_14_is_refused_before_anything_runs() {
+    let Some(env) = env(
+        "a_helm_older_than_3_14_is_refused_before_anything_runs",
+        HelmMajor::V3,
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    // A Helm 3.13 on PATH instead of the world's: it only answers `version`.
+    write(
+        env.world.bin_dir().join("helm.old"),
+        "#!/bin/sh\necho \"helm $*\" >> \"$0.runs\"\n[ \"$1\" = version ] && printf v3.13.3 && exit 0\nexit 1\n",
+    );
+    std::fs::rename(
+        env.world.bin_dir().join("helm.old"),
+        env.world.bin_dir().join("helm"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        env.world.bin_dir().join("helm"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for command in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let (code, stdout, stderr) = env.kindform(command);
+        assert_eq!(code, 1, "{stdout}");
+        assert_eq!(
+            stderr,
+            "error: helm v3.13.3 is not supported: kindform drives Helm 3.14 or later, and Helm 4 (tested with 3.17.2 and 4.3.1)\n",
+            "{command:?}"
+        );
+    }
+    let runs = std::fs::read_to_string(env.world.bin_dir().join("helm.runs")).unwrap();
+    assert_eq!(runs, "helm version --template {{.Version}}\n".repeat(2));
+    assert!(
+        env.world.take_invocations().is_empty(),
+        "nothing else ran: no kind, no other helm"
+    );
+}
+
 with_both_helm_majors!(
     an_empty_world_plans_everything_as_created,
     a_converged_cluster_plans_no_changes,

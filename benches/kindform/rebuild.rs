@@ -1,6 +1,6 @@
 //! A rebuild: the reddog-like environment of the test world made from
 //! nothing by one apply, against the same steps run one after another, as
-//! the team's bash script of design.md does.
+//! the team's bash script (README, "What it is, and why") does.
 
 use std::time::Instant;
 
@@ -95,7 +95,7 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
             "The reddog-like environment (`tests/fixtures/reddog`, 32 resources) in the test world, \
              its 9 images already built locally, made from nothing; median of {RUNS}. kindform: \
              `apply --target releases.reddog` (everything but the checks) and a whole `apply`, each \
-             followed by `destroy`. Baseline: the steps of the team's script (design.md) one after \
+             followed by `destroy`. Baseline: the steps of the team's script (see the README) one after \
              another with the same tools (the real Helm, the stand-in kind): `kind create cluster`, `helm upgrade --install dapr \
              --wait`, the ingress-nginx objects, `helm upgrade --install reddog-infra --wait`, \
              `kind load docker-image` once per service, `helm upgrade --install reddog --wait`; \
@@ -118,7 +118,7 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
     });
 }
 
-/// design.md's script, steps 1 to 6, one command after another.
+/// The team's script, steps 1 to 6, one command after another.
 fn script(reddog: &Reddog, spec: &kindform_api::Spec) {
     reddog.create_cluster(spec);
     reddog.install_dapr();

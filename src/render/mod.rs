@@ -22,7 +22,7 @@ pub fn status_json(status: &crate::status::Status) -> String {
     serde_json::to_string_pretty(status).unwrap_or_default()
 }
 
-/// The plan as design.md's stable JSON document.
+/// The plan as the stable JSON document the README describes.
 pub fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).unwrap_or_default()
 }

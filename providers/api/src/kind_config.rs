@@ -1,5 +1,5 @@
 //! The kind cluster configuration (`kind.x-k8s.io/v1alpha4`), as kind's own
-//! strict decoder accepts it (cli-contracts.md section 1.4).
+//! strict decoder accepts it (docs/tools.md, the kind config).
 //!
 //! Field names are kind's (camelCase); the spec's inline form writes the same
 //! fields in snake_case and the loader maps them. Unknown fields are errors, as

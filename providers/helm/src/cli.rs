@@ -1,7 +1,7 @@
 //! Running `helm`: every call names the cluster explicitly (`--kube-context`
 //! and `--kubeconfig`, so the user's kubeconfig and current context never
 //! matter), runs in the spec's folder, and is bounded in time. Outputs are
-//! parsed in the shapes of cli-contracts.md part 2.
+//! parsed in the shapes the real Helm 3 and 4 print (docs/tools.md).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -25,7 +25,7 @@ use crate::chart::{self, ChartError, LocalChart};
 use crate::cli::{Helm, HelmError, Listed, Revision};
 use crate::values::{self, Values, ValuesError};
 
-/// Helm's ownership label and annotations (cli-contracts.md 2.7).
+/// Helm's ownership label and annotations (docs/tools.md, helm).
 pub const HELM_MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "Helm");
 /// The annotation naming the owning release.
 pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";

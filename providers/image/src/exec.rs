@@ -1,6 +1,6 @@
 //! Commands in node containers through plain (not privileged) Docker execs:
 //! a kind node already runs as root with its capabilities, and privileged
-//! execs fail on some engines (machine.md).
+//! execs fail on some engines (docs/tools.md).
 
 use bollard::Docker;
 use bollard::exec::{StartExecOptions, StartExecResults};

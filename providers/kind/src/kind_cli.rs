@@ -1,5 +1,5 @@
 //! Running the `kind` executable found on PATH, for what reading needs:
-//! `kind get kubeconfig` (cli-contracts.md 1.3).
+//! `kind get kubeconfig` (docs/tools.md, kind).
 
 use std::path::Path;
 

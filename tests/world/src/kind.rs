@@ -1,4 +1,4 @@
-//! The stand-in `kind` (cli-contracts.md part 1), for what kindform uses:
+//! The stand-in `kind` (docs/tools.md, kind), for what kindform uses:
 //! `create cluster`, `delete cluster`, `get clusters|nodes|kubeconfig`,
 //! `export kubeconfig`, `load docker-image` and `version`, with kind's
 //! stdout/stderr split, messages and exit codes. Nodes are real containers

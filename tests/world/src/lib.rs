@@ -1,12 +1,12 @@
 //! kindform's test world: a faithful stand-in for everything kindform
-//! observes, built from the tools' contracts (`shared/docs/cli-contracts.md`)
+//! observes, built from the tools' contracts (`docs/tools.md`)
 //! and never from kindform's code.
 //!
 //! What is real and what stands in:
 //! - **Docker is real**: node containers, images, `ctr` inside the nodes.
 //! - **kind nodes are real containers running real containerd**, from a node
 //!   image built out of the host's containerd, ctr, busybox and glibc
-//!   (machine.md), tagged under the node image name the cluster asks for.
+//!   (docs/tools.md), tagged under the node image name the cluster asks for.
 //! - **`helm` and `kubectl` are the real binaries** (Helm 3.17 or 4.3 and
 //!   the kubectl of its wheel, fetched by `scripts/fetch-real-tools`; see
 //!   [`real_tools`] and [`real_helm`]) for a world made with

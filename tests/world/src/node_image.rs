@@ -1,5 +1,5 @@
 //! The kind node image of the test world: the host's containerd and ctr, a
-//! busybox shell and glibc, as machine.md describes; built once per content
+//! busybox shell and glibc, as docs/tools.md describes; built once per content
 //! and tagged under whatever node image name a cluster asks for.
 
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! The stand-in `kind` against cli-contracts.md part 1, one test per fact
+//! The stand-in `kind` against kind's contract (docs/tools.md), one test per fact
 //! kindform relies on. Each runs the stand-in as a user would (the script on
 //! PATH) in its own world.
 
