@@ -271,10 +271,11 @@ async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted(
     };
     let (_endpoint, port) = converged(&env).await;
     env.helm(&["uninstall", "web", "--namespace", "apps"]);
+    // Made by hand with the real kubectl, setting a field the chart sets.
     env.world
-        .create_object(
+        .kubectl_create(
             &env.cluster,
-            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"by": "hand"}}),
+            &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"greeting": "by hand"}}),
         )
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
@@ -302,6 +303,10 @@ async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted(
         adopted["metadata"]["annotations"]["meta.helm.sh/release-name"],
         "web"
     );
+    // Helm 4's server-side apply took the field kubectl-create owned
+    // (kindform passes --force-conflicts when it adopts); Helm 3's patch
+    // simply wrote it.
+    assert_eq!(adopted["data"]["greeting"], "hello");
 }
 
 async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job(

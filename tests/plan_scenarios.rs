@@ -521,10 +521,11 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict(
     };
     env.converge_everything().await;
     env.helm(&["uninstall", "web", "--namespace", "apps"]);
+    // Made by hand with the real kubectl, setting a field the chart sets.
     env.world
-        .create_object(
+        .kubectl_create(
             &env.cluster,
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"by": "hand"}}),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-settings", "namespace": "apps"}, "data": {"greeting": "by hand"}}),
         )
         .unwrap();
     let plan = env.plan_json(&[]);

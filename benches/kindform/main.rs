@@ -1,6 +1,6 @@
 //! The benchmark harness: `cargo bench --bench kindform` runs every
 //! benchmark against the test world (real Docker and containerd nodes, the
-//! stand-in `kind`, `helm` and API server) and rewrites `BENCHMARKS.md` with
+//! real Helm, the stand-in `kind` and API server) and rewrites `BENCHMARKS.md` with
 //! the machine, the method and each result as a ratio to a baseline measured
 //! in the same run. `cargo bench --bench kindform -- plan images` runs only
 //! the named ones and prints, leaving `BENCHMARKS.md` alone.

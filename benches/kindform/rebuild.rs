@@ -70,8 +70,20 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
         );
         assert_eq!(code, 0, "{stderr}");
     }
+    let (plan, processes, reads) = no_op_plan(&reddog);
     let (scripted, applied, whole) = (median(scripted), median(applied), median(whole));
     let rows = vec![
+        Row {
+            case: "no-op plan of the converged environment".into(),
+            measured: format!("{} ({processes} helm processes)", shown(plan)),
+            baseline: format!(
+                "{} (those helm reads run by hand, one after another)",
+                shown(reads)
+            ),
+            ratio: ratio(plan.as_secs_f64(), reads.as_secs_f64()),
+            target: String::new(),
+            met: None,
+        },
         Row {
             case: "from nothing: cluster, 9 images, 3 releases, 1 manifest".into(),
             measured: shown(applied),
@@ -100,7 +112,8 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
              --wait`, the ingress-nginx objects, `helm upgrade --install reddog-infra --wait`, \
              `kind load docker-image` once per service, `helm upgrade --install reddog --wait`; \
              then `kind delete cluster`. Both reach the same cluster; neither counts building the \
-             images."
+             images. The no-op plan is timed on the converged environment (median of {RUNS}), \
+             beside the helm processes it started, run again by hand one after another."
         ),
         command: "cargo bench --bench kindform -- rebuild".into(),
         rows,
@@ -116,6 +129,45 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
                 .into(),
         ],
     });
+}
+
+/// Converges the environment, then times a no-op `plan` (median of
+/// [`RUNS`]), counts the helm processes one plan starts, and times the
+/// same helm reads run by hand one after another; destroys it after.
+fn no_op_plan(reddog: &Reddog) -> (std::time::Duration, usize, std::time::Duration) {
+    let binary = env!("CARGO_BIN_EXE_kindform");
+    let spec_file = "reddog-local.toml";
+    let (code, stdout, stderr) =
+        reddog.run(binary, &["apply", "--auto-approve", "-q", "-f", spec_file]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let mut plans = Vec::new();
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        reddog.world.take_invocations();
+        let at = Instant::now();
+        let (code, stdout, stderr) =
+            reddog.run(binary, &["plan", "--detailed-exitcode", "-f", spec_file]);
+        plans.push(at.elapsed());
+        assert_eq!(code, 0, "a no-op plan: {stdout}\n{stderr}");
+        runs = reddog.world.take_invocations();
+    }
+    let helm_runs: Vec<Vec<String>> = runs
+        .iter()
+        .filter_map(|r| r.strip_prefix("helm "))
+        .map(|r| r.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    let at = Instant::now();
+    for args in &helm_runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        reddog.tool("helm", &args);
+    }
+    let reads = at.elapsed();
+    let (code, _, stderr) = reddog.run(
+        binary,
+        &["destroy", "--auto-approve", "-q", "-f", spec_file],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    (median(plans), helm_runs.len(), reads)
 }
 
 /// The team's script, steps 1 to 6, one command after another.

@@ -74,7 +74,7 @@ impl Report {
              `images`, `rebuild`) and only prints. Each number is kindform's, beside a baseline \
              measured in the same run on the same machine; times are the median of the runs \
              stated. Everything runs in the test world: real Docker and real containerd nodes, \
-             the stand-in `kind`, `helm` and API server (see `docs/testing.md`). Benchmarks are \
+             the real Helm and kubectl, the stand-in `kind` and API server (see `docs/testing.md`). Benchmarks are \
              not tests: nothing fails on a slow number; a missed target is marked **missed** \
              and explained in the notes.\n"
         );

@@ -281,6 +281,11 @@ impl DesiredRelease {
         if let Some(file) = set_file {
             args.extend(["-f".to_owned(), file.display().to_string()]);
         }
+        if spec.take_ownership && helm.major() >= 4 {
+            // Helm 4 applies server-side: the objects kindform adopts hold
+            // fields another manager owns, which only a forced apply takes.
+            args.push("--force-conflicts".into());
+        }
         if spec.wait {
             args.push(helm.wait_flag().into());
         }

@@ -1,5 +1,5 @@
-//! How the stand-in executables reach the world: `kind` and `helm` on the
-//! test's PATH are small Python scripts that send their arguments, working
+//! How the stand-in `kind` reaches the world: `kind` on the test's PATH is a
+//! small Python script that send their arguments, working
 //! folder, environment and (when an argument is `-`) standard input to the
 //! world over HTTP on 127.0.0.1, then print what the world answers and exit
 //! with its code. All behaviour lives in the world, in Rust.

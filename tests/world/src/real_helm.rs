@@ -114,6 +114,41 @@ impl World {
         Ok(path)
     }
 
+    /// Creates `object` with the real `kubectl create` (field manager
+    /// `kubectl-create`), as a user making an object by hand does.
+    pub fn kubectl_create(&self, cluster: &str, object: &Value) -> Result<(), FaultError> {
+        use std::io::Write as _;
+        let tools = self.real_tools()?.clone();
+        let kubeconfig = self.kubeconfig_of(cluster)?;
+        let mut child = self
+            .command(&tools.kubectl)
+            .args(["create", "-f", "-", "--context"])
+            .arg(format!("kind-{cluster}"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| FaultError::Other(format!("cannot run kubectl: {e}")))?;
+        child
+            .stdin
+            .take()
+            .expect("a pipe")
+            .write_all(object.to_string().as_bytes())
+            .map_err(|e| FaultError::Other(e.to_string()))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| FaultError::Other(e.to_string()))?;
+        if !out.status.success() {
+            return Err(FaultError::Other(format!(
+                "kubectl create: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// Leaves release `release` `pending-upgrade` (a real `helm upgrade
     /// --wait` of its own chart killed while its pods are unready) or
     /// `failed` (the same upgrade timing out), as a user's interrupted or

@@ -126,7 +126,7 @@ impl Real {
     }
 }
 
-/// Defines `<name>_helm3` and `<name>_helm4`, each running `body` with its major.
+/// Defines `<name>::helm3` and `<name>::helm4`, each running `body` with its major.
 macro_rules! both_majors {
     ($name:ident, $body:ident) => {
         mod $name {

@@ -1,7 +1,9 @@
-//! A simulated kubelet and controllers, without ReplicaSets: each workload's
-//! pods are derived from it (Deployment pods named by the pod-template hash,
-//! so a rollout restart makes new pods; StatefulSet pods by ordinal; one
-//! DaemonSet pod per node; Jobs complete at once). Pods are Ready while their
+//! A simulated kubelet and controllers: a Deployment controller (one
+//! ReplicaSet per pod template, named by its hash, older ones scaled to zero,
+//! so a rollout restart makes new pods), the namespace controller and the
+//! garbage collector; each other workload's pods are derived from it
+//! (ReplicaSet pods by name, StatefulSet pods by ordinal, one DaemonSet pod
+//! per node; Jobs complete at once). Pods are Ready while their
 //! node is Ready, or crash-loop when a test says so; workload statuses follow.
 
 use std::collections::{HashMap, HashSet};
