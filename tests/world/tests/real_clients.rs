@@ -507,3 +507,99 @@ async fn hand_scaled_upgrade(major: HelmMajor, test: &str) {
         }
     }
 }
+
+both_majors!(
+    kubectl_deletes_cascade_or_orphan_as_asked,
+    delete_propagation
+);
+async fn delete_propagation(major: HelmMajor, test: &str) {
+    let Some(real) = Real::start(test, major).await else {
+        return;
+    };
+    // (`kubectl create deployment` sends a protobuf Deployment, which the
+    // world does not decode; `apply` sends JSON.)
+    for name in ["kept", "gone"] {
+        let deployment = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: app:local\n"
+        );
+        real.kubectl_ok(&["apply", "-f", "-"], Some(&deployment));
+    }
+    real.eventually("both deployments have their pods", || {
+        real.get(&["pods"])["items"].as_array().unwrap().len() == 4
+    });
+    // --cascade=orphan keeps the ReplicaSet and its pods, without an owner.
+    real.kubectl_ok(&["delete", "deployment", "kept", "--cascade=orphan"], None);
+    let sets = real.get(&["replicasets", "-l", "app=kept"]);
+    let set = &sets["items"][0];
+    assert!(
+        set["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|o| o.is_empty()),
+        "{set}"
+    );
+    // The default (background) cascade takes the ReplicaSet and pods.
+    real.kubectl_ok(&["delete", "deployment", "gone"], None);
+    real.eventually("the cascade removed what the deployment owned", || {
+        real.get(&["replicasets,pods", "-l", "app=gone"])["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    assert_eq!(
+        real.get(&["pods", "-l", "app=kept"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the orphans stay"
+    );
+}
+
+both_majors!(
+    kubectl_server_side_apply_conflicts_with_another_manager,
+    server_side_apply
+);
+async fn server_side_apply(major: HelmMajor, test: &str) {
+    let Some(real) = Real::start(test, major).await else {
+        return;
+    };
+    let config = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: default\ndata:\n  key: {value}\n"
+        )
+    };
+    real.kubectl_ok(
+        &["apply", "--server-side", "--field-manager=alice", "-f", "-"],
+        Some(&config("a")),
+    );
+    let refused = real.kubectl(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&config("b")),
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("conflict with \"alice\"") && refused.stderr.contains(".data.key"),
+        "{}",
+        refused.stderr
+    );
+    real.kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&config("b")),
+    );
+    let live = real.get(&["configmap", "shared", "--show-managed-fields"]);
+    assert_eq!(live["data"]["key"], "b");
+    let managers: Vec<&str> = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert_eq!(managers, ["bob"], "alice lost the only field she owned");
+}
