@@ -127,6 +127,8 @@ async fn bench_with(report: &mut Report, major: HelmMajor) {
              and the infrastructure to become ready dominate both, and overlapping them is \
              where kindform gains most."
                 .into(),
+            "With the real Helm the margin over the script is within run-to-run noise: two runs on the same commit gave 0.84 and 1.10 of the script with Helm 3, and 1.05 and 0.78 with Helm 4, so the target is missed in some runs. kindform starts more helm processes than the script: `helm version` and `helm list` before planning, and for each release a `helm template` (to find objects in its way) before its `helm upgrade --install`. Each one costs 120-160 ms to start here, and on a chain of three releases this takes back much of what the overlap gains. Reading releases from Helm's storage instead of through helm processes is the release-drift issue's first item."
+                .into(),
         ],
     });
 }
