@@ -53,37 +53,10 @@ impl World {
         }));
         let shared = Arc::clone(&state);
         let port = self
-            .run(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-                let port = listener.local_addr().expect("an address").port();
-                tokio::spawn(async move {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let state = Arc::clone(&shared);
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(
-                                move |req: hyper::Request<hyper::body::Incoming>| {
-                                    let state = Arc::clone(&state);
-                                    async move {
-                                        let mut s = state.lock().unwrap();
-                                        s.seen.push(req.uri().path().to_owned());
-                                        let response = Response::builder()
-                                            .status(s.status)
-                                            .body(Full::new(Bytes::from(s.body.clone())))
-                                            .expect("a response");
-                                        Ok::<_, Infallible>(response)
-                                    }
-                                },
-                            );
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                });
-                port
+            .serve_http(move |path| {
+                let mut s = shared.lock().unwrap();
+                s.seen.push(path.to_owned());
+                (s.status, s.body.clone().into_bytes())
             })
             .await;
         HttpEndpoint {
@@ -95,36 +68,41 @@ impl World {
     /// Serves the files of `root` under the path `prefix` on 127.0.0.1
     /// (404 for anything else); returns the port.
     pub async fn serve_files(&self, root: PathBuf, prefix: &'static str) -> u16 {
+        self.serve_http(move |path| {
+            path.strip_prefix(prefix)
+                .filter(|f| !f.contains('/') && !f.starts_with('.'))
+                .and_then(|f| std::fs::read(root.join(f)).ok())
+                .map_or((404, b"not found".to_vec()), |bytes| (200, bytes))
+        })
+        .await
+    }
+
+    /// Serves HTTP/1 on a free port of 127.0.0.1 from the world's runtime,
+    /// answering each request with what `answer` gives for its path
+    /// (status, body); returns the port.
+    async fn serve_http<F>(&self, answer: F) -> u16
+    where
+        F: Fn(&str) -> (u16, Vec<u8>) + Send + Sync + 'static,
+    {
+        let answer = Arc::new(answer);
         self.run(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
             let port = listener.local_addr().expect("an address").port();
-            let root = Arc::new(root);
             tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    let root = Arc::clone(&root);
+                    let answer = Arc::clone(&answer);
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(
                             move |req: hyper::Request<hyper::body::Incoming>| {
-                                let root = Arc::clone(&root);
-                                async move {
-                                    let file = req
-                                        .uri()
-                                        .path()
-                                        .strip_prefix(prefix)
-                                        .filter(|f| !f.contains('/') && !f.starts_with('.'))
-                                        .and_then(|f| std::fs::read(root.join(f)).ok());
-                                    let response = match file {
-                                        Some(bytes) => Response::new(Full::new(Bytes::from(bytes))),
-                                        None => Response::builder()
-                                            .status(404)
-                                            .body(Full::new(Bytes::from_static(b"not found")))
-                                            .expect("a response"),
-                                    };
-                                    Ok::<_, Infallible>(response)
-                                }
+                                let (status, body) = answer(req.uri().path());
+                                let response = Response::builder()
+                                    .status(status)
+                                    .body(Full::new(Bytes::from(body)))
+                                    .expect("a response");
+                                async move { Ok::<_, Infallible>(response) }
                             },
                         );
                         let _ = hyper::server::conn::http1::Builder::new()

@@ -3,6 +3,9 @@
 //! fact kindform and its tests rely on, each run with both majors. Where a
 //! fact differs between the majors the test says so.
 
+#[macro_use]
+#[path = "../../support/majors.rs"]
+mod majors;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -23,8 +26,8 @@ struct Real {
 
 impl Real {
     async fn start(test: &str, major: HelmMajor) -> Option<Real> {
-        let tools = RealTools::or_skip(major, test)?;
-        let world = World::start(test).await?;
+        let world = World::with_helm(test, major).await?;
+        let tools = world.tools().expect("a world with the real tools").clone();
         let cluster = world.cluster_name("real");
         let kubeconfig = create_cluster(&world, &cluster, 0);
         Some(Real {
@@ -105,6 +108,11 @@ impl Real {
         }
     }
 
+    /// How many objects `kubectl get ARGS` finds.
+    fn count(&self, args: &[&str]) -> usize {
+        self.get(args)["items"].as_array().map_or(0, Vec::len)
+    }
+
     fn wait_flag(&self) -> &'static str {
         match self.tools.major {
             HelmMajor::V3 => "--wait",
@@ -126,28 +134,7 @@ impl Real {
     }
 }
 
-/// Defines `<name>::helm3` and `<name>::helm4`, each running `body` with its major.
-macro_rules! both_majors {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn helm3() {
-                $body(HelmMajor::V3, concat!(stringify!($name), "::helm3")).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn helm4() {
-                $body(HelmMajor::V4, concat!(stringify!($name), "::helm4")).await;
-            }
-        }
-    };
-}
-
-both_majors!(
-    a_release_installs_upgrades_rolls_back_and_uninstalls,
-    release_lifecycle
-);
-async fn release_lifecycle(major: HelmMajor, test: &str) {
+async fn a_release_installs_upgrades_rolls_back_and_uninstalls(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -238,21 +225,12 @@ async fn release_lifecycle(major: HelmMajor, test: &str) {
 
     real.helm_ok(&["uninstall", "web", "-n", "shop", wait]);
     real.eventually("the uninstall took the ReplicaSet and pods with it", || {
-        real.get(&["replicasets,pods", "-n", "shop"])["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
+        real.count(&["replicasets,pods", "-n", "shop"]) == 0
     });
-    assert!(
-        real.get(&["secrets", "-n", "shop", "-l", "owner=helm"])["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(real.count(&["secrets", "-n", "shop", "-l", "owner=helm"]) == 0);
 }
 
-both_majors!(list_lists_every_status_as_each_major_spells_it, list_flags);
-async fn list_flags(major: HelmMajor, test: &str) {
+async fn list_lists_every_status_as_each_major_spells_it(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -276,11 +254,7 @@ async fn list_flags(major: HelmMajor, test: &str) {
     assert_eq!(listed[0]["chart"], "web-0.1.0");
 }
 
-both_majors!(
-    kubectl_apply_validates_fields_and_merges_by_strategy,
-    kubectl_apply
-);
-async fn kubectl_apply(major: HelmMajor, test: &str) {
+async fn kubectl_apply_validates_fields_and_merges_by_strategy(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -330,10 +304,7 @@ async fn kubectl_apply(major: HelmMajor, test: &str) {
         "no directive is stored"
     );
     // A rollout restart makes a new ReplicaSet; scale goes through /scale.
-    let sets = real.get(&["replicasets"])["items"]
-        .as_array()
-        .unwrap()
-        .len();
+    let sets = real.count(&["replicasets"]);
     real.kubectl_ok(&["rollout", "restart", "deployment/api"], None);
     let live = real.get(&["deployment", "api"]);
     assert!(
@@ -341,19 +312,11 @@ async fn kubectl_apply(major: HelmMajor, test: &str) {
             .is_string()
     );
     real.eventually("the restart made a second ReplicaSet", || {
-        real.get(&["replicasets"])["items"]
-            .as_array()
-            .unwrap()
-            .len()
-            == sets + 1
+        real.count(&["replicasets"]) == sets + 1
     });
     real.kubectl_ok(&["scale", "deployment/api", "--replicas=3"], None);
     real.eventually("three pods run after the scale", || {
-        real.get(&["pods", "-l", "app=api"])["items"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 3
+        real.count(&["pods", "-l", "app=api"]) == 3
     });
     real.kubectl_ok(
         &[
@@ -372,11 +335,7 @@ async fn kubectl_apply(major: HelmMajor, test: &str) {
     );
 }
 
-both_majors!(
-    a_deleted_namespace_terminates_before_it_goes,
-    namespace_lifecycle
-);
-async fn namespace_lifecycle(major: HelmMajor, test: &str) {
+async fn a_deleted_namespace_terminates_before_it_goes(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -408,11 +367,7 @@ async fn namespace_lifecycle(major: HelmMajor, test: &str) {
     });
 }
 
-both_majors!(
-    a_wait_that_times_out_leaves_the_release_failed,
-    wait_times_out
-);
-async fn wait_times_out(major: HelmMajor, test: &str) {
+async fn a_wait_that_times_out_leaves_the_release_failed(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -435,15 +390,11 @@ async fn wait_times_out(major: HelmMajor, test: &str) {
     assert_eq!(listed[0]["status"], "failed", "{listed}");
 }
 
-both_majors!(
-    a_hand_scaled_deployment_meets_each_majors_upgrade,
-    hand_scaled_upgrade
-);
 /// Helm 3 upgrades with a three-way strategic merge patch against the live
 /// object, so a field the chart sets is put back over a hand edit; Helm 4
 /// upgrades with server-side apply, so the same upgrade conflicts with the
 /// manager that made the edit until `--force-conflicts` takes the field.
-async fn hand_scaled_upgrade(major: HelmMajor, test: &str) {
+async fn a_hand_scaled_deployment_meets_each_majors_upgrade(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -508,11 +459,7 @@ async fn hand_scaled_upgrade(major: HelmMajor, test: &str) {
     }
 }
 
-both_majors!(
-    kubectl_deletes_cascade_or_orphan_as_asked,
-    delete_propagation
-);
-async fn delete_propagation(major: HelmMajor, test: &str) {
+async fn kubectl_deletes_cascade_or_orphan_as_asked(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -525,7 +472,7 @@ async fn delete_propagation(major: HelmMajor, test: &str) {
         real.kubectl_ok(&["apply", "-f", "-"], Some(&deployment));
     }
     real.eventually("both deployments have their pods", || {
-        real.get(&["pods"])["items"].as_array().unwrap().len() == 4
+        real.count(&["pods"]) == 4
     });
     // --cascade=orphan keeps the ReplicaSet and its pods, without an owner.
     real.kubectl_ok(&["delete", "deployment", "kept", "--cascade=orphan"], None);
@@ -540,26 +487,16 @@ async fn delete_propagation(major: HelmMajor, test: &str) {
     // The default (background) cascade takes the ReplicaSet and pods.
     real.kubectl_ok(&["delete", "deployment", "gone"], None);
     real.eventually("the cascade removed what the deployment owned", || {
-        real.get(&["replicasets,pods", "-l", "app=gone"])["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
+        real.count(&["replicasets,pods", "-l", "app=gone"]) == 0
     });
     assert_eq!(
-        real.get(&["pods", "-l", "app=kept"])["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        real.count(&["pods", "-l", "app=kept"]),
         2,
         "the orphans stay"
     );
 }
 
-both_majors!(
-    kubectl_server_side_apply_conflicts_with_another_manager,
-    server_side_apply
-);
-async fn server_side_apply(major: HelmMajor, test: &str) {
+async fn kubectl_server_side_apply_conflicts_with_another_manager(major: HelmMajor, test: &str) {
     let Some(real) = Real::start(test, major).await else {
         return;
     };
@@ -603,3 +540,14 @@ async fn server_side_apply(major: HelmMajor, test: &str) {
         .collect();
     assert_eq!(managers, ["bob"], "alice lost the only field she owned");
 }
+
+with_both_helm_majors!(
+    a_release_installs_upgrades_rolls_back_and_uninstalls,
+    list_lists_every_status_as_each_major_spells_it,
+    kubectl_apply_validates_fields_and_merges_by_strategy,
+    a_deleted_namespace_terminates_before_it_goes,
+    a_wait_that_times_out_leaves_the_release_failed,
+    a_hand_scaled_deployment_meets_each_majors_upgrade,
+    kubectl_deletes_cascade_or_orphan_as_asked,
+    kubectl_server_side_apply_conflicts_with_another_manager,
+);

@@ -3,6 +3,9 @@
 //! chart installed with the real helm (3 and 4), its Deployment Ready
 //! through kube-rs, then every fault caused and observed.
 
+#[macro_use]
+#[path = "../../support/majors.rs"]
+mod majors;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -39,17 +42,7 @@ async fn wait_for<
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_world_by_hand_with_helm3() {
-    walk(HelmMajor::V3, "the_whole_world_by_hand_with_helm3").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_world_by_hand_with_helm4() {
-    walk(HelmMajor::V4, "the_whole_world_by_hand_with_helm4").await;
-}
-
-async fn walk(major: HelmMajor, test: &str) {
+async fn the_whole_world_by_hand(major: HelmMajor, test: &str) {
     let begun = Instant::now();
     let Some(world) = World::with_helm(test, major).await else {
         return;
@@ -368,3 +361,5 @@ async fn walk(major: HelmMajor, test: &str) {
     );
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);
 }
+
+with_both_helm_majors!(the_whole_world_by_hand);

@@ -169,13 +169,7 @@ impl Kubelet {
                 .as_array()
                 .is_some_and(|o| !o.is_empty())
             {
-                // Its owner is gone: garbage-collect it.
-                let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-                let _ = self.store.delete(
-                    &pod_ty,
-                    ns,
-                    pod["metadata"]["name"].as_str().unwrap_or_default(),
-                );
+                // Its owner is gone: the garbage collector takes it.
                 continue;
             }
             let crash = self.crash_lines(&WorkloadRef {

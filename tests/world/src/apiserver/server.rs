@@ -204,24 +204,18 @@ impl ApiServer {
                     .collect()
             })
             .unwrap_or_default();
-        let content_type = req
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_owned();
-        let accept = req
-            .headers()
-            .get(hyper::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let user_agent = req
-            .headers()
-            .get(hyper::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let header = |name: hyper::header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let content_type = Some(header(hyper::header::CONTENT_TYPE))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "application/json".to_owned());
+        let accept = header(hyper::header::ACCEPT);
+        let user_agent = header(hyper::header::USER_AGENT);
         let raw_query = req.uri().query().unwrap_or_default().to_owned();
         // A write that names no manager is recorded under the client's name,
         // as a real server does (an apply must name one).
@@ -560,7 +554,7 @@ impl ApiServer {
                 let patch = parse_body(body, content_type)?;
                 self.validate_fields(ty, &patch, query)?;
                 let force = query.get("force").is_some_and(|f| f == "true");
-                let live = match current {
+                let live = match current.clone() {
                     Ok(object) => Some(object),
                     Err(e) if e.code == 404 => None,
                     Err(e) => return Err(e),
@@ -590,12 +584,12 @@ impl ApiServer {
                 applied
             }
             "application/merge-patch+json" => {
-                let mut object = current?;
+                let mut object = current.clone()?;
                 merge(&mut object, &parse_body(body, content_type)?);
                 object
             }
             "application/strategic-merge-patch+json" => {
-                let object = current?;
+                let object = current.clone()?;
                 let schema = self.schema(ty);
                 if openapi::is_custom(ty) {
                     // As a real server: custom resources have no patch strategies.
@@ -612,7 +606,7 @@ impl ApiServer {
                     .map_err(|e| ApiError::bad_request(e.to_string()))?
             }
             "application/json-patch+json" => {
-                let mut object = current?;
+                let mut object = current.clone()?;
                 let ops: json_patch::Patch = serde_json::from_slice(body)
                     .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
                 json_patch::patch(&mut object, &ops).map_err(|e| {
@@ -632,8 +626,8 @@ impl ApiServer {
         };
         let mut patched = patched;
         if kind != "application/apply-patch+yaml" {
-            if let Ok(old) = self.store.get(ty, ns, name) {
-                self.record_update(ty, Some(&old), &mut patched, query, None);
+            if let Ok(old) = &current {
+                self.record_update(ty, Some(old), &mut patched, query, None);
             }
         }
         if dry_run {
@@ -866,19 +860,18 @@ impl ApiServer {
         query: &HashMap<String, String>,
         subresource: Option<&str>,
     ) {
-        let manager = query
-            .get("fieldManager")
-            .filter(|m| !m.is_empty())
-            .cloned()
-            .unwrap_or_default();
         if subresource == Some("status") {
             return;
         }
+        let manager = query
+            .get("fieldManager")
+            .map(String::as_str)
+            .unwrap_or_default();
         let schema = self.schema(ty);
         ownership::record_update(
             old,
             new,
-            &manager,
+            manager,
             subresource,
             &ty.api_version(),
             &store::now(),
@@ -896,6 +889,10 @@ impl ApiServer {
 
     /// The schema of objects of `ty`.
     fn schema(&self, ty: &ResourceType) -> TypeSchema {
+        // Only a custom resource's schema lives in the store.
+        if !openapi::is_custom(ty) {
+            return TypeSchema::of(ty, None);
+        }
         let crds = self.crds();
         let crd = crds
             .iter()

@@ -613,46 +613,39 @@ impl Store {
 
     /// The objects that name `uid` among their owners.
     pub fn dependents(&self, uid: &str) -> Vec<(ResourceType, String, String)> {
-        let inner = self.inner.lock().unwrap();
-        inner
-            .objects
-            .iter()
-            .filter(|(_, o)| {
-                o["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
-            })
-            .filter_map(|(k, _)| {
-                let ty = inner
-                    .types
-                    .iter()
-                    .find(|t| t.group == k.group && t.plural == k.plural)?;
-                Some((ty.clone(), k.namespace.clone(), k.name.clone()))
-            })
-            .collect()
+        self.where_owners(|refs| refs.iter().any(|r| r["uid"] == uid))
     }
 
     /// Objects whose owners are all gone, which the garbage collector deletes
     /// (background propagation): (type, namespace, name).
     pub fn orphans(&self) -> Vec<(ResourceType, String, String)> {
-        let inner = self.inner.lock().unwrap();
-        let uids: std::collections::HashSet<&str> = inner
+        let uids: std::collections::HashSet<String> = self
+            .inner
+            .lock()
+            .unwrap()
             .objects
             .values()
-            .filter_map(|o| o["metadata"]["uid"].as_str())
+            .filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_owned))
             .collect();
+        self.where_owners(|refs| {
+            !refs.is_empty()
+                && refs
+                    .iter()
+                    .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
+        })
+    }
+
+    /// (type, namespace, name) of every object whose owner references
+    /// satisfy `test`.
+    fn where_owners(&self, test: impl Fn(&[Value]) -> bool) -> Vec<(ResourceType, String, String)> {
+        let inner = self.inner.lock().unwrap();
         inner
             .objects
             .iter()
             .filter(|(_, o)| {
                 o["metadata"]["ownerReferences"]
                     .as_array()
-                    .is_some_and(|refs| {
-                        !refs.is_empty()
-                            && refs
-                                .iter()
-                                .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
-                    })
+                    .is_some_and(|refs| test(refs))
             })
             .filter_map(|(k, _)| {
                 let ty = inner
