@@ -1,18 +1,17 @@
-//! The apply walk, Terraform's walker in small: every resource of the plan
-//! starts once what it depends on has succeeded; independent resources run
-//! at the same time, at most `parallelism` at once; a failure skips what
-//! depends on it while the rest of the graph goes on; a stop request lets
-//! running work finish and starts nothing new. Each resource is applied by
-//! its provider with exactly what the plan was made from. Progress goes out
-//! as [`Event`]s; the walk never prints.
+//! Apply: the plan carried out over the [`walk`](crate::walk) of its graph.
+//! Each resource is handed to its provider with exactly the steps the plan
+//! shows. Two things are decided at run time, both announced by the plan: a
+//! resource in a cluster the API of which did not answer is observed once
+//! the cluster's repair is done, then converged; and when a repair ladder
+//! ends in rebuilding the cluster, everything in it is created again.
+//! Progress goes out as [`Event`]s; apply never prints.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
+use futures::future::BoxFuture;
 use kindform_api::provider::{Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, Spec};
 use tokio::sync::{OnceCell, mpsc, watch};
@@ -20,22 +19,12 @@ use tokio::sync::{OnceCell, mpsc, watch};
 use crate::event::Event;
 use crate::graph::Graph;
 use crate::in_cluster::InCluster;
-use crate::observe::{Planned, Session, cluster_provider};
-use crate::plan::{Action, Plan};
-use crate::resources::{Desired, Live};
+use crate::observe::{Planned, Session, cluster_provider, observe_one};
+use crate::plan::{Action, EngineStep, Plan, Step};
+use crate::resources::{Desired, plan_create};
+use crate::walk::{Hook, Nodes, Visit};
 
-/// How one resource ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Ending {
-    /// Its work was done.
-    Done(Duration),
-    /// Its work failed.
-    Failed(Duration, String),
-    /// It was not started: something it needs failed or was skipped.
-    Skipped(String),
-    /// It was not started: the run was interrupted.
-    NotStarted,
-}
+pub use crate::walk::Ending;
 
 /// What an apply did.
 #[derive(Clone, Debug, Default)]
@@ -106,15 +95,22 @@ impl Progress for NodeProgress {
     }
 }
 
-struct Context<'a> {
+/// The apply of one plan: the walk's visitor and hook.
+struct Applying<'a> {
     walk: &'a Walk<'a>,
     /// What observation connected, while the cluster stays the one observed.
-    observed: std::sync::Mutex<Option<InCluster>>,
+    observed: Mutex<Option<InCluster>>,
     in_cluster: OnceCell<Result<InCluster, String>>,
+    /// A repair ladder ended in rebuilding the cluster.
     rebuilt: AtomicBool,
+    /// Each address's action as the plan says it.
+    planned: BTreeMap<Address, Action>,
+    /// Each started address's action as done (a no-op after a rebuild is a
+    /// create).
+    doing: Mutex<BTreeMap<Address, Action>>,
 }
 
-impl Context<'_> {
+impl Applying<'_> {
     /// The in-cluster providers, on first use (after the cluster is done):
     /// those observation used when the cluster is the one it saw, otherwise
     /// connected now, so a cluster made by this run answers.
@@ -124,7 +120,7 @@ impl Context<'_> {
             .in_cluster
             .get_or_init(|| async {
                 let remade = self.rebuilt.load(Ordering::SeqCst)
-                    || walk.plan.change("cluster").is_some_and(|c| {
+                    || walk.plan.change(&Address::Cluster).is_some_and(|c| {
                         matches!(c.action, Action::Create | Action::Replace | Action::Delete)
                     });
                 let observed = self.observed.lock().unwrap().take();
@@ -142,38 +138,38 @@ impl Context<'_> {
         result.as_ref().map_err(Clone::clone)
     }
 
-    async fn run(&self, address: &Address, action: Action) -> Result<Outcome, String> {
+    /// The steps to do for `address`: the plan's, or, once the cluster was
+    /// rebuilt under it, what creating it takes.
+    fn steps(&self, address: &Address) -> Vec<Step> {
+        let walk = self.walk;
+        if address.is_in_cluster() && self.rebuilt.load(Ordering::SeqCst) {
+            if let Some(desired) = walk.planned.desired.get(address) {
+                return plan_create(desired, walk.session.helm.as_ref()).steps;
+            }
+        }
+        walk.plan
+            .change(address)
+            .map(|c| c.steps.clone())
+            .unwrap_or_default()
+    }
+
+    async fn run(&self, address: &Address) -> Result<Outcome, String> {
         let walk = self.walk;
         let progress = NodeProgress {
             address: address.to_string(),
             events: walk.events.clone(),
         };
+        let mut steps = self.steps(address);
         if *address == Address::Cluster {
             let cluster = cluster_provider(walk.session);
-            let spec = &walk.spec.cluster;
-            let done = match action {
-                Action::Delete => cluster
-                    .delete(spec, None, &progress)
-                    .await
-                    .map(|()| Outcome::Done),
-                Action::Replace => {
-                    let why = walk
-                        .plan
-                        .change("cluster")
-                        .map(|c| c.reasons.join(", "))
-                        .unwrap_or_default();
-                    cluster
-                        .replace(spec, &why, &progress)
-                        .await
-                        .map(|()| Outcome::Done)
-                }
-                _ => {
-                    cluster
-                        .apply(spec, walk.planned.cluster.as_ref(), &progress)
-                        .await
-                }
-            };
-            let outcome = done.map_err(|e| error_chain(&e))?;
+            let steps = provider_steps(address, &steps, |s| match s {
+                Step::Cluster(s) => Some(s.clone()),
+                _ => None,
+            })?;
+            let outcome = cluster
+                .apply(&walk.spec.cluster, &steps, &progress)
+                .await
+                .map_err(|e| error_chain(&e))?;
             if outcome == Outcome::Rebuilt {
                 self.rebuilt.store(true, Ordering::SeqCst);
                 let _ = walk.events.send(Event::Note {
@@ -183,252 +179,225 @@ impl Context<'_> {
             return Ok(outcome);
         }
         let providers = self.in_cluster().await?;
-        if action == Action::Delete {
-            if let Some(entry) = walk.planned.orphans.get(address) {
-                return providers
-                    .manifests
-                    .delete_orphan(&address.to_string(), entry, &progress)
-                    .await
-                    .map(|()| Outcome::Done)
-                    .map_err(|e| error_chain(&e));
-            }
+        if let Some(orphan) = walk.planned.orphans.get(address) {
+            let steps = provider_steps(address, &steps, |s| match s {
+                Step::Manifest(s) => Some(s.clone()),
+                _ => None,
+            })?;
+            return providers
+                .manifests
+                .apply_orphan(orphan, &steps, &progress)
+                .await
+                .map_err(|e| error_chain(&e));
         }
         let Some(desired) = walk.planned.desired.get(address) else {
             return Err(format!("{address} has no desired state in this run"));
         };
-        let fresh = action == Action::Create || self.rebuilt.load(Ordering::SeqCst);
-        let live = if fresh {
-            None
-        } else {
-            walk.planned.live.get(address)
-        };
-        let replace = action == Action::Replace;
-        // A release the planner restarts after its platform's repair, with
-        // nothing of its own to change.
-        let restart_only = action == Action::Repair
-            && walk.plan.change(&address.to_string()).is_some_and(|c| {
-                c.reasons
-                    .iter()
-                    .all(|r| r == crate::plan::PLATFORM_REPAIRED)
-            });
+        if let Some(reobserve) = steps
+            .iter()
+            .find(|s| matches!(s, Step::Engine(EngineStep::Reobserve { .. })))
+        {
+            progress.step(&reobserve.to_string());
+            let seen = observe_one(address, desired, providers, false)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            steps = seen.diff.steps;
+        }
         let missing = || format!("no provider was set up for {address}");
-        let result = match (desired, live) {
-            (Desired::Image(d), live) => {
+        match desired {
+            Desired::Image(d) => {
                 let p = providers.images.as_ref().ok_or_else(missing)?;
-                let live = match live {
-                    Some(Live::Image(l)) => Some(l),
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Image(s) => Some(s.clone()),
                     _ => None,
-                };
-                with_provider(p, d, live, replace, &progress).await
+                })?;
+                p.apply(d, &steps, &progress).await.map_err(|e| error_chain(&e))
             }
-            (Desired::Release(d), _) if restart_only => {
+            Desired::Release(d) => {
                 let p = providers.releases.as_ref().ok_or_else(missing)?;
-                p.restart_workloads(d, &progress)
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Release(s) => Some(s.clone()),
+                    _ => None,
+                })?;
+                p.apply(d, &steps, &progress).await.map_err(|e| error_chain(&e))
+            }
+            Desired::Manifest(d) => {
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Manifest(s) => Some(s.clone()),
+                    _ => None,
+                })?;
+                providers
+                    .manifests
+                    .apply(d, &steps, &progress)
                     .await
-                    .map(|()| Outcome::Done)
-                    .map_err(|e| e.into())
+                    .map_err(|e| error_chain(&e))
             }
-            (Desired::Release(d), live) => {
-                let p = providers.releases.as_ref().ok_or_else(missing)?;
-                let live = match live {
-                    Some(Live::Release(l)) => Some(l.as_ref()),
+            Desired::Check(d) => {
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Check(s) => Some(s.clone()),
                     _ => None,
-                };
-                with_provider(p, d.as_ref(), live, replace, &progress).await
+                })?;
+                providers
+                    .checks
+                    .apply(d, &steps, &progress)
+                    .await
+                    .map_err(|e| error_chain(&e))
             }
-            (Desired::Manifest(d), live) => {
-                let live = match live {
-                    Some(Live::Manifest(l)) => Some(l),
-                    _ => None,
-                };
-                with_provider(&providers.manifests, d, live, replace, &progress).await
-            }
-            (Desired::Check(d), _) => {
-                with_provider(&providers.checks, d, None, false, &progress).await
-            }
+        }
+    }
+}
+
+/// The provider's own steps of `steps` (past any wait for platforms); the
+/// engine's steps, which only say what the engine does, are left out.
+fn provider_steps<S>(
+    address: &Address,
+    steps: &[Step],
+    own: impl Fn(&Step) -> Option<S>,
+) -> Result<Vec<S>, String> {
+    let mut out = Vec::new();
+    for step in steps {
+        let step = step.inner();
+        if let Step::Engine(_) = step {
+            continue;
+        }
+        match own(step) {
+            Some(s) => out.push(s),
+            None => return Err(format!("the plan of {address} holds a step of another kind: {step}")),
+        }
+    }
+    Ok(out)
+}
+
+impl Visit<Address> for Applying<'_> {
+    fn start(&self, address: &Address) -> Option<BoxFuture<'_, Result<(), String>>> {
+        let planned = self.planned.get(address).copied().unwrap_or(Action::NoOp);
+        let rebuilt = self.rebuilt.load(Ordering::SeqCst);
+        let action = if rebuilt && address.is_in_cluster() && planned == Action::NoOp {
+            Action::Create
+        } else {
+            planned
         };
-        result.map_err(|e| error_chain(e.as_ref()))
+        if action == Action::NoOp {
+            return None;
+        }
+        self.doing.lock().unwrap().insert(address.clone(), action);
+        let address = address.clone();
+        Some(Box::pin(async move { self.run(&address).await.map(|_| ()) }))
     }
 }
 
-/// Applies one resource through its provider; a replace deletes it first
-/// and then makes it from nothing.
-async fn with_provider<P: Provider>(
-    provider: &P,
-    desired: &P::Desired,
-    live: Option<&P::Live>,
-    replace: bool,
-    progress: &dyn Progress,
-) -> Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
-    if replace {
-        provider.delete(desired, live, progress).await?;
-        return Ok(provider.apply(desired, None, progress).await?);
+impl Applying<'_> {
+    fn doing(&self, address: &Address) -> Action {
+        self.doing
+            .lock()
+            .unwrap()
+            .get(address)
+            .copied()
+            .unwrap_or(Action::NoOp)
     }
-    Ok(provider.apply(desired, live, progress).await?)
+
+    fn send(&self, event: Event) {
+        let _ = self.walk.events.send(event);
+    }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum State {
-    Pending,
-    Running,
-    Ended(Ending),
+impl Hook<Address> for Applying<'_> {
+    fn started(&self, address: &Address) {
+        self.send(Event::Started {
+            address: address.to_string(),
+            action: self.doing(address),
+        });
+    }
+
+    fn finished(&self, address: &Address, took: Duration) {
+        self.send(Event::Finished {
+            address: address.to_string(),
+            action: self.doing(address),
+            seconds: took.as_secs_f64(),
+        });
+    }
+
+    fn failed(&self, address: &Address, took: Duration, error: &str) {
+        self.send(Event::Failed {
+            address: address.to_string(),
+            action: self.doing(address),
+            seconds: took.as_secs_f64(),
+            error: error.to_owned(),
+        });
+    }
+
+    fn skipped(&self, address: &Address, because: &str) {
+        let action = self.planned.get(address).copied().unwrap_or(Action::NoOp);
+        if action.is_change() || action == Action::Run {
+            self.send(Event::Skipped {
+                address: address.to_string(),
+                action,
+                because: because.to_owned(),
+            });
+        }
+    }
 }
 
 /// Carries out the plan.
 pub async fn apply(mut walk: Walk<'_>) -> Report {
     let started = Instant::now();
     let observed = walk.planned.in_cluster.take();
-    let context = Arc::new(Context {
+    let graph = walk.graph;
+    let nodes = Nodes {
+        nodes: walk
+            .plan
+            .changes
+            .iter()
+            .map(|c| {
+                let deps: Vec<Address> = graph.dependencies(&c.address).into_iter().cloned().collect();
+                // An orphan waits for the cluster only.
+                let deps = if deps.is_empty() && c.address.is_in_cluster() && !graph.contains(&c.address)
+                {
+                    vec![Address::Cluster]
+                } else {
+                    deps
+                };
+                (c.address.clone(), deps)
+            })
+            .collect(),
+    };
+    let applying = Applying {
         walk: &walk,
-        observed: std::sync::Mutex::new(observed),
+        observed: Mutex::new(observed),
         in_cluster: OnceCell::new(),
         rebuilt: AtomicBool::new(false),
-    });
-    let order: Vec<(Address, Action)> = walk
+        planned: walk
+            .plan
+            .changes
+            .iter()
+            .map(|c| (c.address.clone(), c.action))
+            .collect(),
+        doing: Mutex::new(BTreeMap::new()),
+    };
+    let (endings, interrupted) = crate::walk::walk(
+        &nodes,
+        walk.parallelism,
+        walk.stop.clone(),
+        &applying,
+        &applying,
+    )
+    .await;
+    let resources = walk
         .plan
         .changes
         .iter()
-        .filter_map(|c| c.address.parse::<Address>().ok().map(|a| (a, c.action)))
-        .collect();
-    let mut states: BTreeMap<Address, State> = order
-        .iter()
-        .map(|(a, _)| (a.clone(), State::Pending))
-        .collect();
-    let dependencies = |address: &Address| -> Vec<Address> {
-        let deps: Vec<Address> = walk
-            .graph
-            .dependencies(address)
-            .into_iter()
-            .cloned()
-            .collect();
-        if deps.is_empty() && *address != Address::Cluster && !walk.graph.contains(address) {
-            // An orphan: it waits for the cluster only.
-            return vec![Address::Cluster];
-        }
-        deps
-    };
-    let mut stop = walk.stop.clone();
-    let mut stopped = *stop.borrow();
-    let mut running = FuturesUnordered::new();
-    loop {
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            for (address, action) in &order {
-                if states[address] != State::Pending {
-                    continue;
-                }
-                let deps = dependencies(address);
-                let blocked = deps.iter().find(|d| {
-                    matches!(
-                        states.get(*d),
-                        Some(State::Ended(
-                            Ending::Failed(..) | Ending::Skipped(_) | Ending::NotStarted
-                        ))
-                    )
-                });
-                if let Some(blocker) = blocked {
-                    let because = match &states[blocker] {
-                        State::Ended(Ending::Failed(..)) => format!("{blocker} failed"),
-                        State::Ended(Ending::NotStarted) => format!("{blocker} was not started"),
-                        _ => format!("{blocker} was skipped"),
-                    };
-                    if action.is_change() || *action == Action::Run {
-                        let _ = walk.events.send(Event::Skipped {
-                            address: address.to_string(),
-                            action: *action,
-                            because: because.clone(),
-                        });
-                    }
-                    states.insert(address.clone(), State::Ended(Ending::Skipped(because)));
-                    progressed = true;
-                    continue;
-                }
-                let ready = deps
-                    .iter()
-                    .all(|d| matches!(states.get(d), None | Some(State::Ended(Ending::Done(_)))));
-                if !ready {
-                    continue;
-                }
-                if stopped {
-                    states.insert(address.clone(), State::Ended(Ending::NotStarted));
-                    progressed = true;
-                    continue;
-                }
-                let rebuilt = context.rebuilt.load(Ordering::SeqCst);
-                let action = if rebuilt && address.is_in_cluster() && *action == Action::NoOp {
-                    Action::Create
-                } else {
-                    *action
-                };
-                if action == Action::NoOp {
-                    states.insert(address.clone(), State::Ended(Ending::Done(Duration::ZERO)));
-                    progressed = true;
-                    continue;
-                }
-                if running.len() >= walk.parallelism {
-                    continue;
-                }
-                let _ = walk.events.send(Event::Started {
-                    address: address.to_string(),
-                    action,
-                });
-                states.insert(address.clone(), State::Running);
-                let context = Arc::clone(&context);
-                let address = address.clone();
-                running.push(async move {
-                    let at = Instant::now();
-                    let result = context.run(&address, action).await;
-                    (address, action, at.elapsed(), result)
-                });
-                progressed = true;
-            }
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            Some((address, action, took, result)) = running.next() => {
-                let ending = match result {
-                    Ok(_) => {
-                        let _ = walk.events.send(Event::Finished {
-                            address: address.to_string(),
-                            action,
-                            seconds: took.as_secs_f64(),
-                        });
-                        Ending::Done(took)
-                    }
-                    Err(error) => {
-                        let _ = walk.events.send(Event::Failed {
-                            address: address.to_string(),
-                            action,
-                            seconds: took.as_secs_f64(),
-                            error: error.clone(),
-                        });
-                        Ending::Failed(took, error)
-                    }
-                };
-                states.insert(address, State::Ended(ending));
-            }
-            Ok(()) = stop.changed(), if !stopped => {
-                stopped = *stop.borrow();
-            }
-        }
-    }
-    let resources = order
-        .iter()
-        .filter(|(_, action)| action.is_change() || *action == Action::Run)
-        .map(|(address, action)| {
-            let ending = match &states[address] {
-                State::Ended(e) => e.clone(),
-                _ => Ending::NotStarted,
-            };
-            (address.to_string(), *action, ending)
+        .filter(|c| c.action.is_change() || c.action == Action::Run)
+        .map(|c| {
+            let ending = endings
+                .get(&c.address)
+                .cloned()
+                .unwrap_or(Ending::NotStarted);
+            (c.address.to_string(), c.action, ending)
         })
         .collect();
     Report {
         resources,
-        interrupted: stopped,
+        interrupted,
         elapsed: started.elapsed(),
     }
 }

@@ -10,7 +10,7 @@ use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
 use kindform_helm::{Helm, ReleaseProvider, Surroundings};
 use kindform_image::ImageProvider;
-use kindform_kube::manifest::ManifestProvider;
+use kindform_manifest::ManifestProvider;
 use kindform_kube::{AppliedRecord, Objects};
 
 use crate::observe::Session;
@@ -111,7 +111,13 @@ impl InCluster {
             let Some(version) = session.helm.clone() else {
                 return Ok(None);
             };
-            let helm = Helm::new(&kubeconfig, &spec.cluster.name, &spec.base_dir, version);
+            let helm = Helm::new(
+                &kubeconfig,
+                &spec.cluster.name,
+                &spec.base_dir,
+                version,
+                session.cancel.clone(),
+            );
             let listing = helm
                 .list()
                 .await

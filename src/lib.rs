@@ -21,5 +21,6 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod suggest;
+pub mod walk;
 
 pub use commands::run;

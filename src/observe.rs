@@ -18,14 +18,14 @@ use std::path::PathBuf;
 use bollard::Docker;
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
-use kindform_api::{Address, Health, Spec};
+use kindform_api::{Address, Cancel, Health, Reason, Spec};
 use kindform_helm::HelmVersion;
 use kindform_kind::{ApiState, ClusterLive, ClusterProvider};
-use kindform_kube::RecordEntry;
+use kindform_manifest::Orphan;
 
 use crate::graph::Graph;
 use crate::in_cluster::{InCluster, InClusterError};
-use crate::plan::{Observed, PlanOptions, cascades, included};
+use crate::plan::{EngineStep, Observed, PlanOptions, Step, cascades, included};
 use crate::resources::{Desired, Live, ResolveError, plan_create, resolve};
 
 /// What observation needs: Docker, the environment's state folder.
@@ -38,6 +38,8 @@ pub struct Session {
     pub parallelism: usize,
     /// The version of the `helm` on PATH, read when the spec has releases.
     pub helm: Option<HelmVersion>,
+    /// Asked on Ctrl-C: providers wind down what runs long.
+    pub cancel: Cancel,
 }
 
 /// Why observation failed.
@@ -123,6 +125,7 @@ pub async fn session(
         state_dir,
         parallelism: parallelism.max(1),
         helm,
+        cancel: Cancel::new(),
     })
 }
 
@@ -133,16 +136,16 @@ fn on_path(tool: &str) -> bool {
 
 /// The diff of a resource in a cluster whose API does not answer: it cannot
 /// be seen until the cluster's repair is done.
-fn waits_for_cluster(address: &Address) -> Diff {
+fn waits_for_cluster(address: &Address) -> Diff<Step> {
     Diff {
         differences: vec![Difference::new(
-            "cluster-unreachable",
+            Reason::ClusterUnreachable,
             Effect::Repair,
             "cannot be observed until the cluster is repaired",
         )],
-        steps: vec![format!(
-            "observe {address} again once the cluster answers, then converge it to the spec"
-        )],
+        steps: vec![Step::Engine(EngineStep::Reobserve {
+            address: address.clone(),
+        })],
         ..Diff::default()
     }
 }
@@ -157,8 +160,8 @@ pub struct Planned {
     pub desired: BTreeMap<Address, Desired>,
     /// Live state by address, where it was observed.
     pub live: BTreeMap<Address, Live>,
-    /// The record entries of manifests that left the spec.
-    pub orphans: BTreeMap<Address, RecordEntry>,
+    /// The manifests that left the spec.
+    pub orphans: BTreeMap<Address, Orphan>,
     /// The in-cluster providers observation used, for apply to go on with
     /// while the cluster is the one observed.
     pub in_cluster: Option<InCluster>,
@@ -198,7 +201,7 @@ pub async fn observe(
     let ms = || started.elapsed().as_millis();
     for address in &inside {
         if let Address::Manifest(name) = address {
-            kindform_kube::manifest::download(&spec.manifests[name], &session.state_dir)
+            kindform_manifest::download(&spec.manifests[name], &session.state_dir)
                 .await
                 .map_err(|e| Error::Resource {
                     address: (*address).clone(),
@@ -217,7 +220,14 @@ pub async fn observe(
         .observe(&spec.cluster)
         .await
         .map_err(Error::Cluster)?;
-    let cluster_diff = cluster.diff(&spec.cluster, &live);
+    let cluster_diff = cluster.diff(&spec.cluster, &live).map_steps(Step::Cluster);
+    if options.replace.contains(&Address::Cluster) {
+        let steps = cluster.plan_replace(&spec.cluster, &live);
+        observed.replacements.insert(
+            Address::Cluster,
+            steps.into_iter().map(Step::Cluster).collect(),
+        );
+    }
     observed
         .health
         .insert(Address::Cluster, cluster.health(&spec.cluster, &live));
@@ -235,14 +245,16 @@ pub async fn observe(
     planned.cluster = Some(live);
     if cascade {
         for (address, d) in &planned.desired {
-            observed.diffs.insert(address.clone(), plan_create(d));
+            observed
+                .diffs
+                .insert(address.clone(), plan_create(d, session.helm.as_ref()));
         }
         return Ok(Observation { observed, planned });
     }
     if !reachable {
         for (address, d) in &planned.desired {
             let diff = match d {
-                Desired::Check(check) => kindform_check::plan(check),
+                Desired::Check(check) => kindform_check::plan(check).map_steps(Step::Check),
                 _ => waits_for_cluster(address),
             };
             observed.diffs.insert(address.clone(), diff);
@@ -256,7 +268,8 @@ pub async fn observe(
     let results: Vec<(Address, Result<Seen, Error>)> = futures::stream::iter(&planned.desired)
         .map(|(address, d)| async move {
             let at = std::time::Instant::now();
-            let seen = observe_one(address, d, providers).await;
+            let forced = options.replace.contains(address);
+            let seen = observe_one(address, d, providers, forced).await;
             tracing::debug!("observed {address} in {} ms", at.elapsed().as_millis());
             (address.clone(), seen)
         })
@@ -266,6 +279,12 @@ pub async fn observe(
     for (address, result) in results {
         let seen = result?;
         observed.diffs.insert(address.clone(), seen.diff);
+        if let Some(steps) = seen.replacement {
+            observed.replacements.insert(address.clone(), steps);
+        }
+        if !seen.restart.is_empty() {
+            observed.restarts.insert(address.clone(), seen.restart);
+        }
         observed
             .fingerprints
             .insert(address.clone(), seen.fingerprint);
@@ -276,30 +295,23 @@ pub async fn observe(
     }
     tracing::debug!("observed every resource at {} ms", ms());
     if keep.is_none() {
-        for (key, entry) in &providers.record.0 {
-            let Some(name) = key.strip_prefix("manifests.") else {
-                continue;
-            };
-            if spec.manifests.contains_key(name) {
-                continue;
-            }
-            let address = Address::Manifest(name.to_owned());
-            let existing = providers
-                .manifests
-                .observe_orphan(entry)
-                .await
-                .map_err(|e| Error::Resource {
-                    address: address.clone(),
-                    source: Box::new(e),
-                })?;
+        let orphans = providers
+            .manifests
+            .orphans(|name| spec.manifests.contains_key(name))
+            .await
+            .map_err(|e| Error::Resource {
+                address: Address::Manifest("(left the spec)".to_owned()),
+                source: Box::new(e),
+            })?;
+        for orphan in orphans {
+            let address = Address::Manifest(orphan.name.clone());
             observed
                 .fingerprints
-                .insert(address.clone(), live_fingerprint(&existing));
-            observed.orphans.push((
-                address.clone(),
-                kindform_kube::manifest::orphan_diff(entry, &existing),
-            ));
-            planned.orphans.insert(address, entry.clone());
+                .insert(address.clone(), live_fingerprint(&orphan.existing));
+            observed
+                .orphans
+                .push((address.clone(), orphan.diff().map_steps(Step::Manifest)));
+            planned.orphans.insert(address, orphan);
         }
     }
     planned.in_cluster = Some(shared);
@@ -310,7 +322,11 @@ pub async fn observe(
 /// that state.
 pub struct Seen {
     /// The provider's diff.
-    pub diff: Diff,
+    pub diff: Diff<Step>,
+    /// What replacing it takes, when `--replace` names it.
+    pub replacement: Option<Vec<Step>>,
+    /// What restarting its pods takes (releases only).
+    pub restart: Vec<Step>,
     /// The fingerprint of `live`.
     pub fingerprint: String,
     /// The live state.
@@ -319,11 +335,13 @@ pub struct Seen {
     pub health: Option<Health>,
 }
 
-/// Observes one in-cluster resource with the provider that owns it.
+/// Observes one in-cluster resource with the provider that owns it; with
+/// `forced`, also plans its replacement.
 pub async fn observe_one(
     address: &Address,
     desired: &Desired,
     providers: &InCluster,
+    forced: bool,
 ) -> Result<Seen, Error> {
     let missing = || Error::Resource {
         address: address.clone(),
@@ -332,17 +350,20 @@ pub async fn observe_one(
     match desired {
         Desired::Image(d) => {
             let p = providers.images.as_ref().ok_or_else(missing)?;
-            observe_with(p, d, address, Live::Image).await
+            observe_with(p, d, address, forced, Live::Image, Step::Image).await
         }
         Desired::Release(d) => {
             let p = providers.releases.as_ref().ok_or_else(missing)?;
-            observe_with(p, d.as_ref(), address, |l| Live::Release(Box::new(l))).await
+            let wrap = |l| Live::Release(Box::new(l));
+            observe_with(p, d.as_ref(), address, forced, wrap, Step::Release).await
         }
         Desired::Manifest(d) => {
-            observe_with(&providers.manifests, d, address, Live::Manifest).await
+            let p = &providers.manifests;
+            observe_with(p, d, address, forced, Live::Manifest, Step::Manifest).await
         }
         Desired::Check(d) => {
-            let mut seen = observe_with(&providers.checks, d, address, |()| Live::Check).await?;
+            let p = &providers.checks;
+            let mut seen = observe_with(p, d, address, forced, |()| Live::Check, Step::Check).await?;
             seen.health = None;
             Ok(seen)
         }
@@ -360,11 +381,25 @@ async fn observe_with<P: Provider>(
     provider: &P,
     desired: &P::Desired,
     address: &Address,
+    forced: bool,
     wrap: impl FnOnce(P::Live) -> Live,
+    step: impl Fn(P::Step) -> Step + Copy,
 ) -> Result<Seen, Error> {
     match provider.observe(desired).await {
         Ok(live) => Ok(Seen {
-            diff: provider.diff(desired, &live),
+            diff: provider.diff(desired, &live).map_steps(step),
+            replacement: forced.then(|| {
+                provider
+                    .plan_replace(desired, &live)
+                    .into_iter()
+                    .map(step)
+                    .collect()
+            }),
+            restart: provider
+                .plan_restart(desired)
+                .into_iter()
+                .map(step)
+                .collect(),
             health: Some(provider.health(desired, &live)),
             fingerprint: live_fingerprint(&live),
             live: wrap(live),

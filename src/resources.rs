@@ -10,11 +10,12 @@ use std::path::Path;
 use kindform_api::provider::Diff;
 use kindform_api::{Address, Spec};
 use kindform_check::DesiredCheck;
-use kindform_helm::{DesiredRelease, ReleaseLive};
+use kindform_helm::{DesiredRelease, HelmVersion, ReleaseLive};
 use kindform_image::{DesiredImage, ImageLive};
-use kindform_kube::manifest::{DesiredManifest, ManifestLive};
+use kindform_manifest::{DesiredManifest, ManifestLive};
 
 use crate::graph::Graph;
+use crate::plan::Step;
 
 /// A resource's desired state (comparable, so that `watch` can tell an
 /// edit of the spec or of a file it names from drift).
@@ -80,7 +81,7 @@ pub fn resolve(
                     .map_err(|e| failed(Box::new(e)))?,
             )),
             Address::Manifest(n) => Desired::Manifest(
-                kindform_kube::manifest::resolve(
+                kindform_manifest::resolve(
                     n,
                     &spec.manifests[n],
                     &spec.name,
@@ -116,12 +117,17 @@ fn dependency_namespaces(spec: &Spec, graph: &Graph, address: &Address) -> Vec<S
     namespaces
 }
 
-/// What creating a resource takes, without observing it.
-pub fn plan_create(desired: &Desired) -> Diff {
+/// What creating a resource takes, without observing it; a release's
+/// upgrade is shown for `helm` (there is always one when the spec has
+/// releases).
+pub fn plan_create(desired: &Desired, helm: Option<&HelmVersion>) -> Diff<Step> {
     match desired {
-        Desired::Image(d) => kindform_image::provider::plan_create(d),
-        Desired::Release(d) => kindform_helm::release::plan_create(d),
-        Desired::Manifest(d) => kindform_kube::manifest::plan_create(d),
-        Desired::Check(d) => kindform_check::plan(d),
+        Desired::Image(d) => kindform_image::plan_create(d).map_steps(Step::Image),
+        Desired::Release(d) => match helm {
+            Some(helm) => kindform_helm::plan_create(d, helm).map_steps(Step::Release),
+            None => Diff::default(),
+        },
+        Desired::Manifest(d) => kindform_manifest::plan_create(d).map_steps(Step::Manifest),
+        Desired::Check(d) => kindform_check::plan(d).map_steps(Step::Check),
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use kindform_api::provider::Effect;
-use kindform_api::{Address, HealthState};
+use kindform_api::{Address, HealthState, Reason};
 use serde::Serialize;
 
 use crate::graph::Graph;
@@ -41,7 +41,7 @@ pub struct ResourceStatus {
     pub evidence: Vec<String>,
     /// Why it differs from the spec (the plan's reasons), apart from its
     /// health; empty when it matches.
-    pub drift: Vec<String>,
+    pub drift: Vec<Reason>,
 }
 
 /// The environment's health.
@@ -72,7 +72,7 @@ impl Status {
         let mut worst = HealthState::Healthy;
         for address in graph.topological() {
             // Repairs are what the verdict already says; the rest is drift.
-            let drift: Vec<String> = observed
+            let drift: Vec<Reason> = observed
                 .diffs
                 .get(address)
                 .map(|d| {
@@ -218,8 +218,8 @@ mod tests {
             "releases.app".parse().unwrap(),
             Diff {
                 differences: vec![
-                    Difference::new("unhealthy", Effect::Repair, "crashing"),
-                    Difference::new("values-changed", Effect::Update, "replicas"),
+                    Difference::new(Reason::Unhealthy, Effect::Repair, "crashing"),
+                    Difference::new(Reason::ValuesChanged, Effect::Update, "replicas"),
                 ],
                 ..Diff::default()
             },
@@ -234,7 +234,7 @@ mod tests {
         assert!(!status.healthy());
         let app = of(&status, "releases.app");
         assert_eq!(app.health, Some(HealthState::Broken));
-        assert_eq!(app.drift, ["values-changed"]);
+        assert_eq!(app.drift, [Reason::ValuesChanged]);
         let check = of(&status, "checks.page");
         assert_eq!(check.health, None);
         assert_eq!(

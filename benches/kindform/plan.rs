@@ -222,6 +222,7 @@ async fn one_size(world: &World, n: usize) -> Sized {
             state_dir: state,
             parallelism: 10,
             helm: None,
+            cancel: Default::default(),
         };
         let options = PlanOptions::default();
         let observation =
@@ -315,7 +316,7 @@ async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) -> usize {
         ],
     );
     assert_eq!(ran.code, 0, "{}", ran.output);
-    let settings = kindform_kind::settings::settings(&spec.cluster);
+    let settings = kindform_kind::settings(&spec.cluster);
     let mut record: serde_json::Map<String, Value> = serde_json::Map::new();
     let entry = RecordEntry {
         fingerprint: kindform_api::settings::fingerprint(&settings),
@@ -326,7 +327,7 @@ async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) -> usize {
         json!(serde_json::to_string(&entry).unwrap()),
     );
     for (name, manifest) in &spec.manifests {
-        let desired = kindform_kube::manifest::resolve(name, manifest, &spec.name, dir, &state)
+        let desired = kindform_manifest::resolve(name, manifest, &spec.name, dir, &state)
             .expect("the manifest resolves");
         let mut refs = Vec::new();
         for object in &desired.objects {
@@ -335,7 +336,7 @@ async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) -> usize {
             refs.push(ObjectRef::of(&object).unwrap());
             world.create_object(cluster, object).unwrap();
         }
-        let entry = kindform_kube::manifest::record_entry(&desired, &refs);
+        let entry = kindform_manifest::record_entry(&desired, &refs);
         record.insert(
             format!("manifests.{name}"),
             json!(serde_json::to_string(&entry).unwrap()),

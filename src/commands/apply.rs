@@ -6,7 +6,7 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use kindform_api::provider::Provider as _;
-use kindform_api::{Address, Spec};
+use kindform_api::{Address, Cancel, Reason, Spec};
 use tokio::sync::{mpsc, watch};
 
 use super::{
@@ -18,7 +18,7 @@ use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::event::Event;
 use crate::graph::Graph;
 use crate::observe::Planned;
-use crate::plan::{Action, Change, Plan, PlanOptions, SavedPlan, spec_hash};
+use crate::plan::{Action, Change, EngineStep, Plan, PlanOptions, SavedPlan, Step, spec_hash};
 use crate::render::{ProgressView, Verbosity, plan_text, report_text};
 use crate::state::{Journal, Lock};
 
@@ -58,18 +58,17 @@ fn confirm(what: &str) -> Result<(), Failure> {
 
 /// Stops the walk on the first Ctrl-C (and asks `helm` to stop waiting),
 /// exits at once on the second.
-fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>) {
+fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>, cancel: Cancel) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
         let _ = stop.send(true);
-        kindform_helm::cli::interrupt_all();
+        cancel.cancel();
         let _ = events.send(Event::Note {
             text: "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now".to_owned(),
         });
         if tokio::signal::ctrl_c().await.is_ok() {
-            kindform_helm::cli::interrupt_all();
             eprintln!("stopped: run apply again to finish the job");
             std::process::exit(130);
         }
@@ -84,13 +83,14 @@ pub(super) async fn walk<'a>(
     make: impl FnOnce(mpsc::UnboundedSender<Event>, watch::Receiver<bool>) -> Walk<'a>,
     journal: &mut Journal,
     stop: Option<watch::Receiver<bool>>,
+    cancel: Cancel,
 ) -> Report {
     let (events, mut received) = mpsc::unbounded_channel();
     let stopped = match stop {
         Some(stopped) => stopped,
         None => {
             let (stop, stopped) = watch::channel(false);
-            on_interrupt(stop, events.clone());
+            on_interrupt(stop, events.clone(), cancel);
             stopped
         }
     };
@@ -171,12 +171,14 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
         let observation = crate::observe::observe(spec, graph, &session, &options)
             .await
             .map_err(|e| fail(&e))?;
-        let mut plan = crate::plan::plan(spec, graph, &observation.observed, &options);
+        // A saved plan is never run as written: the plan made now runs,
+        // and only when it is the saved one.
+        let plan = crate::plan::plan(spec, graph, &observation.observed, &options);
         if let (Some(file), Some(saved)) = (&args.plan_file, saved) {
-            let moved = saved.moved(&spec_hash(spec, &plan), &observation.observed);
+            let moved = saved.differences(&spec_hash(spec, &plan), &observation.observed, &plan);
             if !moved.is_empty() {
                 return Err(Failure(format!(
-                    "error: the plan in {} no longer matches the environment; make a new plan\n{}",
+                    "error: the plan in {} is not the plan kindform makes now; nothing was changed. Make a new plan\n{}",
                     file.display(),
                     moved
                         .iter()
@@ -185,7 +187,6 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
                         .join("\n")
                 )));
             }
-            plan = saved.plan;
         }
         if !global.quiet {
             print!("{}", plan_text(&plan, colour(global)));
@@ -213,37 +214,36 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
             events,
             stop,
         };
-        let report = walk(global, make, &mut journal, None).await;
+        let report = walk(global, make, &mut journal, None, session.cancel.clone()).await;
         Ok(finish(&report, "Apply", &mut journal))
     })
 }
 
 /// The plan of a destroy: the cluster is deleted, and what is in it goes
 /// with it (so nothing in it is deleted one by one); local images stay.
-fn destroy_plan(spec: &Spec, graph: &Graph, settings: serde_json::Value) -> Plan {
+fn destroy_plan(spec: &Spec, graph: &Graph, cluster: Vec<Step>, settings: serde_json::Value) -> Plan {
     let mut changes = vec![Change {
-        address: Address::Cluster.to_string(),
+        address: Address::Cluster,
         action: Action::Delete,
-        reasons: vec!["destroy".to_owned()],
-        steps: vec![format!("kind delete cluster --name {}", spec.cluster.name)],
+        reasons: vec![Reason::Destroy],
+        steps: cluster,
         before: settings,
         after: serde_json::Value::Null,
         details: Vec::new(),
     }];
     for address in graph.topological().into_iter().rev() {
-        let steps = match address {
+        let step = match address {
             Address::Cluster | Address::Check(_) => continue,
-            Address::Image(name) => vec![format!(
-                "its copies in the nodes go with the cluster; the local image {} is kept",
-                spec.images[name].reference
-            )],
-            _ => vec!["deleted with the cluster, not one by one".to_owned()],
+            Address::Image(name) => EngineStep::KeepLocalImage {
+                reference: spec.images[name].reference.clone(),
+            },
+            _ => EngineStep::GoesWithCluster,
         };
         changes.push(Change {
-            address: address.to_string(),
+            address: address.clone(),
             action: Action::Delete,
-            reasons: vec!["cluster-deleted".to_owned()],
-            steps,
+            reasons: vec![Reason::ClusterDeleted],
+            steps: vec![Step::Engine(step)],
             before: serde_json::Value::Null,
             after: serde_json::Value::Null,
             details: Vec::new(),
@@ -279,7 +279,12 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Fa
             return Ok(0);
         }
         let before = serde_json::to_value(&live.nodes).unwrap_or_default();
-        let shown = destroy_plan(spec, graph, serde_json::json!({"nodes": before}));
+        let steps = cluster
+            .plan_delete(&spec.cluster, Some(&live))
+            .into_iter()
+            .map(Step::Cluster)
+            .collect();
+        let shown = destroy_plan(spec, graph, steps, serde_json::json!({"nodes": before}));
         if !global.quiet {
             print!("{}", plan_text(&shown, colour(global)));
         }
@@ -302,7 +307,7 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Fa
             events,
             stop,
         };
-        let report = walk(global, make, &mut journal, None).await;
+        let report = walk(global, make, &mut journal, None, session.cancel.clone()).await;
         if !report.failed() && !report.interrupted {
             let _ = std::fs::remove_file(dir.join("kubeconfig"));
         }

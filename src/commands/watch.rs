@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kindform_api::{Address, ClusterSpec, HealthState};
+use kindform_api::{Address, Cancel, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
 use super::apply::{fail, walk};
@@ -43,7 +43,7 @@ fn log(text: &str) {
 struct Memory {
     /// Each address's action at the previous look (`NoOp` also for what
     /// watch took on to repair, so that a failed repair is tried again).
-    actions: BTreeMap<String, Action>,
+    actions: BTreeMap<Address, Action>,
     /// Each in-cluster resource's desired state at the previous look.
     desired: BTreeMap<Address, Desired>,
     /// The cluster's desired state at the previous look.
@@ -58,17 +58,16 @@ impl Memory {
     /// Whether the spec says the same of `address` now as at the previous look.
     fn same_word(
         &self,
-        address: &str,
+        address: &Address,
         spec: &crate::spec::Loaded,
         observation: &Observation,
     ) -> bool {
-        match address.parse::<Address>() {
-            Ok(Address::Cluster) => self.cluster.as_ref() == Some(&spec.spec.cluster),
-            Ok(address) => {
-                self.desired.contains_key(&address)
-                    && self.desired.get(&address) == observation.planned.desired.get(&address)
+        match address {
+            Address::Cluster => self.cluster.as_ref() == Some(&spec.spec.cluster),
+            address => {
+                self.desired.contains_key(address)
+                    && self.desired.get(address) == observation.planned.desired.get(address)
             }
-            Err(_) => false,
         }
     }
 }
@@ -76,7 +75,11 @@ impl Memory {
 /// Splits a plan into what watch does now and what it leaves to the user:
 /// repairs, and changes to what matched the spec at the previous look
 /// (`drifted`), are done; other changes are pending unless `everything`.
-fn split(plan: &Plan, drifted: impl Fn(&str) -> bool, everything: bool) -> (Plan, Vec<String>) {
+fn split(
+    plan: &Plan,
+    drifted: impl Fn(&Address) -> bool,
+    everything: bool,
+) -> (Plan, Vec<String>) {
     let mut now = plan.clone();
     let mut pending = Vec::new();
     for change in &mut now.changes {
@@ -88,7 +91,7 @@ fn split(plan: &Plan, drifted: impl Fn(&str) -> bool, everything: bool) -> (Plan
                 "{} ({}: {})",
                 change.address,
                 change.action.word(),
-                change.reasons.join(", ")
+                kindform_api::Reason::list(&change.reasons)
             ));
             change.action = Action::NoOp;
             change.steps.clear();
@@ -106,7 +109,7 @@ fn reload(global: &GlobalArgs, no_rebuild: bool) -> Result<Loaded, Failure> {
 
 /// Ctrl-C: between looks it stops watch; during a repair the first stops
 /// starting work and tells `helm` to stop waiting, the second exits now.
-fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>) {
+fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>, cancel: Cancel) {
     tokio::spawn(async move {
         let mut during_repair = 0;
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -114,7 +117,7 @@ fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>) {
             if !repairing.load(Ordering::SeqCst) {
                 continue;
             }
-            kindform_helm::cli::interrupt_all();
+            cancel.cancel();
             during_repair += 1;
             if during_repair == 1 {
                 log(
@@ -140,7 +143,7 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
             .map_err(|e| fail(&e))?;
         let (stop, mut stopped) = watch::channel(false);
         let repairing = Arc::new(AtomicBool::new(false));
-        on_interrupt(stop, Arc::clone(&repairing));
+        on_interrupt(stop, Arc::clone(&repairing), session.cancel.clone());
         log(&format!(
             "watching environment \"{}\" every {}; Ctrl-C stops",
             loaded.spec.name, args.interval
@@ -221,7 +224,7 @@ impl Look<'_> {
         observation: &Observation,
         memory: &Memory,
     ) -> (Plan, Vec<String>) {
-        let drifted = |address: &str| {
+        let drifted = |address: &Address| {
             memory.actions.get(address) == Some(&Action::NoOp)
                 && memory.same_word(address, self.loaded, observation)
         };
@@ -367,7 +370,8 @@ impl Look<'_> {
             events,
             stop,
         };
-        let report = walk(self.global, make, &mut journal, Some(stopped.clone())).await;
+        let cancel = self.session.cancel.clone();
+        let report = walk(self.global, make, &mut journal, Some(stopped.clone()), cancel).await;
         let text = report_text(&report, "Repair");
         journal.record("result", serde_json::json!({"report": text}));
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -390,10 +394,12 @@ mod tests {
 
     fn change(address: &str, action: Action) -> Change {
         Change {
-            address: address.to_owned(),
+            address: address.parse().unwrap(),
             action,
-            reasons: vec!["why".to_owned()],
-            steps: vec!["do it".to_owned()],
+            reasons: vec![kindform_api::Reason::ValuesChanged],
+            steps: vec![crate::plan::Step::Engine(
+                crate::plan::EngineStep::GoesWithCluster,
+            )],
             before: serde_json::Value::Null,
             after: serde_json::Value::Null,
             details: Vec::new(),
@@ -415,14 +421,15 @@ mod tests {
 
     #[test]
     fn repairs_and_drift_from_a_matching_look_are_done_the_rest_waits() {
-        let (now, pending) = split(&plan(), |a| a == "manifests.extra", false);
+        let extra: Address = "manifests.extra".parse().unwrap();
+        let (now, pending) = split(&plan(), |a| *a == extra, false);
         let actions: Vec<Action> = now.changes.iter().map(|c| c.action).collect();
         assert_eq!(
             actions,
             [Action::Repair, Action::NoOp, Action::Create, Action::Run]
         );
         assert!(now.changes[1].steps.is_empty());
-        assert_eq!(pending, ["releases.app (update: why)"]);
+        assert_eq!(pending, ["releases.app (update: values-changed)"]);
     }
 
     #[test]

@@ -4,10 +4,13 @@
 
 mod planner;
 mod saved;
+mod step;
 
-pub use planner::{Observed, PLATFORM_REPAIRED, PlanOptions, cascades, included, plan};
+pub use planner::{Observed, PlanOptions, cascades, included, plan};
 pub use saved::{SavedPlan, SavedPlanError, spec_hash};
+pub use step::{EngineStep, Step};
 
+use kindform_api::{Address, Reason};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -65,16 +68,17 @@ impl Action {
 }
 
 /// One resource's entry in the plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
     /// The resource's address.
-    pub address: String,
+    pub address: Address,
     /// What apply does.
     pub action: Action,
-    /// Short machine-readable reasons.
-    pub reasons: Vec<String>,
-    /// What apply will do, in order, side effects included.
-    pub steps: Vec<String>,
+    /// Why, for people and the JSON document (never for decisions).
+    pub reasons: Vec<Reason>,
+    /// What apply will do, in order, side effects included: handed to the
+    /// resource's provider as they are.
+    pub steps: Vec<Step>,
     /// Live settings, normalised; `null` when absent.
     pub before: Value,
     /// Desired settings, normalised; `null` when deleted.
@@ -85,7 +89,7 @@ pub struct Change {
 }
 
 /// The plan of one environment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
     /// Always `"1"`.
     pub format_version: String,
@@ -133,8 +137,8 @@ impl Plan {
     }
 
     /// The change of one address.
-    pub fn change(&self, address: &str) -> Option<&Change> {
-        self.changes.iter().find(|c| c.address == address)
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
     }
 }
 

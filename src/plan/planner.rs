@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kindform_api::provider::{Diff, Effect};
-use kindform_api::{Address, Health, Spec};
+use kindform_api::{Address, Health, HealthState, Reason, Spec};
 
-use super::{Action, Change, Plan};
+use super::{Action, Change, EngineStep, Plan, Step};
 use crate::graph::Graph;
 
 /// What observation produced for each address: the provider's diff, which
@@ -16,10 +16,15 @@ use crate::graph::Graph;
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// Diffs by address.
-    pub diffs: BTreeMap<Address, Diff>,
+    pub diffs: BTreeMap<Address, Diff<Step>>,
+    /// What replacing each address `--replace` names takes, by its provider.
+    pub replacements: BTreeMap<Address, Vec<Step>>,
+    /// What restarting the pods of each release takes, for when a platform
+    /// it runs on is repaired before it.
+    pub restarts: BTreeMap<Address, Vec<Step>>,
     /// Resources kindform applied earlier that left the spec, with their
     /// diffs (a delete, or nothing when they are left in place).
-    pub orphans: Vec<(Address, Diff)>,
+    pub orphans: Vec<(Address, Diff<Step>)>,
     /// A fingerprint of the live state each observed address was planned
     /// from, so that a saved plan can tell when the world moved.
     pub fingerprints: BTreeMap<Address, String>,
@@ -40,7 +45,8 @@ pub struct PlanOptions {
 /// Whether the cluster's diff means it is created or replaced, so that
 /// everything in it is created too (and need not be observed). A cluster
 /// that may not be rebuilt is not replaced: apply stops at it instead.
-pub fn cascades(diff: &Diff, forced: bool, allow_rebuild: bool) -> bool {
+/// Decided here once, for observation, the planner and status.
+pub fn cascades<S>(diff: &Diff<S>, forced: bool, allow_rebuild: bool) -> bool {
     diff.differences.iter().any(|d| match d.effect {
         Effect::Create => true,
         Effect::ForcesReplacement => allow_rebuild,
@@ -48,7 +54,7 @@ pub fn cascades(diff: &Diff, forced: bool, allow_rebuild: bool) -> bool {
     }) || (forced && allow_rebuild)
 }
 
-fn action_of(diff: &Diff) -> Action {
+fn action_of<S>(diff: &Diff<S>) -> Action {
     let has = |e: Effect| diff.differences.iter().any(|d| d.effect == e);
     // Strongest first: a replacement covers everything; a resource that does
     // not exist is created, whatever else was noticed about it; an update
@@ -68,7 +74,7 @@ fn action_of(diff: &Diff) -> Action {
     }
 }
 
-fn reasons_of(diff: &Diff) -> Vec<String> {
+fn reasons_of<S>(diff: &Diff<S>) -> Vec<Reason> {
     let mut seen = BTreeSet::new();
     diff.differences
         .iter()
@@ -99,7 +105,7 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
         .get(&Address::Cluster)
         .is_some_and(|d| cascades(d, cluster_forced, spec.cluster.allow_rebuild));
     let mut changes = Vec::new();
-    // Releases repaired because they are broken: the platforms whose
+    // Releases repaired because their pods are broken: the platforms whose
     // dependants are restarted after them.
     let mut mended: BTreeSet<&Address> = BTreeSet::new();
     for address in graph.topological() {
@@ -114,60 +120,74 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
         };
         let forced = options.replace.contains(address);
         let cascaded = cluster_cascades && address.is_in_cluster();
+        let mut steps = diff.steps.clone();
         let (action, reasons) = match address {
             Address::Check(_) => (
                 Action::Run,
-                vec![format!("after {}", dependency_list(graph, address))],
+                vec![Reason::After(dependency_list(graph, address))],
             ),
-            _ if cascaded => (Action::Create, vec!["cluster-replaced".to_owned()]),
+            _ if cascaded => (Action::Create, vec![Reason::ClusterReplaced]),
             _ if forced => {
-                let mut reasons = vec!["replace-requested".to_owned()];
-                reasons.extend(reasons_of(diff).into_iter().filter(|r| r != "absent"));
-                (
-                    if diff.before.is_null() {
-                        Action::Create
-                    } else {
-                        Action::Replace
-                    },
-                    reasons,
-                )
+                let mut reasons = vec![Reason::ReplaceRequested];
+                reasons.extend(reasons_of(diff).into_iter().filter(|r| *r != Reason::Absent));
+                if diff.before.is_null() {
+                    (Action::Create, reasons)
+                } else {
+                    steps = observed.replacements.get(address).cloned().unwrap_or_default();
+                    (Action::Replace, reasons)
+                }
             }
             _ => (action_of(diff), reasons_of(diff)),
         };
+        if *address == Address::Cluster
+            && cluster_cascades
+            && matches!(action, Action::Replace)
+        {
+            steps.push(Step::Engine(EngineStep::RemakeContents));
+        }
         let mut details: Vec<String> = diff
             .differences
             .iter()
             .map(|d| d.detail.clone())
             .filter(|d| !d.is_empty())
             .collect();
-        let mut steps = diff.steps.clone();
         let (action, reasons) = match platforms_mended(graph, address, &mended) {
             Some(platforms) if action == Action::NoOp => {
+                let names: Vec<String> = platforms.iter().map(ToString::to_string).collect();
                 details.push(format!(
-                    "it runs on {platforms}, which is repaired first; its pods start again to pick it up"
+                    "it runs on {}, which is repaired first; its pods start again to pick it up",
+                    names.join(", ")
                 ));
-                steps.push(format!(
-                    "once {platforms} is repaired, rollout restart the workloads of {address} and wait for them"
-                ));
-                (Action::Repair, vec![PLATFORM_REPAIRED.to_owned()])
+                steps = observed
+                    .restarts
+                    .get(address)
+                    .into_iter()
+                    .flatten()
+                    .map(|step| Step::After {
+                        platforms: platforms.clone(),
+                        step: Box::new(step.clone()),
+                    })
+                    .collect();
+                (Action::Repair, vec![Reason::PlatformRepaired])
             }
             _ => (action, reasons),
         };
+        // A release seen and planned with its pods broken (its Helm record
+        // may be fine): what runs on it may be broken with it.
+        let broken = observed
+            .health
+            .get(address)
+            .is_some_and(|h| h.state == HealthState::Broken);
         if matches!(address, Address::Release(_))
-            // Its pods are broken, not only its Helm record (`failed`,
-            // `pending-*`): what runs on it may be broken with it.
-            && reasons.iter().any(|r| r == "unhealthy")
+            && !cascaded
+            && broken
+            && !diff.before.is_null()
+            && action.is_change()
         {
             mended.insert(address);
         }
-        if forced
-            && action == Action::Replace
-            && !diff.steps.iter().any(|s| s.starts_with("delete"))
-        {
-            steps.insert(0, format!("delete {address}"));
-        }
         changes.push(Change {
-            address: address.to_string(),
+            address: address.clone(),
             action,
             reasons,
             steps: if action == Action::NoOp {
@@ -197,9 +217,9 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             );
         }
         changes.push(Change {
-            address: address.to_string(),
+            address: address.clone(),
             action: action_of(diff),
-            reasons: vec!["orphaned".to_owned()],
+            reasons: vec![Reason::Orphaned],
             steps: diff.steps.clone(),
             before: diff.before.clone(),
             after: diff.after.clone(),
@@ -213,36 +233,29 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
     }
 }
 
-/// The reason of a release restarted because a release it depends on (its
-/// platform: a sidecar injector, an operator) is repaired before it.
-pub const PLATFORM_REPAIRED: &str = "platform-repaired";
-
 /// The broken releases a release depends on directly that the plan
-/// repairs, in words; `None` when there are none (or `address` is no release).
+/// repairs; `None` when there are none (or `address` is no release).
 fn platforms_mended(
     graph: &Graph,
     address: &Address,
     mended: &BTreeSet<&Address>,
-) -> Option<String> {
+) -> Option<Vec<Address>> {
     if !matches!(address, Address::Release(_)) {
         return None;
     }
-    let platforms: Vec<String> = graph
+    let platforms: Vec<Address> = graph
         .dependencies(address)
         .into_iter()
         .filter(|d| mended.contains(d))
-        .map(ToString::to_string)
+        .cloned()
         .collect();
-    (!platforms.is_empty()).then(|| platforms.join(", "))
+    (!platforms.is_empty()).then_some(platforms)
 }
 
-fn dependency_list(graph: &Graph, address: &Address) -> String {
+fn dependency_list(graph: &Graph, address: &Address) -> Vec<Address> {
     let mut deps = graph.dependencies(address);
     if deps.len() > 1 {
         deps.retain(|d| **d != Address::Cluster);
     }
-    deps.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    deps.into_iter().cloned().collect()
 }

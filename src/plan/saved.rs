@@ -1,9 +1,12 @@
-//! A plan saved by `plan --out`: the plan, a hash of the spec it was made
-//! from, and a fingerprint of the live state of each resource it observed,
-//! so that `apply PLANFILE` can refuse a plan the world has moved away from.
-//! Nothing secret is saved: plans show secrets as `(sensitive)`, live
-//! fingerprints are taken of state that holds no secrets, and `apply` reads
-//! secrets again.
+//! A plan saved by `plan --out`: the plan (its JSON document, and each
+//! change's steps whole), a hash of the spec it was made from, and a
+//! fingerprint of the live state of each resource it observed. `apply
+//! PLANFILE` never runs the file: it plans afresh and runs that plan only
+//! when it is the saved one, action for action and step for step, and the
+//! world has not moved; otherwise it refuses, naming what differs. Nothing
+//! secret is saved: plans show secrets as `(sensitive)`, live fingerprints
+//! are taken of state that holds no secrets, and `apply` reads secrets
+//! again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 use kindform_api::Spec;
 use kindform_api::settings::fingerprint;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Observed, Plan};
 
@@ -29,8 +33,33 @@ pub struct SavedPlan {
     /// `--no-rebuild`), so that apply keeps to it.
     #[serde(default = "allowed")]
     pub allow_rebuild: bool,
-    /// The plan.
-    pub plan: Plan,
+    /// The plan, as its JSON document.
+    pub plan: Value,
+    /// Each change's steps whole, by address.
+    #[serde(default)]
+    pub steps: BTreeMap<String, Vec<Value>>,
+}
+
+/// What a saved plan's document says of one change.
+#[derive(Debug, Deserialize, PartialEq)]
+struct SavedChange {
+    address: String,
+    action: String,
+    #[serde(default)]
+    reasons: Vec<String>,
+    #[serde(default)]
+    steps: Vec<String>,
+}
+
+fn changes_of(document: &Value) -> Option<Vec<SavedChange>> {
+    serde_json::from_value(document.get("changes")?.clone()).ok()
+}
+
+fn typed_steps(plan: &Plan) -> BTreeMap<String, Vec<Value>> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.steps.iter().map(|s| s.typed()).collect()))
+        .collect()
 }
 
 fn allowed() -> bool {
@@ -71,10 +100,10 @@ pub enum SavedPlanError {
 
 /// The hash of a spec and of the desired settings a plan derived from it.
 pub fn spec_hash(spec: &Spec, plan: &Plan) -> String {
-    let afters: Vec<(&str, &serde_json::Value)> = plan
+    let afters: Vec<(String, &serde_json::Value)> = plan
         .changes
         .iter()
-        .map(|c| (c.address.as_str(), &c.after))
+        .map(|c| (c.address.to_string(), &c.after))
         .collect();
     fingerprint(&serde_json::json!({
         "spec": serde_json::to_value(spec).unwrap_or_default(),
@@ -95,7 +124,8 @@ impl SavedPlan {
                 .map(|(a, f)| (a.to_string(), f.clone()))
                 .collect(),
             allow_rebuild: spec.cluster.allow_rebuild,
-            plan: plan.clone(),
+            plan: serde_json::to_value(plan).unwrap_or_default(),
+            steps: typed_steps(plan),
         }
     }
 
@@ -120,9 +150,10 @@ impl SavedPlan {
         })
     }
 
-    /// What moved between this plan and a fresh observation: one line per
-    /// address whose live state differs, and one when the spec changed.
-    pub fn moved(&self, spec_hash: &str, observed: &Observed) -> Vec<String> {
+    /// What stands between this plan and `fresh`, the plan made now from
+    /// the spec (its hash `spec_hash`) and a fresh observation: one line per
+    /// difference; empty when `fresh` is this plan and may run.
+    pub fn differences(&self, spec_hash: &str, observed: &Observed, fresh: &Plan) -> Vec<String> {
         let mut moved = Vec::new();
         if spec_hash != self.spec_hash {
             moved.push("the spec (or a file it names) changed since the plan was made".to_owned());
@@ -142,6 +173,50 @@ impl SavedPlan {
         for address in now.keys() {
             if !self.observed.contains_key(address) {
                 moved.push(format!("{address}: observed now but not when planned"));
+            }
+        }
+        let Some(saved) = changes_of(&self.plan) else {
+            moved.push("the file holds no plan kindform can read".to_owned());
+            return moved;
+        };
+        let document = serde_json::to_value(fresh).unwrap_or_default();
+        let fresh_changes = changes_of(&document).unwrap_or_default();
+        let fresh_steps = typed_steps(fresh);
+        for change in &saved {
+            let Some(now) = fresh_changes.iter().find(|c| c.address == change.address) else {
+                moved.push(format!(
+                    "{}: in the saved plan, not in a plan made now",
+                    change.address
+                ));
+                continue;
+            };
+            if now.action != change.action {
+                moved.push(format!(
+                    "{}: the saved plan says {}, a plan made now says {}",
+                    change.address, change.action, now.action
+                ));
+            } else if now.reasons != change.reasons {
+                moved.push(format!(
+                    "{}: the saved plan gives the reasons ({}), a plan made now ({})",
+                    change.address,
+                    change.reasons.join(", "),
+                    now.reasons.join(", ")
+                ));
+            } else if now.steps != change.steps
+                || self.steps.get(&change.address) != fresh_steps.get(&change.address)
+            {
+                moved.push(format!(
+                    "{}: its steps in the saved plan are not those of a plan made now",
+                    change.address
+                ));
+            }
+        }
+        for change in &fresh_changes {
+            if !saved.iter().any(|c| c.address == change.address) {
+                moved.push(format!(
+                    "{}: in a plan made now, not in the saved plan",
+                    change.address
+                ));
             }
         }
         moved

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use kindform_api::Reason;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
@@ -57,7 +58,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             "{} {}  ({})",
             paint(change.action, &format!("{:>3}", change.action.symbol())),
             change.address,
-            change.reasons.join(", ")
+            Reason::list(&change.reasons)
         );
         for detail in &change.details {
             let _ = writeln!(out, "      {detail}");
@@ -110,7 +111,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
                 "{} {}  ({})",
                 paint(Action::Run, "  >"),
                 check.address,
-                check.reasons.join(", ")
+                Reason::list(&check.reasons)
             );
             for step in &check.steps {
                 let _ = writeln!(out, "      - {step}");

@@ -58,7 +58,7 @@ pub fn status_text(status: &Status, color: bool) -> String {
         if !resource.drift.is_empty() {
             lines.push(format!(
                 "differs from the spec: {}",
-                resource.drift.join(", ")
+                kindform_api::Reason::list(&resource.drift)
             ));
         }
         let mut lines = lines.into_iter();
@@ -125,7 +125,7 @@ mod tests {
                 "pod web-2: Pending and not Ready",
             ],
         );
-        web.drift = vec!["values-changed".to_owned()];
+        web.drift = vec![kindform_api::Reason::ValuesChanged];
         let status = Status {
             environment: "demo".to_owned(),
             health: HealthState::Broken,

@@ -177,7 +177,7 @@ impl Reddog {
     /// ingress-nginx's objects, with kindform's labels, made as `kubectl
     /// apply` would; the applied record's entry for them.
     pub fn apply_ingress(&self, spec: &Spec) -> RecordEntry {
-        let ingress = kindform_kube::manifest::resolve(
+        let ingress = kindform_manifest::resolve(
             "ingress-nginx",
             &spec.manifests["ingress-nginx"],
             &spec.name,
@@ -192,7 +192,7 @@ impl Reddog {
                 .create_object(&self.cluster, object.clone())
                 .unwrap();
         }
-        kindform_kube::manifest::record_entry(&ingress, &applied)
+        kindform_manifest::record_entry(&ingress, &applied)
     }
 
     /// Builds the environment the way apply will: cluster, images built
@@ -201,7 +201,7 @@ impl Reddog {
     pub async fn converge(&self, spec: &Spec) {
         let mut record: BTreeMap<String, Value> = BTreeMap::new();
         self.create_cluster(spec);
-        let settings = kindform_kind::settings::settings(&spec.cluster);
+        let settings = kindform_kind::settings(&spec.cluster);
         record.insert(
             "cluster".into(),
             json!({"fingerprint": kindform_api::settings::fingerprint(&settings), "settings": settings}),

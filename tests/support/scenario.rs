@@ -353,7 +353,7 @@ impl Env {
                 self.state().join("kubeconfig").to_str().unwrap(),
             ],
         );
-        let settings = kindform_kind::settings::settings(&spec.cluster);
+        let settings = kindform_kind::settings(&spec.cluster);
         let entry = RecordEntry {
             fingerprint: kindform_api::settings::fingerprint(&settings),
             settings,
@@ -414,7 +414,7 @@ impl Env {
         let web = kindform_helm::resolve("web", &spec.releases["web"], &self.dir).unwrap();
         let entry = kindform_helm::record_entry(&web).unwrap();
         record.push(("releases.web".into(), serde_json::to_value(entry).unwrap()));
-        let extra = kindform_kube::manifest::resolve(
+        let extra = kindform_manifest::resolve(
             "extra",
             &spec.manifests["extra"],
             "scenario",
@@ -429,7 +429,7 @@ impl Env {
             refs.push(ObjectRef::of(&object).unwrap());
             self.world.create_object(&self.cluster, object).unwrap();
         }
-        let entry = kindform_kube::manifest::record_entry(&extra, &refs);
+        let entry = kindform_manifest::record_entry(&extra, &refs);
         record.push((
             "manifests.extra".into(),
             serde_json::to_value(entry).unwrap(),

@@ -7,6 +7,7 @@
 //! running `helm` belong to the engine and the provider crates.
 
 pub mod address;
+pub mod cancel;
 pub mod check;
 pub mod cluster;
 pub mod duration;
@@ -15,11 +16,13 @@ pub mod image;
 pub mod kind_config;
 pub mod manifest;
 pub mod provider;
+pub mod reason;
 pub mod release;
 pub mod settings;
 pub mod spec;
 
 pub use address::{Address, ResourceKind};
+pub use cancel::Cancel;
 pub use check::{CheckSpec, Probe};
 pub use cluster::ClusterSpec;
 pub use duration::Duration;
@@ -28,4 +31,5 @@ pub use image::{BuildSpec, ImageSpec};
 pub use kind_config::KindConfig;
 pub use manifest::{ManifestSource, ManifestSpec, WaitCondition, WaitFor};
 pub use release::{ReleaseHealth, ReleaseSpec, Scalar, SetValue};
+pub use reason::Reason;
 pub use spec::Spec;

@@ -3,27 +3,28 @@
 //! Modelled on Terraform's provider protocol: a provider reads the live state
 //! of one resource ([`Provider::observe`]) and tells the differences it sees
 //! between that and the desired state ([`Provider::diff`]), marking which
-//! force a replacement and which are repairs, with the steps apply would take
-//! to close them. [`Provider::plan_create`] says what creating the resource
-//! takes without observing it (for a cluster that does not exist yet). The
-//! engine, not the provider, turns differences into the plan's actions and
-//! cascades, and walks the graph; providers never see other resources.
-//! [`Provider::apply`] makes one resource match the spec by doing exactly
-//! the steps its diff showed (the same live state gives the same steps), and
-//! [`Provider::delete`] removes it; both report progress through a
-//! [`Progress`] the engine turns into events.
+//! force a replacement and which are repairs, with the typed steps that
+//! close them. [`Provider::plan_create`] says what creating the resource
+//! takes without observing it (for a cluster that does not exist yet),
+//! [`Provider::plan_delete`] what removing it takes. The engine, not the
+//! provider, turns differences into the plan's actions and cascades, and
+//! walks the graph; providers never see other resources.
+//! [`Provider::apply`] is handed back the planned steps and does exactly
+//! those, reporting progress through a [`Progress`] in the steps' own words.
 
+use std::fmt;
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
+use crate::Reason;
+
 /// One difference a provider sees between desired and live state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// A short machine-readable reason: `absent`, `config-changed`,
-    /// `node-stopped`, `values-changed`, …
-    pub reason: String,
+    /// Why, as the plan names it.
+    pub reason: Reason,
     /// What closing the difference takes.
     pub effect: Effect,
     /// One line for people: what differs, naming fields, nodes or objects.
@@ -32,9 +33,9 @@ pub struct Difference {
 
 impl Difference {
     /// A difference with its reason, effect and detail.
-    pub fn new(reason: &str, effect: Effect, detail: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, effect: Effect, detail: impl Into<String>) -> Self {
         Difference {
-            reason: reason.to_owned(),
+            reason,
             effect,
             detail: detail.into(),
         }
@@ -42,7 +43,7 @@ impl Difference {
 }
 
 /// What closing a difference takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Effect {
     /// The resource does not exist and must be created.
@@ -57,14 +58,21 @@ pub enum Effect {
     Delete,
 }
 
+/// One step of a provider's plan: shown to people by `Display` (the plan
+/// text, the JSON document, progress), kept whole by `Serialize` (a saved
+/// plan compares them), and handed back to the provider to be done.
+pub trait Step: fmt::Display + fmt::Debug + Clone + PartialEq + Serialize + Send + Sync {}
+
+impl<T: fmt::Display + fmt::Debug + Clone + PartialEq + Serialize + Send + Sync> Step for T {}
+
 /// Everything a provider sees for one resource.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Diff {
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diff<S> {
     /// The differences, most important first; empty when desired and live agree.
     pub differences: Vec<Difference>,
-    /// What apply would do to close them, in order, side effects included
+    /// What apply will do to close them, in order, side effects included
     /// (for repairs, the escalation ladder).
-    pub steps: Vec<String>,
+    pub steps: Vec<S>,
     /// The live settings, normalised, sensitive values as `"(sensitive)"`;
     /// `null` when the resource does not exist.
     pub before: Value,
@@ -72,21 +80,44 @@ pub struct Diff {
     pub after: Value,
 }
 
-impl Diff {
+impl<S> Default for Diff<S> {
+    fn default() -> Self {
+        Diff {
+            differences: Vec::new(),
+            steps: Vec::new(),
+            before: Value::Null,
+            after: Value::Null,
+        }
+    }
+}
+
+impl<S> Diff<S> {
     /// Whether desired and live state agree.
     pub fn is_empty(&self) -> bool {
         self.differences.is_empty()
     }
+
+    /// The same diff with each step wrapped (the engine's one step type).
+    pub fn map_steps<T>(self, wrap: impl Fn(S) -> T) -> Diff<T> {
+        Diff {
+            differences: self.differences,
+            steps: self.steps.into_iter().map(wrap).collect(),
+            before: self.before,
+            after: self.after,
+        }
+    }
 }
 
-/// Reads and compares one kind of resource.
+/// Reads and compares one kind of resource, and carries out its steps.
 pub trait Provider: Send + Sync {
     /// The desired state of one resource (a spec definition).
     type Desired: Send + Sync;
     /// The live state of one resource as observed: plain data, so a saved
-    /// plan can fingerprint it and apply can check it has not moved.
+    /// plan can fingerprint it.
     type Live: Serialize + Send + Sync;
-    /// Why observing failed.
+    /// One step of this provider's plans.
+    type Step: Step;
+    /// Why observing or applying failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Reads the live state of the resource `desired` describes.
@@ -95,50 +126,42 @@ pub trait Provider: Send + Sync {
         desired: &Self::Desired,
     ) -> impl Future<Output = Result<Self::Live, Self::Error>> + Send;
 
-    /// The differences between desired and live state.
-    fn diff(&self, desired: &Self::Desired, live: &Self::Live) -> Diff;
+    /// The differences between desired and live state, with the steps that
+    /// close them.
+    fn diff(&self, desired: &Self::Desired, live: &Self::Live) -> Diff<Self::Step>;
 
     /// What creating the resource takes, without observing anything.
-    fn plan_create(&self, desired: &Self::Desired) -> Diff;
+    fn plan_create(&self, desired: &Self::Desired) -> Diff<Self::Step>;
+
+    /// What removing the resource takes.
+    fn plan_delete(&self, desired: &Self::Desired, live: Option<&Self::Live>) -> Vec<Self::Step>;
+
+    /// What destroying the resource and making it again takes (`--replace`).
+    fn plan_replace(&self, desired: &Self::Desired, live: &Self::Live) -> Vec<Self::Step> {
+        let mut steps = self.plan_delete(desired, Some(live));
+        steps.extend(self.plan_create(desired).steps);
+        steps
+    }
+
+    /// What restarting the resource's pods takes once something it runs on
+    /// (a sidecar injector, an operator) was repaired under it; nothing for
+    /// most kinds.
+    fn plan_restart(&self, _desired: &Self::Desired) -> Vec<Self::Step> {
+        Vec::new()
+    }
 
     /// How well the resource works, as `live` shows it.
     fn health(&self, _desired: &Self::Desired, _live: &Self::Live) -> crate::Health {
         crate::Health::healthy()
     }
 
-    /// Makes the resource match `desired`, doing the steps of
-    /// `diff(desired, live)`; with no live state (a resource in a cluster
-    /// just created), the steps of `plan_create`.
+    /// Does `steps` (planned by this provider for `desired`), in order.
     fn apply(
         &self,
         desired: &Self::Desired,
-        live: Option<&Self::Live>,
+        steps: &[Self::Step],
         progress: &dyn Progress,
     ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
-
-    /// Removes the resource.
-    fn delete(
-        &self,
-        desired: &Self::Desired,
-        live: Option<&Self::Live>,
-        progress: &dyn Progress,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-}
-
-/// The live state apply was given, or, without one (a resource in a
-/// cluster made during this run), the live state observed now.
-pub async fn live_or_observe<'a, P: Provider>(
-    provider: &P,
-    desired: &P::Desired,
-    live: Option<&'a P::Live>,
-) -> Result<std::borrow::Cow<'a, P::Live>, P::Error>
-where
-    P::Live: Clone,
-{
-    match live {
-        Some(live) => Ok(std::borrow::Cow::Borrowed(live)),
-        None => Ok(std::borrow::Cow::Owned(provider.observe(desired).await?)),
-    }
 }
 
 /// A message with its causes, `: `-separated, for one line of a report.
@@ -164,7 +187,7 @@ pub enum Outcome {
 
 /// Where a provider reports what it is doing while it applies.
 pub trait Progress: Send + Sync {
-    /// The step now running, in the words of the plan's steps.
+    /// The step now running, as the plan shows it.
     fn step(&self, text: &str);
     /// A line of output worth keeping (build output, a tool's message).
     fn output(&self, line: &str);

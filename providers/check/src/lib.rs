@@ -11,6 +11,7 @@ use std::time::Duration;
 use kindform_api::check::Probe;
 use kindform_api::provider::{Diff, Outcome, Progress, Provider};
 use kindform_api::{CheckSpec, check::HttpProbe};
+use serde::Serialize;
 use serde_json::json;
 
 /// How long one attempt may take when the check gives no `timeout`.
@@ -246,12 +247,33 @@ impl CheckProvider {
     }
 }
 
+/// The one step of a check: run its probe, with its retries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum CheckStep {
+    /// Run the probe.
+    Run {
+        /// The probe, in words.
+        probe: String,
+    },
+}
+
+impl std::fmt::Display for CheckStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckStep::Run { probe } => f.write_str(probe),
+        }
+    }
+}
+
 /// What the plan shows of a check: no differences (checks are not
 /// changes), the probe it will run.
-pub fn plan(desired: &DesiredCheck) -> Diff {
+pub fn plan(desired: &DesiredCheck) -> Diff<CheckStep> {
     Diff {
         differences: Vec::new(),
-        steps: vec![describe(&desired.spec)],
+        steps: vec![CheckStep::Run {
+            probe: describe(&desired.spec),
+        }],
         before: serde_json::Value::Null,
         after: json!(desired.spec),
     }
@@ -269,26 +291,35 @@ fn snippet(body: &str) -> String {
 impl Provider for CheckProvider {
     type Desired = DesiredCheck;
     type Live = ();
+    type Step = CheckStep;
     type Error = CheckError;
 
     async fn observe(&self, _desired: &DesiredCheck) -> Result<(), CheckError> {
         Ok(())
     }
 
-    fn diff(&self, desired: &DesiredCheck, _live: &()) -> Diff {
+    fn diff(&self, desired: &DesiredCheck, _live: &()) -> Diff<CheckStep> {
         self.plan_create(desired)
     }
 
-    fn plan_create(&self, desired: &DesiredCheck) -> Diff {
+    fn plan_create(&self, desired: &DesiredCheck) -> Diff<CheckStep> {
         plan(desired)
     }
 
+    fn plan_delete(&self, _desired: &DesiredCheck, _live: Option<&()>) -> Vec<CheckStep> {
+        Vec::new()
+    }
+
+    /// A check has one step, its run; with none planned, nothing runs.
     async fn apply(
         &self,
         desired: &DesiredCheck,
-        _live: Option<&()>,
+        steps: &[CheckStep],
         progress: &dyn Progress,
     ) -> Result<Outcome, CheckError> {
+        if steps.is_empty() {
+            return Ok(Outcome::Done);
+        }
         let check = &desired.spec;
         let timeout = check.timeout.map(|t| t.get()).unwrap_or(DEFAULT_TIMEOUT);
         let interval = check.interval.map(|t| t.get()).unwrap_or(DEFAULT_INTERVAL);
@@ -316,14 +347,5 @@ impl Provider for CheckProvider {
             last,
             explanation: self.explanation(desired).await,
         })
-    }
-
-    async fn delete(
-        &self,
-        _desired: &DesiredCheck,
-        _live: Option<&()>,
-        _progress: &dyn Progress,
-    ) -> Result<(), CheckError> {
-        Ok(())
     }
 }

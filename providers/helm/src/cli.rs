@@ -3,11 +3,11 @@
 //! matter), runs in the spec's folder, and is bounded in time. Outputs are
 //! parsed in the shapes the real Helm 3 and 4 print (docs/tools.md).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use kindform_api::Cancel;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,18 +16,13 @@ use tokio::io::AsyncWriteExt as _;
 /// How long a reading call may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The `helm` processes running now, so that an interrupt reaches them.
-static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
-
-/// Sends SIGINT to every `helm` kindform runs, as Ctrl-C on a terminal
-/// would: Helm then stops waiting and leaves a release it can recover from.
-pub fn interrupt_all() {
-    for pid in RUNNING.lock().unwrap().iter() {
-        if let Ok(pid) = i32::try_from(*pid) {
-            // SAFETY: kill(2) with a pid this process spawned and a valid signal.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
+/// Sends SIGINT to a `helm` kindform runs, as Ctrl-C on a terminal would:
+/// Helm then stops waiting and leaves a release it can recover from.
+fn interrupt(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) with a pid this process spawned and a valid signal.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
         }
     }
 }
@@ -153,6 +148,7 @@ pub struct Helm {
     context: String,
     cwd: PathBuf,
     version: HelmVersion,
+    cancel: Cancel,
 }
 
 /// Why a `helm` call failed.
@@ -215,7 +211,7 @@ pub struct Listed {
     #[serde(default)]
     pub updated: String,
     /// `deployed`, `failed`, `pending-upgrade`, …
-    pub status: String,
+    pub status: crate::status::ReleaseStatus,
     /// `<chart name>-<chart version>`.
     pub chart: String,
     /// The chart's app version.
@@ -229,7 +225,7 @@ pub struct Revision {
     /// The revision number.
     pub revision: u64,
     /// Its status.
-    pub status: String,
+    pub status: crate::status::ReleaseStatus,
     /// `<chart name>-<chart version>`.
     #[serde(default)]
     pub chart: String,
@@ -241,12 +237,20 @@ pub struct Revision {
 impl Helm {
     /// Calls of the Helm `version` against context `kind-<cluster>` of
     /// `kubeconfig`, run in `cwd`.
-    pub fn new(kubeconfig: &Path, cluster: &str, cwd: &Path, version: HelmVersion) -> Self {
+    /// A `cancel` asked while helm runs interrupts it.
+    pub fn new(
+        kubeconfig: &Path,
+        cluster: &str,
+        cwd: &Path,
+        version: HelmVersion,
+        cancel: Cancel,
+    ) -> Self {
         Helm {
             kubeconfig: kubeconfig.to_owned(),
             context: format!("kind-{cluster}"),
             cwd: cwd.to_owned(),
             version,
+            cancel,
         }
     }
 
@@ -299,13 +303,22 @@ impl Helm {
             let _ = pipe.write_all(bytes).await;
         }
         let pid = child.id();
-        if let Some(pid) = pid {
-            RUNNING.lock().unwrap().insert(pid);
-        }
-        let output = tokio::time::timeout(timeout, child.wait_with_output()).await;
-        if let Some(pid) = pid {
-            RUNNING.lock().unwrap().remove(&pid);
-        }
+        let waiting = tokio::time::timeout(timeout, child.wait_with_output());
+        tokio::pin!(waiting);
+        let cancelled = async {
+            while !self.cancel.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let output = tokio::select! {
+            output = &mut waiting => output,
+            () = cancelled => {
+                if let Some(pid) = pid {
+                    interrupt(pid);
+                }
+                waiting.await
+            }
+        };
         let output = output
             .map_err(|_| HelmError::Timeout {
                 command: command.clone(),

@@ -1,16 +1,28 @@
 //! The Helm provider: owns `releases.*`, Helm releases driven through the
-//! `helm` executable ([`cli`]). A release's desired state is its chart and
-//! its user values put together as Helm stores them ([`values`], [`chart`]);
-//! its live state comes from one shared `helm list`, then only what the
-//! release needs ([`release`]).
+//! `helm` executable (`cli`). A release's desired state is its chart and
+//! its user values put together as Helm stores them (`desired`, `values`,
+//! `chart`); its live state comes from one shared `helm list`, then only
+//! what the release needs (`provider`); `diff` compares them, `ownership`
+//! and `repair` hold what adopting and mending take.
 
-pub mod chart;
-pub mod cli;
-pub mod health;
-pub mod release;
-pub mod values;
+mod chart;
+mod cli;
+mod desired;
+mod diff;
+mod error;
+mod health;
+mod ownership;
+mod provider;
+mod repair;
+mod status;
+mod step;
+mod values;
 
 pub use cli::{Helm, HelmError, HelmVersion, Listed, Revision};
-pub use release::{
-    DesiredRelease, ReleaseError, ReleaseLive, ReleaseProvider, Surroundings, record_entry, resolve,
-};
+pub use desired::{DesiredChart, DesiredRelease, record_entry, resolve};
+pub use diff::plan_create;
+pub use error::ReleaseError;
+pub use health::{Judged, release_health};
+pub use provider::{ReleaseLive, ReleaseProvider, Surroundings};
+pub use status::ReleaseStatus;
+pub use step::{Fallback, ReleaseStep};

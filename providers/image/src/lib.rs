@@ -1,15 +1,20 @@
 //! The image provider: owns `images.*`, local Docker images built and loaded
-//! into the cluster's nodes. The build context's hash ([`context`]), what
-//! each node holds ([`nodes`]), the comparison and apply ([`provider`]),
-//! building ([`build`]) and streaming loads ([`load`]).
+//! into the cluster's nodes. The build context's hash (`context`), what
+//! each node holds (`nodes`), the comparison (`diff`), the provider that
+//! observes and does the steps (`provider`), building (`build`) and
+//! streaming loads (`load`).
 
-pub mod build;
-pub mod context;
+mod build;
+mod context;
+mod diff;
 mod exec;
-pub mod load;
-pub mod nodes;
-pub mod provider;
+mod load;
+mod nodes;
+mod provider;
+mod step;
 
 pub use context::{CONTEXT_LABEL, context_hash};
+pub use diff::plan_create;
 pub use nodes::{NodeRefs, all_node_refs};
-pub use provider::{DesiredImage, ImageError, ImageLive, ImageProvider, resolve};
+pub use provider::{DesiredImage, ImageError, ImageLive, ImageProvider, LocalImage, OnNode, resolve};
+pub use step::ImageStep;

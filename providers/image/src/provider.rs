@@ -7,16 +7,15 @@ use std::sync::Arc;
 
 use bollard::Docker;
 use kindform_api::image::normalized_reference;
-use kindform_api::provider::{
-    Diff, Difference, Effect, Outcome, Progress, Provider, live_or_observe,
-};
+use kindform_api::provider::{Diff, Outcome, Progress, Provider};
 use kindform_api::{Health, HealthState, ImageSpec};
 use kindform_kube::Workload;
 use serde::Serialize;
-use serde_json::{Value, json};
+
 
 use crate::context::{CONTEXT_LABEL, ContextError, context_hash};
 use crate::nodes::NodeRefs;
+use crate::step::ImageStep;
 
 /// An image as the spec means it: its target nodes and, for a build, the
 /// hash of its context now.
@@ -185,7 +184,7 @@ impl ImageProvider {
     }
 }
 
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     let hex = id.trim_start_matches("sha256:");
     &hex[..hex.len().min(12)]
 }
@@ -193,28 +192,12 @@ fn short(id: &str) -> &str {
 impl Provider for ImageProvider {
     type Desired = DesiredImage;
     type Live = ImageLive;
+    type Step = ImageStep;
     type Error = ImageError;
 
     async fn observe(&self, desired: &DesiredImage) -> Result<ImageLive, ImageError> {
         let reference = &desired.spec.reference;
-        let local = match self.docker.inspect_image(reference).await {
-            Ok(image) => Some(LocalImage {
-                id: image.id.unwrap_or_default(),
-                context_hash: image
-                    .config
-                    .and_then(|c| c.labels)
-                    .and_then(|l| l.get(CONTEXT_LABEL).cloned()),
-            }),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => None,
-            Err(source) => {
-                return Err(ImageError::Inspect {
-                    reference: reference.clone(),
-                    source,
-                });
-            }
-        };
+        let local = self.local(reference).await?;
         if local.is_none() && desired.spec.build.is_none() {
             return Err(ImageError::NotLocal {
                 reference: reference.clone(),
@@ -298,180 +281,129 @@ impl Provider for ImageProvider {
         health
     }
 
-    fn diff(&self, desired: &DesiredImage, live: &ImageLive) -> Diff {
-        let reference = &desired.spec.reference;
-        let mut differences = Vec::new();
-        let mut steps = Vec::new();
-        let work = work(desired, live);
-        let rebuild = work.rebuild;
-        let names = |wanted: fn(&OnNode) -> bool| -> Vec<&str> {
-            live.nodes
-                .iter()
-                .filter(|(_, s)| wanted(s))
-                .map(|(n, _)| n.as_str())
-                .collect()
-        };
-        let stale = names(|s| matches!(s, OnNode::Stale));
-        let missing = names(|s| matches!(s, OnNode::Missing));
-        let unreachable: Vec<String> = live
-            .nodes
-            .iter()
-            .filter_map(|(n, s)| match s {
-                OnNode::Unreachable { reason } => Some(format!("{n} ({reason})")),
-                _ => None,
-            })
-            .collect();
-        let on_none = live
-            .nodes
-            .iter()
-            .all(|(_, s)| !matches!(s, OnNode::Present | OnNode::Stale));
-        if rebuild {
-            let why = match &live.local {
-                None => "not built yet".to_owned(),
-                Some(_) => "its build context changed since it was built".to_owned(),
-            };
-            differences.push(Difference::new(
-                if live.local.is_none() {
-                    "absent"
-                } else {
-                    "context-changed"
-                },
-                if on_none {
-                    Effect::Create
-                } else {
-                    Effect::Update
-                },
-                format!("{reference}: {why}"),
-            ));
-            let build = desired.spec.build.as_ref().expect("rebuild needs build");
-            steps.push(format!(
-                "build {reference} from {} (Dockerfile {})",
-                build.context.display(),
-                build.dockerfile.display()
-            ));
-        } else if on_none && !live.nodes.is_empty() && unreachable.is_empty() {
-            differences.push(Difference::new(
-                "absent",
-                Effect::Create,
-                format!("{reference} is on none of {}", desired.nodes.join(", ")),
-            ));
-        } else {
-            if !stale.is_empty() {
-                differences.push(Difference::new(
-                    "image-stale",
-                    Effect::Update,
-                    format!(
-                        "{} {} another image under {reference}",
-                        stale.join(", "),
-                        if stale.len() == 1 { "holds" } else { "hold" }
-                    ),
-                ));
-            }
-            if !missing.is_empty() {
-                differences.push(Difference::new(
-                    "image-missing",
-                    Effect::Update,
-                    format!(
-                        "{} {} {reference}",
-                        missing.join(", "),
-                        if missing.len() == 1 { "lacks" } else { "lack" }
-                    ),
-                ));
-            }
-        }
-        if !unreachable.is_empty() {
-            differences.push(Difference::new(
-                "node-unreachable",
-                Effect::Repair,
-                format!("cannot see the images of {}", unreachable.join(", ")),
-            ));
-        }
-        let id = live.local.as_ref().map(|l| short(&l.id).to_owned());
-        let load_into = &work.load_into;
-        if !load_into.is_empty() {
-            steps.push(format!(
-                "load {reference}{} into {} (one docker image export streamed into ctr import, nodes in parallel)",
-                match (&id, rebuild) {
-                    (Some(id), false) => format!(" ({id})"),
-                    _ => String::new(),
-                },
-                load_into.join(", ")
-            ));
-            for workload in &live.workloads {
-                steps.push(format!(
-                    "rollout restart {workload} (it runs {reference}) and wait for it"
-                ));
-            }
-        }
-        if !unreachable.is_empty() {
-            steps.push("look at the unreachable nodes again once they run, and load the image where it lacks".to_owned());
-        }
-        let shown = |state: &OnNode| match state {
-            OnNode::Present => "present",
-            OnNode::Stale => "stale",
-            OnNode::Missing => "missing",
-            OnNode::Unreachable { .. } => "unknown",
-        };
-        let before = json!({
-            "ref": reference,
-            "id": id,
-            "nodes": live.nodes.iter().map(|(n, s)| (n.clone(), json!(shown(s)))).collect::<serde_json::Map<_, _>>(),
-        });
-        let after = json!({
-            "ref": reference,
-            "id": if rebuild { json!("(rebuilt)") } else { json!(id) },
-            "nodes": desired.nodes.iter().map(|n| (n.clone(), json!("present"))).collect::<serde_json::Map<_, _>>(),
-        });
-        Diff {
-            differences,
-            steps,
-            before,
-            after,
-        }
+    fn diff(&self, desired: &DesiredImage, live: &ImageLive) -> Diff<ImageStep> {
+        crate::diff::diff(desired, live)
+    }
+
+    fn plan_create(&self, desired: &DesiredImage) -> Diff<ImageStep> {
+        crate::diff::plan_create(desired)
+    }
+
+    fn plan_delete(&self, _desired: &DesiredImage, _live: Option<&ImageLive>) -> Vec<ImageStep> {
+        // Local images are never touched; what the nodes hold goes with
+        // the cluster.
+        Vec::new()
+    }
+
+    fn plan_replace(&self, desired: &DesiredImage, live: &ImageLive) -> Vec<ImageStep> {
+        crate::diff::reload_steps(desired, live)
     }
 
     async fn apply(
         &self,
         desired: &DesiredImage,
-        live: Option<&ImageLive>,
+        steps: &[ImageStep],
         progress: &dyn Progress,
     ) -> Result<Outcome, ImageError> {
-        let live = live_or_observe(self, desired, live).await?;
-        let live = live.as_ref();
-        let reference = &desired.spec.reference;
-        let work = work(desired, live);
-        if work.rebuild {
-            let build = desired.spec.build.as_ref().expect("a rebuild needs build");
-            progress.step(&format!(
-                "build {reference} from {}",
-                build.context.display()
-            ));
-            let hash = desired.context_hash.clone().unwrap_or_default();
-            crate::build::build(
-                &self.docker,
-                reference,
-                build,
-                &desired.base_dir,
-                &hash,
-                progress,
-            )
-            .await?;
-        }
-        let mut load_into = work.load_into;
-        if !work.unreachable.is_empty() {
-            // The plan said: look again once they run, and load where it lacks.
-            let id = self.local_id(reference).await?;
-            for node in &work.unreachable {
-                let refs = crate::nodes::node_refs(&self.docker, node).await;
-                if !refs.is_ok_and(|r| id.as_ref().is_some_and(|id| r.contains(id))) {
-                    load_into.push(node.clone());
+        let mut restarted = Vec::new();
+        for step in steps {
+            progress.step(&step.to_string());
+            match step {
+                ImageStep::Build { when_needed, .. } => {
+                    self.build(desired, *when_needed, progress).await?;
+                }
+                ImageStep::Load { nodes, .. } => self.load(desired, nodes, progress).await?,
+                ImageStep::LoadWhereLacking { nodes, .. } => {
+                    let id = self.local_id(&desired.spec.reference).await?;
+                    let mut lacking = Vec::new();
+                    for node in nodes {
+                        let refs = crate::nodes::node_refs(&self.docker, node).await;
+                        if !refs.is_ok_and(|r| id.as_ref().is_some_and(|id| r.contains(id))) {
+                            lacking.push(node.clone());
+                        }
+                    }
+                    if !lacking.is_empty() {
+                        self.load(desired, &lacking, progress).await?;
+                    }
+                }
+                ImageStep::Restart { workload, .. } => {
+                    kindform_kube::rollout::restart(&self.client, workload).await?;
+                    restarted.push(workload);
                 }
             }
         }
-        if load_into.is_empty() {
-            return Ok(Outcome::Done);
+        // Restarted together, then waited for together: the rollouts overlap.
+        for workload in restarted {
+            kindform_kube::rollout::wait_rolled_out(&self.client, workload, ROLLOUT_TIMEOUT)
+                .await?;
         }
-        progress.step(&format!("load {reference} into {}", load_into.join(", ")));
+        Ok(Outcome::Done)
+    }
+}
+
+impl ImageProvider {
+    /// The local image, `None` when Docker has none of that name.
+    async fn local(&self, reference: &str) -> Result<Option<LocalImage>, ImageError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(LocalImage {
+                id: image.id.unwrap_or_default(),
+                context_hash: image
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(CONTEXT_LABEL).cloned()),
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(ImageError::Inspect {
+                reference: reference.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Builds the image; `when_needed`, only when it is absent or was built
+    /// from another context.
+    async fn build(
+        &self,
+        desired: &DesiredImage,
+        when_needed: bool,
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let reference = &desired.spec.reference;
+        let Some(build) = desired.spec.build.as_ref() else {
+            return Err(ImageError::NotLocal {
+                reference: reference.clone(),
+                address: desired.address.clone(),
+            });
+        };
+        if when_needed {
+            let local = self.local(reference).await?;
+            if local.is_some_and(|l| l.context_hash == desired.context_hash) {
+                return Ok(());
+            }
+        }
+        let hash = desired.context_hash.clone().unwrap_or_default();
+        crate::build::build(
+            &self.docker,
+            reference,
+            build,
+            &desired.base_dir,
+            &hash,
+            progress,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Streams the local image into `nodes`.
+    async fn load(
+        &self,
+        desired: &DesiredImage,
+        nodes: &[String],
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let reference = &desired.spec.reference;
         let size = self
             .docker
             .inspect_image(reference)
@@ -480,98 +412,11 @@ impl Provider for ImageProvider {
             .and_then(|i| i.size)
             .and_then(|s| u64::try_from(s).ok());
         let mut targets = Vec::new();
-        for node in load_into {
-            let snapshotter = self.snapshotter(&node).await;
-            targets.push((node, snapshotter));
+        for node in nodes {
+            let snapshotter = self.snapshotter(node).await;
+            targets.push((node.clone(), snapshotter));
         }
         crate::load::load(&self.docker, reference, &targets, size, progress).await?;
-        for workload in &live.workloads {
-            progress.step(&format!("rollout restart {workload}"));
-        }
-        kindform_kube::rollout::restart_and_wait(&self.client, &live.workloads, ROLLOUT_TIMEOUT)
-            .await?;
-        Ok(Outcome::Done)
-    }
-
-    async fn delete(
-        &self,
-        _desired: &DesiredImage,
-        _live: Option<&ImageLive>,
-        _progress: &dyn Progress,
-    ) -> Result<(), ImageError> {
-        // Local images are never touched; what the nodes hold goes with
-        // the cluster.
         Ok(())
-    }
-
-    fn plan_create(&self, desired: &DesiredImage) -> Diff {
-        plan_create(desired)
-    }
-}
-
-/// What apply does to an image, decided from what was observed; the plan's
-/// steps say the same.
-struct Work {
-    /// Build it first.
-    rebuild: bool,
-    /// The nodes to load it into.
-    load_into: Vec<String>,
-    /// The nodes whose images could not be read, to look at again.
-    unreachable: Vec<String>,
-}
-
-fn work(desired: &DesiredImage, live: &ImageLive) -> Work {
-    let rebuild = desired.spec.build.is_some()
-        && match &live.local {
-            None => true,
-            Some(local) => local.context_hash != desired.context_hash,
-        };
-    let load_into = live
-        .nodes
-        .iter()
-        .filter(|(_, s)| rebuild || matches!(s, OnNode::Stale | OnNode::Missing))
-        .filter(|(_, s)| !matches!(s, OnNode::Unreachable { .. }))
-        .map(|(n, _)| n.clone())
-        .collect();
-    let unreachable = live
-        .nodes
-        .iter()
-        .filter(|(_, s)| matches!(s, OnNode::Unreachable { .. }))
-        .map(|(n, _)| n.clone())
-        .collect();
-    Work {
-        rebuild,
-        load_into,
-        unreachable,
-    }
-}
-
-/// What putting the image on fresh nodes takes.
-pub fn plan_create(desired: &DesiredImage) -> Diff {
-    let reference = &desired.spec.reference;
-    let mut steps = Vec::new();
-    if let Some(build) = &desired.spec.build {
-        steps.push(format!(
-            "build {reference} from {} (Dockerfile {}) when absent or its context changed",
-            build.context.display(),
-            build.dockerfile.display()
-        ));
-    }
-    steps.push(format!(
-        "load {reference} into {} (one docker image export streamed into ctr import, nodes in parallel)",
-        desired.nodes.join(", ")
-    ));
-    Diff {
-        differences: vec![Difference::new(
-            "absent",
-            Effect::Create,
-            format!("{reference} is not on the nodes"),
-        )],
-        steps,
-        before: Value::Null,
-        after: json!({
-            "ref": reference,
-            "nodes": desired.nodes.iter().map(|n| (n.clone(), json!("present"))).collect::<serde_json::Map<_, _>>(),
-        }),
     }
 }

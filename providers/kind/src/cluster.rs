@@ -8,19 +8,16 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kindform_api::provider::{Diff, Difference, Effect, Outcome, Progress, Provider, error_chain};
+use kindform_api::provider::{Diff, Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, ClusterSpec};
 use kindform_api::{Health, HealthState};
 use kindform_kube::Workload;
 use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, RecordEntry};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::converge::Waits;
 use crate::kind_cli;
-use crate::settings::{node_images, settings, without_digest};
-use kindform_api::settings::{changed_paths, fingerprint};
+use crate::step::ClusterStep;
 
 /// kind's label naming a node's cluster.
 pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
@@ -230,32 +227,12 @@ async fn system_pods(
 }
 
 /// Whether one of a pod's containers will not start by itself.
-fn stuck(pod: &PodState) -> bool {
+pub(crate) fn stuck(pod: &PodState) -> bool {
     pod.stuck().next().is_some()
 }
 
-/// The stuck kube-system workloads, as the plan's steps name them.
-pub(crate) fn stuck_names(live: &ClusterLive) -> String {
-    live.stuck_system
-        .iter()
-        .map(|w| format!("{}/{}", w.kind, w.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The last rung of a cluster repair, as the plan's steps write it.
-fn last_resort(desired: &ClusterSpec, when: &str) -> String {
-    if desired.allow_rebuild {
-        format!("replace the cluster \"{}\" {when}", desired.name)
-    } else {
-        format!(
-            "stop {when}: rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false)"
-        )
-    }
-}
-
 /// One line about a pod that is not Ready.
-fn pod_line(pod: &PodState) -> String {
+pub(crate) fn pod_line(pod: &PodState) -> String {
     let ready = pod.containers.iter().filter(|c| c.ready).count();
     let restarts: i32 = pod.containers.iter().map(|c| c.restarts).sum();
     let waiting: Vec<String> = pod
@@ -285,6 +262,7 @@ pub(crate) fn node_ready(node: &Node) -> bool {
 impl Provider for ClusterProvider {
     type Desired = ClusterSpec;
     type Live = ClusterLive;
+    type Step = ClusterStep;
     type Error = ClusterError;
 
     async fn observe(&self, desired: &ClusterSpec) -> Result<ClusterLive, ClusterError> {
@@ -360,184 +338,22 @@ impl Provider for ClusterProvider {
         })
     }
 
-    fn diff(&self, desired: &ClusterSpec, live: &ClusterLive) -> Diff {
-        if live.nodes.is_empty() {
-            return self.plan_create(desired);
-        }
-        let after = settings(desired);
-        let mut differences = Vec::new();
-        let mut steps = Vec::new();
-        let wanted_names = desired.node_names();
-        let wanted_images = node_images(desired);
-        let missing: Vec<&String> = wanted_names
-            .iter()
-            .filter(|n| !live.nodes.iter().any(|c| &c.name == *n))
-            .collect();
-        let extra: Vec<&NodeContainer> = live
-            .nodes
-            .iter()
-            .filter(|c| c.role != "external-load-balancer" && !wanted_names.contains(&c.name))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            differences.push(Difference::new(
-                "node-missing",
-                Effect::ForcesReplacement,
-                format!("node containers missing: {}", names.join(", ")),
-            ));
-        }
-        if !extra.is_empty() {
-            let names: Vec<&str> = extra.iter().map(|c| c.name.as_str()).collect();
-            differences.push(Difference::new(
-                "config-changed",
-                Effect::ForcesReplacement,
-                format!("nodes not in the config: {}", names.join(", ")),
-            ));
-        }
-        for (name, image) in wanted_names.iter().zip(&wanted_images) {
-            if let Some(container) = live.nodes.iter().find(|c| &c.name == name) {
-                if without_digest(&container.image) != without_digest(image) {
-                    differences.push(Difference::new(
-                        "node-image-changed",
-                        Effect::ForcesReplacement,
-                        format!(
-                            "{name} runs {}, the spec wants {}",
-                            container.image,
-                            without_digest(image)
-                        ),
-                    ));
-                }
-            }
-        }
-        let before = match &live.applied {
-            Some(entry) => {
-                if entry.fingerprint != fingerprint(&after) {
-                    let fields = changed_paths(&entry.settings, &after);
-                    differences.push(Difference::new(
-                        "config-changed",
-                        Effect::ForcesReplacement,
-                        format!("changed: {}", fields.join(", ")),
-                    ));
-                }
-                entry.settings.clone()
-            }
-            None => {
-                json!({"nodes": live.nodes.iter().map(|n| json!({"name": n.name, "role": n.role, "image": n.image})).collect::<Vec<_>>()})
-            }
-        };
-        let replaced = differences
-            .iter()
-            .any(|d| d.effect == Effect::ForcesReplacement);
-        if replaced {
-            if !desired.allow_rebuild {
-                steps.push(format!(
-                    "stop: replacing the cluster \"{}\" is not allowed (--no-rebuild, or allow_rebuild = false)",
-                    desired.name
-                ));
-                return Diff {
-                    differences,
-                    steps,
-                    before,
-                    after,
-                };
-            }
-            steps.push(format!("delete kind cluster \"{}\"", desired.name));
-            steps.extend(self.plan_create(desired).steps);
-            steps.push("create everything in the cluster again".to_owned());
-            return Diff {
-                differences,
-                steps,
-                before,
-                after,
-            };
-        }
-        let waits = Waits::of(desired);
-        let (start, grace) = (Waits::shown(waits.start), Waits::shown(waits.grace));
-        let stopped: Vec<&str> = live
-            .nodes
-            .iter()
-            .filter(|c| !c.running)
-            .map(|c| c.name.as_str())
-            .collect();
-        if !stopped.is_empty() {
-            differences.push(Difference::new(
-                "node-stopped",
-                Effect::Repair,
-                format!("stopped node containers: {}", stopped.join(", ")),
-            ));
-            steps.push(format!(
-                "start stopped node containers: {}",
-                stopped.join(", ")
-            ));
-            steps.push(format!(
-                "wait for the API and every node to be Ready ({start})"
-            ));
-            steps.push(last_resort(desired, "if they do not come back"));
-        } else {
-            match &live.api {
-                ApiState::Unreachable { reason } => {
-                    let control_plane = format!("{}-control-plane", desired.name);
-                    differences.push(Difference::new(
-                        "api-unreachable",
-                        Effect::Repair,
-                        format!("node containers run but the API does not answer: {reason}"),
-                    ));
-                    steps.push(format!("wait for the API to answer ({grace})"));
-                    steps.push(format!(
-                        "restart the {control_plane} container and wait for the API ({start})"
-                    ));
-                    steps.push(last_resort(desired, "if the API does not come back"));
-                }
-                ApiState::Reachable { not_ready } if !not_ready.is_empty() => {
-                    differences.push(Difference::new(
-                        "node-not-ready",
-                        Effect::Repair,
-                        format!("nodes not Ready: {}", not_ready.join(", ")),
-                    ));
-                    steps.push(format!("wait for every node to be Ready ({start})"));
-                    steps.push(format!(
-                        "restart the containers of nodes still not Ready: {}",
-                        not_ready.join(", ")
-                    ));
-                }
-                _ => {}
-            }
-            if !live.stuck_system.is_empty() {
-                let pods: Vec<String> = live
-                    .system
-                    .iter()
-                    .filter(|p| stuck(p))
-                    .map(pod_line)
-                    .collect();
-                differences.push(Difference::new(
-                    "system-pods-stuck",
-                    Effect::Repair,
-                    format!("kube-system pods will not start: {}", pods.join("; ")),
-                ));
-                steps.push(format!(
-                    "rollout restart the stuck kube-system workloads: {}",
-                    stuck_names(live)
-                ));
-                steps.push(format!("wait for them to roll out ({start})"));
-            }
-        }
-        if live.applied.is_none() && matches!(live.api, ApiState::Reachable { .. }) {
-            differences.push(Difference::new(
-                "unrecorded",
-                Effect::Update,
-                "the cluster's settings are not in kindform's applied record (made by hand, or the record was lost)",
-            ));
-            steps.push(
-                "record the cluster's settings in the applied record (kube-system/kindform)"
-                    .to_owned(),
-            );
-        }
-        Diff {
-            differences,
-            steps,
-            before,
-            after,
-        }
+    fn diff(&self, desired: &ClusterSpec, live: &ClusterLive) -> Diff<ClusterStep> {
+        crate::diff::diff(desired, live)
+    }
+
+    fn plan_create(&self, desired: &ClusterSpec) -> Diff<ClusterStep> {
+        crate::diff::plan_create(desired)
+    }
+
+    fn plan_delete(&self, desired: &ClusterSpec, _live: Option<&ClusterLive>) -> Vec<ClusterStep> {
+        vec![ClusterStep::Delete {
+            cluster: desired.name.clone(),
+        }]
+    }
+
+    fn plan_replace(&self, desired: &ClusterSpec, _live: &ClusterLive) -> Vec<ClusterStep> {
+        crate::diff::replace_steps(desired, "--replace cluster")
     }
 
     fn health(&self, desired: &ClusterSpec, live: &ClusterLive) -> Health {
@@ -604,64 +420,9 @@ impl Provider for ClusterProvider {
     async fn apply(
         &self,
         desired: &ClusterSpec,
-        live: Option<&ClusterLive>,
+        steps: &[ClusterStep],
         progress: &dyn Progress,
     ) -> Result<Outcome, ClusterError> {
-        let Some(live) = live else {
-            self.create(desired, progress).await?;
-            return Ok(Outcome::Done);
-        };
-        let diff = self.diff(desired, live);
-        let stopped: Vec<String> = live
-            .nodes
-            .iter()
-            .filter(|n| !n.running)
-            .map(|n| n.name.clone())
-            .collect();
-        let not_ready = match &live.api {
-            ApiState::Reachable { not_ready } => not_ready.clone(),
-            _ => Vec::new(),
-        };
-        self.converge(desired, live, &diff, &stopped, &not_ready, progress)
-            .await
-    }
-
-    async fn delete(
-        &self,
-        desired: &ClusterSpec,
-        _live: Option<&ClusterLive>,
-        progress: &dyn Progress,
-    ) -> Result<(), ClusterError> {
-        self.delete_cluster(desired, progress).await
-    }
-
-    fn plan_create(&self, desired: &ClusterSpec) -> Diff {
-        let nodes = desired.node_names();
-        let images = node_images(desired);
-        let mut shown: Vec<&str> = images.iter().map(|i| without_digest(i)).collect();
-        shown.dedup();
-        Diff {
-            differences: vec![Difference::new(
-                "absent",
-                Effect::Create,
-                format!(
-                    "no node containers labelled {CLUSTER_LABEL}={}",
-                    desired.name
-                ),
-            )],
-            steps: vec![
-                format!(
-                    "kind create cluster --name {} ({} node{}, {})",
-                    desired.name,
-                    nodes.len(),
-                    if nodes.len() == 1 { "" } else { "s" },
-                    shown.join(", ")
-                ),
-                "wait for the API and every node to be Ready".to_owned(),
-                "record the cluster's settings in the applied record".to_owned(),
-            ],
-            before: serde_json::Value::Null,
-            after: settings(desired),
-        }
+        self.converge(desired, steps, progress).await
     }
 }

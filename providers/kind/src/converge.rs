@@ -1,18 +1,20 @@
-//! Changing the cluster: `kind create cluster` with the spec's effective
-//! config, readiness checked by kindform itself (kind's `--wait` never
-//! fails), the repair ladders the plan showed (start or wait, restart, then
-//! rebuild), `kind delete cluster`, and the applied record.
+//! Changing the cluster: doing the planned [`ClusterStep`]s in order.
+//! `kind create cluster` with the spec's effective config, readiness checked
+//! by kindform itself (kind's `--wait` never fails), the repair ladders the
+//! plan showed (start or wait, restart, then rebuild; a rung runs only when
+//! the step before it failed), `kind delete cluster`, and the applied record.
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Node;
-use kindform_api::provider::{Diff, Effect, Outcome, Progress};
+use kindform_api::provider::{Outcome, Progress, error_chain};
 use kindform_api::{Address, ClusterSpec};
 use kindform_kube::{AppliedRecord, RecordEntry};
 
-use crate::cluster::{ClusterError, ClusterLive, ClusterProvider, node_ready, stuck_names};
+use crate::cluster::{ClusterError, ClusterProvider, node_ready};
 use crate::kind_cli;
 use crate::settings::settings;
+use crate::step::ClusterStep;
 
 /// How long a new cluster may take to be ready.
 const CREATE_READY: Duration = Duration::from_secs(300);
@@ -47,11 +49,6 @@ impl Waits {
                 grace: API_GRACE,
             },
         }
-    }
-
-    /// A wait as the plan's steps write it (`2m`, `90s`).
-    pub fn shown(d: Duration) -> String {
-        kindform_api::Duration::new(d).to_string()
     }
 }
 
@@ -111,13 +108,8 @@ impl ClusterProvider {
         })
     }
 
-    /// `kind create cluster` with the effective config, then readiness and
-    /// the applied record.
-    pub async fn create(
-        &self,
-        desired: &ClusterSpec,
-        progress: &dyn Progress,
-    ) -> Result<(), ClusterError> {
+    /// `kind create cluster` with the effective config.
+    async fn create(&self, desired: &ClusterSpec) -> Result<(), ClusterError> {
         let dir = self
             .kubeconfig
             .parent()
@@ -130,7 +122,6 @@ impl ClusterProvider {
             path: config.clone(),
             source,
         })?;
-        progress.step(&format!("kind create cluster --name {}", desired.name));
         let config_arg = config.display().to_string();
         let kubeconfig_arg = self.kubeconfig.display().to_string();
         kind_cli::run(&[
@@ -144,19 +135,11 @@ impl ClusterProvider {
             &kubeconfig_arg,
         ])
         .await?;
-        progress.step("wait for the API and every node to be Ready");
-        let client = self.wait_ready(desired, Waits::of(desired).create).await?;
-        progress.step("record the cluster's settings in the applied record");
-        record(&client, desired).await
+        Ok(())
     }
 
     /// `kind delete cluster` (safe to repeat: kind exits 0 when it is gone).
-    pub async fn delete_cluster(
-        &self,
-        desired: &ClusterSpec,
-        progress: &dyn Progress,
-    ) -> Result<(), ClusterError> {
-        progress.step(&format!("kind delete cluster --name {}", desired.name));
+    async fn delete_cluster(&self, desired: &ClusterSpec) -> Result<(), ClusterError> {
         let kubeconfig_arg = self.kubeconfig.display().to_string();
         kind_cli::run(&[
             "delete",
@@ -168,42 +151,6 @@ impl ClusterProvider {
         ])
         .await?;
         Ok(())
-    }
-
-    /// Deletes the cluster and makes it again (`why` says what forces it),
-    /// unless the spec or the command line forbids rebuilding it.
-    pub async fn replace(
-        &self,
-        desired: &ClusterSpec,
-        why: &str,
-        progress: &dyn Progress,
-    ) -> Result<(), ClusterError> {
-        if !desired.allow_rebuild {
-            return Err(ClusterError::RebuildForbidden {
-                cluster: desired.name.clone(),
-                why: why.to_owned(),
-            });
-        }
-        self.delete_cluster(desired, progress).await?;
-        self.create(desired, progress).await
-    }
-
-    async fn rebuild(
-        &self,
-        desired: &ClusterSpec,
-        why: &ClusterError,
-        progress: &dyn Progress,
-    ) -> Result<Outcome, ClusterError> {
-        if !desired.allow_rebuild {
-            return Err(ClusterError::RebuildForbidden {
-                cluster: desired.name.clone(),
-                why: kindform_api::provider::error_chain(why),
-            });
-        }
-        progress.step(&format!("replace the cluster \"{}\" ({why})", desired.name));
-        self.delete_cluster(desired, progress).await?;
-        self.create(desired, progress).await?;
-        Ok(Outcome::Rebuilt)
     }
 
     async fn docker_node(&self, node: &str, restart: bool) -> Result<(), ClusterError> {
@@ -229,99 +176,107 @@ impl ClusterProvider {
         })
     }
 
-    /// Does the steps of `diff`, in order; the ladders escalate only as far
-    /// as the plan said.
-    pub async fn converge(
+    /// Does `steps` in order. A rung of a ladder runs only when the step
+    /// before it failed (that failure is what it answers); otherwise it and
+    /// the rungs after it are passed over.
+    pub(crate) async fn converge(
         &self,
         desired: &ClusterSpec,
-        live: &ClusterLive,
-        diff: &Diff,
-        stopped: &[String],
-        not_ready: &[String],
+        steps: &[ClusterStep],
         progress: &dyn Progress,
     ) -> Result<Outcome, ClusterError> {
-        let has = |e: Effect| diff.differences.iter().any(|d| d.effect == e);
-        if has(Effect::ForcesReplacement) {
-            let why: Vec<&str> = diff
-                .differences
-                .iter()
-                .filter(|d| d.effect == Effect::ForcesReplacement)
-                .map(|d| d.detail.as_str())
-                .collect();
-            self.replace(desired, &why.join("; "), progress).await?;
-            return Ok(Outcome::Done);
+        let mut outcome = Outcome::Done;
+        let mut failed: Option<ClusterError> = None;
+        for (at, step) in steps.iter().enumerate() {
+            if step.escalates() && failed.is_none() {
+                continue;
+            }
+            if !step.escalates() {
+                if let Some(e) = failed.take() {
+                    return Err(e);
+                }
+            }
+            let why = failed.take();
+            progress.step(&step.to_string());
+            let next_escalates = steps.get(at + 1).is_some_and(ClusterStep::escalates);
+            match self.run(desired, step, why.as_ref(), progress).await {
+                Ok(done) => outcome = done,
+                Err(e) if next_escalates => failed = Some(e),
+                Err(e) => return Err(e),
+            }
         }
-        if has(Effect::Create) {
-            self.create(desired, progress).await?;
-            return Ok(Outcome::Done);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(outcome),
         }
-        let control_plane = format!("{}-control-plane", desired.name);
+    }
+
+    /// Does one step; `why` is the failure a rung answers.
+    async fn run(
+        &self,
+        desired: &ClusterSpec,
+        step: &ClusterStep,
+        why: Option<&ClusterError>,
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ClusterError> {
         let waits = Waits::of(desired);
-        let (start, grace) = (Waits::shown(waits.start), Waits::shown(waits.grace));
-        for difference in &diff.differences {
-            match difference.reason.as_str() {
-                "node-stopped" => {
-                    progress.step(&format!(
-                        "start stopped node containers: {}",
-                        stopped.join(", ")
-                    ));
-                    for node in stopped {
-                        self.docker_node(node, false).await?;
-                    }
-                    progress.step(&format!(
-                        "wait for the API and every node to be Ready ({start})"
-                    ));
-                    if let Err(e) = self.wait_ready(desired, waits.start).await {
-                        return self.rebuild(desired, &e, progress).await;
-                    }
+        let forbidden = |why: String| ClusterError::RebuildForbidden {
+            cluster: desired.name.clone(),
+            why,
+        };
+        match step {
+            ClusterStep::Create { .. } => self.create(desired).await?,
+            ClusterStep::AwaitCreated => {
+                self.wait_ready(desired, waits.create).await?;
+            }
+            ClusterStep::Delete { .. } => self.delete_cluster(desired).await?,
+            ClusterStep::RefuseReplace { why, .. } => return Err(forbidden(why.clone())),
+            ClusterStep::StartNodes { nodes } => {
+                for node in nodes {
+                    self.docker_node(node, false).await?;
                 }
-                "api-unreachable" => {
-                    progress.step(&format!("wait for the API to answer ({grace})"));
-                    if self.wait_ready(desired, waits.grace).await.is_err() {
-                        progress.step(&format!(
-                            "restart the {control_plane} container and wait for the API ({start})"
-                        ));
-                        self.docker_node(&control_plane, true).await?;
-                        if let Err(e) = self.wait_ready(desired, waits.start).await {
-                            return self.rebuild(desired, &e, progress).await;
-                        }
-                    }
+            }
+            ClusterStep::AwaitReady { wait }
+            | ClusterStep::AwaitApi { wait }
+            | ClusterStep::AwaitNodes { wait } => {
+                self.wait_ready(desired, wait.get()).await?;
+            }
+            ClusterStep::RestartControlPlane { container, wait } => {
+                self.docker_node(container, true).await?;
+                self.wait_ready(desired, wait.get()).await?;
+            }
+            ClusterStep::RestartNotReady { nodes, wait } => {
+                for node in nodes {
+                    self.docker_node(node, true).await?;
                 }
-                "node-not-ready" => {
-                    progress.step(&format!("wait for every node to be Ready ({start})"));
-                    if self.wait_ready(desired, waits.start).await.is_err() {
-                        progress.step(&format!(
-                            "restart the containers of nodes still not Ready: {}",
-                            not_ready.join(", ")
-                        ));
-                        for node in not_ready {
-                            self.docker_node(node, true).await?;
-                        }
-                        self.wait_ready(desired, waits.start).await?;
-                    }
+                self.wait_ready(desired, wait.get()).await?;
+            }
+            ClusterStep::Rebuild { .. } => {
+                for inner in crate::diff::replace_steps(desired, "") {
+                    progress.step(&inner.to_string());
+                    Box::pin(self.run(desired, &inner, None, progress)).await?;
                 }
-                "system-pods-stuck" => {
-                    progress.step(&format!(
-                        "rollout restart the stuck kube-system workloads: {}",
-                        stuck_names(live)
-                    ));
-                    let client = self.wait_ready(desired, waits.grace).await?;
-                    progress.step(&format!("wait for them to roll out ({start})"));
-                    kindform_kube::rollout::restart_and_wait(
-                        &client,
-                        &live.stuck_system,
-                        waits.start,
-                    )
-                    .await?;
+                return Ok(Outcome::Rebuilt);
+            }
+            ClusterStep::RefuseRebuild { .. } => {
+                let why = why.map(|e| error_chain(e)).unwrap_or_default();
+                return Err(forbidden(why));
+            }
+            ClusterStep::RestartSystem { workloads } => {
+                let client = self.wait_ready(desired, waits.grace).await?;
+                for workload in workloads {
+                    kindform_kube::rollout::restart(&client, workload).await?;
                 }
-                "unrecorded" => {
-                    progress.step(
-                        "record the cluster's settings in the applied record (kube-system/kindform)",
-                    );
-                    let client = self.wait_ready(desired, waits.grace).await?;
-                    record(&client, desired).await?;
+            }
+            ClusterStep::AwaitSystem { workloads, wait } => {
+                let client = self.wait_ready(desired, waits.grace).await?;
+                for workload in workloads {
+                    kindform_kube::rollout::wait_rolled_out(&client, workload, wait.get()).await?;
                 }
-                _ => {}
+            }
+            ClusterStep::Record => {
+                let client = self.wait_ready(desired, waits.grace).await?;
+                record(&client, desired).await?;
             }
         }
         Ok(Outcome::Done)

@@ -3,12 +3,16 @@
 //! kind's labels), the API through the cluster's kubeconfig, and kindform's
 //! applied record; and tells what differs from the spec: absent, replaced
 //! (config, node image or nodes changed), or in need of repair (nodes
-//! stopped, API unreachable, nodes not Ready); and changes it ([`converge`]).
+//! stopped, API unreachable, nodes not Ready); and changes it by the steps it planned.
 
-pub mod cluster;
-pub mod converge;
-pub mod kind_cli;
-pub mod settings;
+mod cluster;
+mod converge;
+mod diff;
+mod kind_cli;
+mod settings;
+mod step;
 
-pub use cluster::{ApiState, ClusterError, ClusterLive, ClusterProvider, NodeContainer};
+pub use cluster::{ApiState, CLUSTER_LABEL, ClusterError, ClusterLive, ClusterProvider, NodeContainer, ROLE_LABEL};
 pub use converge::record_entry;
+pub use settings::{KIND_DEFAULT_IMAGE, settings};
+pub use step::ClusterStep;

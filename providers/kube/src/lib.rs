@@ -1,10 +1,9 @@
-//! The Kubernetes provider: owns `manifests.*` (plain objects applied through
-//! the Kubernetes API), and what every in-cluster provider needs from the
-//! API: the connection, kindform's applied record, objects of any kind, and
-//! the workloads that run an image.
+//! What every in-cluster provider needs from the Kubernetes API: the
+//! connection, kindform's applied record, objects of any kind, pods and
+//! workloads, rollouts and waits. A library, not a provider: it owns no
+//! resource of the spec.
 
 pub mod connection;
-pub mod manifest;
 pub mod objects;
 pub mod pods;
 pub mod record;

@@ -188,6 +188,9 @@ impl Cluster {
     /// Ready or NotReady by their containers.
     pub async fn follow_containers(&self, docker: &Docker, world: &str) {
         let _one_at_a_time = self.following.lock().await;
+        if self.api_down.load(Ordering::SeqCst) {
+            self.api.stop().await;
+        }
         let Ok(containers) =
             containers_with(docker, &[(CLUSTER_LABEL, &self.name), (WORLD_LABEL, world)]).await
         else {
@@ -199,7 +202,7 @@ impl Cluster {
         if control_plane_up && !self.api_down.load(Ordering::SeqCst) {
             let _ = self.api.resume().await;
         } else {
-            self.api.stop();
+            self.api.stop().await;
         }
         let node_ty = self.ty("", "nodes");
         let mut changed = false;
@@ -229,7 +232,7 @@ impl Cluster {
         for task in self.tasks.lock().unwrap().drain(..) {
             task.abort();
         }
-        self.api.stop();
+        self.api.abort();
     }
 }
 

@@ -161,8 +161,19 @@ impl ApiServer {
         *self.serving.lock().unwrap() = Some(task);
     }
 
-    /// Stops accepting and cuts open connections: the port refuses connections.
-    pub fn stop(&self) {
+    /// Stops accepting and cuts open connections: once this returns, the port
+    /// refuses connections (an aborted task drops its listener only when it
+    /// is next polled, so the stop waits for that).
+    pub async fn stop(&self) {
+        let task = self.serving.lock().unwrap().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops serving without waiting, for a shutdown outside async code.
+    pub fn abort(&self) {
         if let Some(task) = self.serving.lock().unwrap().take() {
             task.abort();
         }

@@ -1,0 +1,249 @@
+//! A release as the spec means it: its chart resolved, its values put
+//! together as Helm stores them, and the arguments of the helm commands
+//! that install it.
+
+use std::path::{Path, PathBuf};
+
+use kindform_api::ReleaseSpec;
+use kindform_api::release::ChartSource;
+use kindform_api::settings::{fingerprint, redact, sorted};
+use kindform_kube::RecordEntry;
+use serde_json::{Value, json};
+
+use crate::chart::{self, LocalChart};
+use crate::cli::HelmVersion;
+use crate::error::ReleaseError;
+use crate::values::{self, Values};
+
+/// Where the chart comes from, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DesiredChart {
+    /// A chart folder beside the spec.
+    Local(LocalChart),
+    /// A chart in a repository, by name.
+    Repository {
+        /// The repository URL.
+        repo: String,
+        /// The chart's name.
+        name: String,
+    },
+    /// An OCI reference.
+    Oci(String),
+}
+
+/// A release as the spec means it, with its values put together and a local
+/// chart read. Holds secrets: never serialised or printed whole.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredRelease {
+    /// The release name.
+    pub name: String,
+    /// The spec's definition.
+    pub spec: ReleaseSpec,
+    /// The spec's folder.
+    pub base_dir: PathBuf,
+    /// The chart.
+    pub chart: DesiredChart,
+    /// The user-supplied values.
+    pub values: Values,
+}
+
+/// Reads the release's chart and values (secrets included) from the spec.
+pub fn resolve(
+    name: &str,
+    spec: &ReleaseSpec,
+    base_dir: &Path,
+) -> Result<DesiredRelease, ReleaseError> {
+    let chart = match spec.chart_source() {
+        ChartSource::Local(path) => DesiredChart::Local(chart::read(&base_dir.join(path))?),
+        ChartSource::Repository { repo, name } => DesiredChart::Repository {
+            repo: repo.to_owned(),
+            name: name.to_owned(),
+        },
+        ChartSource::Oci(reference) => DesiredChart::Oci(reference.to_owned()),
+    };
+    let values = values::resolve(&spec.values, &spec.set, base_dir)?;
+    Ok(DesiredRelease {
+        name: name.to_owned(),
+        spec: spec.clone(),
+        base_dir: base_dir.to_owned(),
+        chart,
+        values,
+    })
+}
+
+/// A version that names one release, not a range.
+pub(crate) fn exact(version: &str) -> Option<&str> {
+    let v = version.trim().trim_start_matches('v');
+    let ok = !v.is_empty()
+        && v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+        && !v.split(['.', '-', '+']).any(|p| p == "x" || p == "X");
+    ok.then_some(v)
+}
+
+impl DesiredRelease {
+    /// `releases.<name>`.
+    pub fn address(&self) -> String {
+        format!("releases.{}", self.name)
+    }
+
+    /// The chart as `helm list` shows it (`<name>-<version>`), when the spec
+    /// pins it.
+    pub fn chart_label(&self) -> Option<String> {
+        match &self.chart {
+            DesiredChart::Local(c) => Some(format!("{}-{}", c.name, c.version)),
+            DesiredChart::Repository { name, .. } => {
+                let version = exact(self.spec.version.as_deref()?)?;
+                Some(format!("{name}-{version}"))
+            }
+            DesiredChart::Oci(reference) => {
+                let name = reference.rsplit('/').next()?.split(':').next()?;
+                let version = exact(self.spec.version.as_deref()?)?;
+                Some(format!("{name}-{version}"))
+            }
+        }
+    }
+
+    /// The values as plans show them: keys sorted, secrets hidden.
+    pub fn shown_values(&self) -> Value {
+        shown(&self.values.merged, &self.values.sensitive)
+    }
+
+    /// The chart argument(s) of a helm command: a folder, a name with
+    /// `--repo`, or an OCI reference; with `--version` when pinned.
+    pub fn chart_args(&self) -> Vec<String> {
+        let mut args = match &self.chart {
+            DesiredChart::Local(c) => vec![c.dir.display().to_string()],
+            DesiredChart::Repository { repo, name } => {
+                vec![name.clone(), "--repo".into(), repo.clone()]
+            }
+            DesiredChart::Oci(reference) => vec![reference.clone()],
+        };
+        if let Some(version) = &self.spec.version {
+            args.extend(["--version".into(), version.clone()]);
+        }
+        args
+    }
+
+    /// The `-f` arguments of the values files, in order.
+    pub fn values_args(&self) -> Vec<String> {
+        self.spec
+            .values
+            .iter()
+            .flat_map(|f| ["-f".to_owned(), self.base_dir.join(f).display().to_string()])
+            .collect()
+    }
+
+    /// The `set` values as the YAML file kindform passes last.
+    pub fn set_values_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&self.values.set).unwrap_or_default()
+    }
+
+    /// The install or upgrade command, as the plan shows it (for the
+    /// `helm` that will run it).
+    pub fn upgrade_command(&self, helm: &HelmVersion) -> String {
+        let chart = match self.spec.chart_source() {
+            ChartSource::Local(path) => path.to_owned(),
+            ChartSource::Repository { repo, name } => format!("{name} --repo {repo}"),
+            ChartSource::Oci(reference) => reference.to_owned(),
+        };
+        let spec = &self.spec;
+        let mut command = format!(
+            "helm upgrade --install {} {chart} --namespace {}",
+            self.name, spec.namespace
+        );
+        if spec.create_namespace {
+            command.push_str(" --create-namespace");
+        }
+        if let Some(version) = &spec.version {
+            command.push_str(&format!(" --version {version}"));
+        }
+        for file in &spec.values {
+            command.push_str(&format!(" -f {}", file.display()));
+        }
+        if !spec.set.is_empty() {
+            command.push_str(&format!(
+                " -f .kindform/<env>/values/{}.yaml (the set values, mode 0600)",
+                self.name
+            ));
+        }
+        if spec.take_ownership && helm.major() >= 4 {
+            command.push_str(" --force-conflicts");
+        }
+        if spec.wait {
+            command.push_str(&format!(" {}", helm.wait_flag()));
+        }
+        if spec.wait_for_jobs {
+            command.push_str(" --wait-for-jobs");
+        }
+        if let Some(timeout) = spec.timeout {
+            command.push_str(&format!(" --timeout {timeout}"));
+        }
+        command
+    }
+
+    /// The arguments of `helm upgrade --install`, the set values read from
+    /// `set_file` when there are any.
+    pub fn upgrade_args(&self, set_file: Option<&Path>, helm: &HelmVersion) -> Vec<String> {
+        let spec = &self.spec;
+        let mut args = vec![
+            "upgrade".to_owned(),
+            "--install".to_owned(),
+            self.name.clone(),
+        ];
+        args.extend(self.chart_args());
+        args.extend(["--namespace".to_owned(), spec.namespace.clone()]);
+        if spec.create_namespace {
+            args.push("--create-namespace".into());
+        }
+        args.extend(self.values_args());
+        if let Some(file) = set_file {
+            args.extend(["-f".to_owned(), file.display().to_string()]);
+        }
+        if spec.take_ownership && helm.major() >= 4 {
+            // Helm 4 applies server-side: the objects kindform adopts hold
+            // fields another manager owns, which only a forced apply takes.
+            args.push("--force-conflicts".into());
+        }
+        if spec.wait {
+            args.push(helm.wait_flag().into());
+        }
+        if spec.wait_for_jobs {
+            args.push("--wait-for-jobs".into());
+        }
+        if let Some(timeout) = spec.timeout {
+            args.extend(["--timeout".to_owned(), timeout.to_string()]);
+        }
+        args
+    }
+
+    pub(crate) fn settings(&self, chart: Option<String>, values: Value) -> Value {
+        json!({
+            "chart": chart,
+            "namespace": self.spec.namespace,
+            "values": values,
+        })
+    }
+}
+
+pub(crate) fn shown(values: &Value, sensitive: &[Vec<String>]) -> Value {
+    let mut v = values::normalized(values);
+    redact(&mut v, sensitive);
+    sorted(&v)
+}
+
+/// What the applied record keeps for a release: for a local chart, the
+/// digest of each of its files; nothing for other charts.
+pub fn record_entry(desired: &DesiredRelease) -> Option<RecordEntry> {
+    let DesiredChart::Local(chart) = &desired.chart else {
+        return None;
+    };
+    let settings =
+        json!({"chart": format!("{}-{}", chart.name, chart.version), "files": chart.files});
+    Some(RecordEntry {
+        fingerprint: fingerprint(&settings),
+        settings,
+    })
+}
+

@@ -1,0 +1,422 @@
+//! The release's diff: its `helm list` row, values, history, record and
+//! health against the spec, and the steps that close it. Pure: no I/O.
+
+use kindform_api::provider::{Diff, Difference, Effect};
+use kindform_api::settings::changed_paths;
+use kindform_api::{Duration, HealthState, Reason};
+use kindform_kube::ObjectRef;
+use serde_json::Value;
+
+use crate::cli::HelmVersion;
+use crate::desired::{DesiredRelease, record_entry, shown};
+use crate::provider::ReleaseLive;
+use crate::step::{Fallback, ReleaseStep};
+use crate::values;
+
+/// How long each rung of a health repair may take when the release gives
+/// no `timeout`.
+const HEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long each rung of the release's health repair may take.
+pub(crate) fn heal_bound(desired: &DesiredRelease) -> Duration {
+    Duration::new(
+        desired
+            .spec
+            .timeout
+            .map(|t| t.get())
+            .unwrap_or(HEAL_TIMEOUT),
+    )
+}
+
+/// What observation found, apart from ownership conflicts.
+pub(crate) struct Found {
+    /// The differences, in the plan's order.
+    pub differences: Vec<Difference>,
+    /// What a stuck release needs before the upgrade can run.
+    pub recovery: Option<ReleaseStep>,
+    /// Whether an install or upgrade is due (something other than its
+    /// health differs).
+    pub upgrade_due: bool,
+}
+
+/// The differences between the spec and the release as observed.
+pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
+    let mut differences = Vec::new();
+    let mut recovery = None;
+    let (release, namespace) = (desired.name.clone(), desired.spec.namespace.clone());
+    let Some(listed) = &live.listed else {
+        differences.push(absent(desired));
+        return Found {
+            differences,
+            recovery,
+            upgrade_due: true,
+        };
+    };
+    if listed.status.is_pending() {
+        let stuck: u64 = listed.revision.parse().unwrap_or(0);
+        let last_good = live
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.revision < stuck && r.status.was_deployed());
+        match last_good {
+            Some(good) => {
+                differences.push(Difference::new(
+                    Reason::ReleasePending,
+                    Effect::Repair,
+                    format!(
+                        "revision {stuck} is stuck in {}; the last deployed revision is {}",
+                        listed.status, good.revision
+                    ),
+                ));
+                recovery = Some(ReleaseStep::Rollback {
+                    release,
+                    namespace,
+                    revision: good.revision,
+                });
+            }
+            None => {
+                differences.push(Difference::new(
+                    Reason::ReleasePending,
+                    Effect::Repair,
+                    format!(
+                        "revision {stuck} is stuck in {} and no revision was ever deployed",
+                        listed.status
+                    ),
+                ));
+                recovery = Some(ReleaseStep::UninstallUnfinished { release, namespace });
+            }
+        }
+    } else if listed.status == crate::ReleaseStatus::Failed {
+        differences.push(Difference::new(
+            Reason::ReleaseFailed,
+            Effect::Repair,
+            format!("revision {} failed", listed.revision),
+        ));
+    }
+    if let Some(chart) = desired.chart_label() {
+        if chart != listed.chart {
+            differences.push(Difference::new(
+                Reason::VersionChanged,
+                Effect::Update,
+                format!("chart {} -> {chart}", listed.chart),
+            ));
+        }
+    }
+    let have = values::normalized(&live.values);
+    let want = &desired.values.merged;
+    if &have != want {
+        let paths: Vec<String> = changed_paths(&have, want)
+            .into_iter()
+            .map(|p| {
+                let secret = desired
+                    .values
+                    .sensitive
+                    .iter()
+                    .any(|s| s.join(".") == p || p.starts_with(&format!("{}.", s.join("."))));
+                if secret { format!("{p} (sensitive)") } else { p }
+            })
+            .collect();
+        differences.push(Difference::new(
+            Reason::ValuesChanged,
+            Effect::Update,
+            format!("values changed: {}", paths.join(", ")),
+        ));
+    }
+    let recorded = record_entry(desired).and_then(|entry| match &live.recorded {
+            Some(recorded) if recorded.fingerprint == entry.fingerprint => None,
+            Some(recorded) => {
+                let files: Vec<String> = changed_paths(
+                    recorded.settings.get("files").unwrap_or(&Value::Null),
+                    entry.settings.get("files").unwrap_or(&Value::Null),
+                );
+                Some(Difference::new(
+                    Reason::ChartChanged,
+                    Effect::Update,
+                    format!("chart files changed since the last apply: {}", files.join(", ")),
+                ))
+            }
+            None => Some(Difference::new(
+                Reason::Unrecorded,
+                Effect::Update,
+                "the chart's contents at the last apply are not in kindform's applied record; upgrading makes sure the templates match",
+            )),
+        });
+    let upgrade_due = !differences.is_empty() || recorded.is_some();
+    if live.health.state == HealthState::Broken {
+        differences.push(Difference::new(
+            Reason::Unhealthy,
+            Effect::Repair,
+            live.health.evidence.join("; "),
+        ));
+    }
+    differences.extend(recorded);
+    Found {
+        differences,
+        recovery,
+        upgrade_due,
+    }
+}
+
+fn absent(desired: &DesiredRelease) -> Difference {
+    Difference::new(
+        Reason::Absent,
+        Effect::Create,
+        format!(
+            "no release {} in namespace {}",
+            desired.name, desired.spec.namespace
+        ),
+    )
+}
+
+/// The release's diff, its upgrade shown for `helm`.
+pub(crate) fn diff(
+    desired: &DesiredRelease,
+    live: &ReleaseLive,
+    helm: &HelmVersion,
+) -> Diff<ReleaseStep> {
+    let Some(listed) = &live.listed else {
+        let mut diff = plan_create(desired, helm);
+        with_conflicts(desired, &live.conflicts, &mut diff);
+        return diff;
+    };
+    let found = found(desired, live);
+    if !found.upgrade_due && !found.differences.is_empty() {
+        let shown = desired.settings(Some(listed.chart.clone()), desired.shown_values());
+        return Diff {
+            differences: found.differences,
+            steps: heal_steps(desired, live),
+            before: shown.clone(),
+            after: shown,
+        };
+    }
+    let before = desired.settings(
+        Some(listed.chart.clone()),
+        shown(&live.values, &desired.values.sensitive),
+    );
+    let after = desired.settings(
+        Some(
+            desired
+                .chart_label()
+                .unwrap_or_else(|| listed.chart.clone()),
+        ),
+        desired.shown_values(),
+    );
+    if found.differences.is_empty() {
+        return Diff {
+            differences: found.differences,
+            steps: Vec::new(),
+            before,
+            after,
+        };
+    }
+    let mut diff = Diff {
+        differences: found.differences,
+        steps: found.recovery.into_iter().collect(),
+        before,
+        after,
+    };
+    with_conflicts(desired, &live.conflicts, &mut diff);
+    diff.steps.extend(install_steps(desired, helm));
+    diff
+}
+
+fn install_steps(desired: &DesiredRelease, helm: &HelmVersion) -> Vec<ReleaseStep> {
+    let mut steps = vec![ReleaseStep::Upgrade {
+        command: desired.upgrade_command(helm),
+    }];
+    if record_entry(desired).is_some() {
+        steps.push(ReleaseStep::RecordChart);
+    }
+    steps
+}
+
+/// What installing the release takes when nothing of it exists.
+pub fn plan_create(desired: &DesiredRelease, helm: &HelmVersion) -> Diff<ReleaseStep> {
+    Diff {
+        differences: vec![absent(desired)],
+        steps: install_steps(desired, helm),
+        before: Value::Null,
+        after: desired.settings(desired.chart_label(), desired.shown_values()),
+    }
+}
+
+/// The steps of a health repair: restart what is stuck, then, if it stays
+/// broken, roll back to the last good revision or reinstall.
+fn heal_steps(desired: &DesiredRelease, live: &ReleaseLive) -> Vec<ReleaseStep> {
+    let wait = heal_bound(desired);
+    let current: u64 = live
+        .listed
+        .as_ref()
+        .and_then(|l| l.revision.parse().ok())
+        .unwrap_or(0);
+    let to = live
+        .history
+        .iter()
+        .rev()
+        .find(|r| r.revision < current && r.status.was_deployed())
+        .map(|r| Fallback::Rollback {
+            revision: r.revision,
+        })
+        .unwrap_or(Fallback::Reinstall);
+    live.stuck
+        .iter()
+        .map(|w| ReleaseStep::RestartStuck {
+            workload: w.clone(),
+            wait,
+        })
+        .chain([ReleaseStep::Fallback {
+            release: desired.name.clone(),
+            namespace: desired.spec.namespace.clone(),
+            to,
+            stuck: live.stuck.clone(),
+            wait,
+        }])
+        .collect()
+}
+
+/// Adds the ownership conflicts: adoption before the install or upgrade
+/// when the release says `take_ownership`, otherwise the stop apply will
+/// make there.
+fn with_conflicts(desired: &DesiredRelease, conflicts: &[ObjectRef], diff: &mut Diff<ReleaseStep>) {
+    if conflicts.is_empty() {
+        return;
+    }
+    let names: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    diff.differences.push(Difference::new(
+        Reason::OwnershipConflict,
+        Effect::Update,
+        format!(
+            "exists without this release's ownership: {}",
+            names.join(", ")
+        ),
+    ));
+    let (release, objects) = (desired.name.clone(), conflicts.to_vec());
+    let step = if desired.spec.take_ownership {
+        ReleaseStep::Adopt {
+            release,
+            namespace: desired.spec.namespace.clone(),
+            objects,
+        }
+    } else {
+        ReleaseStep::RefuseConflicts { release, objects }
+    };
+    // Before the install or upgrade, after a recovery.
+    let at = diff
+        .steps
+        .iter()
+        .position(|s| matches!(s, ReleaseStep::Upgrade { .. }))
+        .unwrap_or(diff.steps.len());
+    diff.steps.insert(at, step);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kindform_api::{Health, ReleaseSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::cli::{Listed, Revision};
+    use crate::desired::{exact, resolve};
+
+    fn desired() -> DesiredRelease {
+        let spec: ReleaseSpec = serde_json::from_value(json!({
+            "chart": "dapr", "repo": "https://dapr.github.io/helm-charts/", "version": "1.16.2",
+            "namespace": "dapr-system",
+        }))
+        .unwrap();
+        resolve("dapr", &spec, Path::new(".")).unwrap()
+    }
+
+    fn live(status: &str, history: &[(u64, &str)]) -> ReleaseLive {
+        ReleaseLive {
+            listed: Some(Listed {
+                name: "dapr".into(),
+                namespace: "dapr-system".into(),
+                revision: history.last().map(|h| h.0).unwrap_or(1).to_string(),
+                updated: String::new(),
+                status: serde_json::from_value(json!(status)).unwrap(),
+                chart: "dapr-1.16.2".into(),
+                app_version: String::new(),
+            }),
+            values: Value::Null,
+            values_fingerprint: String::new(),
+            history: history
+                .iter()
+                .map(|(revision, status)| Revision {
+                    revision: *revision,
+                    status: serde_json::from_value(json!(status)).unwrap(),
+                    chart: "dapr-1.16.2".into(),
+                    description: String::new(),
+                })
+                .collect(),
+            recorded: None,
+            conflicts: Vec::new(),
+            health: Health::healthy(),
+            stuck: Vec::new(),
+            restarts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_first_install_left_pending_is_uninstalled_then_installed() {
+        let Found {
+            differences,
+            recovery,
+            ..
+        } = found(
+            &desired(),
+            &live("pending-install", &[(1, "pending-install")]),
+        );
+        let steps = recovery.map(|r| r.to_string());
+        assert_eq!(differences[0].reason, Reason::ReleasePending);
+        assert_eq!(
+            differences[0].detail,
+            "revision 1 is stuck in pending-install and no revision was ever deployed"
+        );
+        assert_eq!(
+            steps.as_deref(),
+            Some("helm uninstall dapr --namespace dapr-system (it never finished installing)")
+        );
+    }
+
+    #[test]
+    fn a_pending_rollback_goes_back_to_the_newest_good_revision() {
+        let history = [
+            (1, "superseded"),
+            (2, "superseded"),
+            (3, "failed"),
+            (4, "pending-rollback"),
+        ];
+        let recovery = found(&desired(), &live("pending-rollback", &history)).recovery;
+        assert_eq!(
+            recovery,
+            Some(ReleaseStep::Rollback {
+                release: "dapr".into(),
+                namespace: "dapr-system".into(),
+                revision: 2
+            })
+        );
+        assert_eq!(
+            recovery.unwrap().to_string(),
+            "helm rollback dapr 2 --namespace dapr-system (the last deployed revision)"
+        );
+    }
+
+    #[test]
+    fn only_exact_versions_are_compared() {
+        assert_eq!(exact("1.16.2"), Some("1.16.2"));
+        assert_eq!(exact("v1.16.2"), Some("1.16.2"));
+        assert_eq!(exact("1.2.3-rc.1+b5"), Some("1.2.3-rc.1+b5"));
+        for range in ["^1.16", "~1.2.0", ">=1.0.0", "1.x", "1.16.*", "", "latest"] {
+            assert_eq!(exact(range), None, "{range}");
+        }
+        let mut d = desired();
+        d.spec.version = Some("^1.16".into());
+        assert_eq!(d.chart_label(), None);
+        let differences = found(&d, &live("deployed", &[(1, "deployed")])).differences;
+        assert!(differences.is_empty(), "{differences:?}");
+    }
+}

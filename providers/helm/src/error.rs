@@ -1,0 +1,77 @@
+//! Why a release could not be read, observed or changed.
+
+use std::path::PathBuf;
+
+use kindform_kube::ObjectsError;
+
+use crate::chart::ChartError;
+use crate::cli::HelmError;
+use crate::values::ValuesError;
+
+/// Why a release could not be read or observed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// Its values could not be put together.
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    /// Its local chart could not be read.
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    /// `helm` failed.
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    /// The API could not be read.
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
+    /// Objects the chart renders exist without the release's ownership,
+    /// and the release does not say `take_ownership`.
+    #[error(
+        "{} would block Helm: they exist without release {release}'s ownership; delete them, or set take_ownership = true on releases.{release}",
+        objects.join(", ")
+    )]
+    OwnershipConflict {
+        /// The release.
+        release: String,
+        /// The objects.
+        objects: Vec<String>,
+    },
+    /// Adopting an object for the release failed.
+    #[error("cannot adopt {object} for release {release}")]
+    Adopt {
+        /// The release.
+        release: String,
+        /// The object.
+        object: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// The private values file could not be written.
+    #[error("cannot write the set values file {path}")]
+    ValuesFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The applied record could not be written.
+    #[error(transparent)]
+    Record(#[from] kindform_kube::RecordError),
+    /// The cluster could not be read or changed to judge or mend health.
+    #[error("cannot read or restart the release's workloads")]
+    Health(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The release stayed broken after every rung of its repair.
+    #[error("release {release} is still broken after kindform {tried}: {evidence}\n{explanation}")]
+    StillBroken {
+        /// The release.
+        release: String,
+        /// What was tried, in order.
+        tried: String,
+        /// What is still wrong.
+        evidence: String,
+        /// Pod states, events and log tails.
+        explanation: String,
+    },
+}
+

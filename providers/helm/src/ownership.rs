@@ -1,0 +1,119 @@
+//! Objects a release's chart would make that already exist without its
+//! ownership: found by rendering the chart, and adopted (Helm's label and
+//! annotations, what `--take-ownership` does on every Helm version) when
+//! the release says `take_ownership`.
+
+use kindform_kube::ObjectRef;
+use serde_json::{Value, json};
+
+use crate::desired::DesiredRelease;
+use crate::error::ReleaseError;
+use crate::provider::ReleaseProvider;
+
+/// Helm's ownership label and annotations (docs/tools.md, helm).
+pub const HELM_MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "Helm");
+/// The annotation naming the owning release.
+pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
+/// The annotation naming the owning release's namespace.
+pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+
+impl ReleaseProvider {
+    /// Renders the chart (`helm template`, the set values on stdin) and
+    /// returns the objects that exist without this release's ownership.
+    pub(crate) async fn conflicts(&self, desired: &DesiredRelease) -> Result<Vec<ObjectRef>, ReleaseError> {
+        let mut args = vec!["template".to_owned(), desired.name.clone()];
+        args.extend(desired.chart_args());
+        args.extend(["--namespace".into(), desired.spec.namespace.clone()]);
+        args.extend(desired.values_args());
+        args.extend(["-f".into(), "-".into()]);
+        let manifest = self
+            .helm
+            .run(&args, Some(desired.set_values_yaml().as_bytes()))
+            .await?;
+        let mut conflicts = Vec::new();
+        for object in rendered_objects(&manifest) {
+            let Some(mut reference) = ObjectRef::of(&object) else {
+                continue;
+            };
+            let Some(info) = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+            else {
+                continue;
+            };
+            reference.namespace = info.namespaced.then(|| {
+                reference
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| desired.spec.namespace.clone())
+            });
+            if let Some(live) = self.objects.get(&reference).await? {
+                if !owned_by(&live, &desired.name, &desired.spec.namespace) {
+                    conflicts.push(reference);
+                }
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// Gives objects Helm's ownership label and annotations for `desired`,
+    /// so that the install or upgrade takes them over (what
+    /// `--take-ownership` does, on every Helm version).
+    pub(crate) async fn adopt(
+        &self,
+        desired: &DesiredRelease,
+        objects: &[ObjectRef],
+    ) -> Result<(), ReleaseError> {
+        use kube::api::{Patch, PatchParams};
+        for object in objects {
+            let Some(info) = self.objects.kind(&object.api_version, &object.kind).await? else {
+                continue;
+            };
+            let patch = json!({"metadata": {
+                "labels": {HELM_MANAGED_BY.0: HELM_MANAGED_BY.1},
+                "annotations": {
+                    RELEASE_NAME_ANNOTATION: desired.name,
+                    RELEASE_NAMESPACE_ANNOTATION: desired.spec.namespace,
+                },
+            }});
+            self.objects
+                .api(&info, object.namespace.as_deref())
+                .patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|source| ReleaseError::Adopt {
+                    release: desired.name.clone(),
+                    object: object.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// The objects of `helm template` output.
+fn rendered_objects(manifest: &str) -> Vec<Value> {
+    use serde::Deserialize as _;
+    serde_yaml_ng::Deserializer::from_str(manifest)
+        .filter_map(|doc| Value::deserialize(doc).ok())
+        .filter(|v| v.is_object())
+        .collect()
+}
+
+fn owned_by(object: &Value, release: &str, namespace: &str) -> bool {
+    let label = |k: &str| {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+    };
+    let annotation = |k: &str| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    label(HELM_MANAGED_BY.0) == Some(HELM_MANAGED_BY.1)
+        && annotation(RELEASE_NAME_ANNOTATION) == Some(release)
+        && annotation(RELEASE_NAMESPACE_ANNOTATION) == Some(namespace)
+}

@@ -1,0 +1,314 @@
+//! The release provider: observes one Helm release (its row of the shared
+//! `helm list`, its user values, its history when it is stuck, a local
+//! chart's record, and the objects its chart would create that something
+//! else already owns), and does the steps its plans hold.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::settings::fingerprint;
+use kindform_api::{Health, HealthState};
+use kindform_kube::pods::PodState;
+use kindform_kube::{AppliedRecord, ObjectRef, Objects, RecordEntry, Workload};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::{Helm, Listed, Revision};
+use crate::desired::{DesiredRelease, record_entry, shown};
+use crate::diff::found;
+use crate::error::ReleaseError;
+use crate::health::release_health;
+use crate::status::ReleaseStatus;
+use crate::step::ReleaseStep;
+
+/// The release as observed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReleaseLive {
+    /// Its row of `helm list` (`None` when absent or uninstalled).
+    pub listed: Option<Listed>,
+    /// Its user-supplied values; secrets inside, so never serialised.
+    #[serde(skip)]
+    pub values: Value,
+    /// A fingerprint of the values with the secrets hidden, standing in for
+    /// them in saved plans.
+    pub values_fingerprint: String,
+    /// Its history, read only when the release is stuck in `pending-*`.
+    pub history: Vec<Revision>,
+    /// What the applied record holds for it.
+    pub recorded: Option<RecordEntry>,
+    /// Objects the chart renders that exist without this release's
+    /// ownership; looked for only when an install or upgrade is due.
+    pub conflicts: Vec<ObjectRef>,
+    /// How well it works; only the verdict goes into the fingerprint, as
+    /// the evidence (restart counts, rollout progress) moves by itself.
+    #[serde(serialize_with = "verdict_only")]
+    pub health: Health,
+    /// Its workloads whose containers are stuck (crash-looping, …).
+    #[serde(skip)]
+    pub stuck: Vec<Workload>,
+    /// How often each container of its pods restarted (see
+    /// [`crate::health::Judged::restarts`]); left out of the fingerprint, as restarts come
+    /// without anyone changing the release.
+    #[serde(skip)]
+    pub restarts: std::collections::BTreeMap<String, i32>,
+}
+
+fn verdict_only<S: serde::Serializer>(health: &Health, serializer: S) -> Result<S::Ok, S::Error> {
+    health.state.serialize(serializer)
+}
+
+/// What the cluster looks like around the releases, read once per run.
+pub struct Surroundings {
+    /// Every workload.
+    pub workloads: Arc<Vec<Workload>>,
+    /// Every pod.
+    pub pods: Arc<Vec<PodState>>,
+}
+
+/// Reads and compares one release. The `helm list` rows, the applied
+/// record, the workloads and the pods are read once per plan and shared.
+pub struct ReleaseProvider {
+    pub(crate) helm: Helm,
+    listing: Arc<Vec<Listed>>,
+    record: Arc<AppliedRecord>,
+    pub(crate) objects: Arc<Objects>,
+    around: Surroundings,
+}
+
+impl ReleaseProvider {
+    /// A provider using the shared readings.
+    pub fn new(
+        helm: Helm,
+        listing: Arc<Vec<Listed>>,
+        record: Arc<AppliedRecord>,
+        objects: Arc<Objects>,
+        around: Surroundings,
+    ) -> Self {
+        ReleaseProvider {
+            helm,
+            listing,
+            record,
+            objects,
+            around,
+        }
+    }
+
+    /// `helm upgrade --install`, the set values in a private file (mode
+    /// 0600) in the state folder that is removed as soon as Helm is done.
+    pub(crate) async fn upgrade(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
+        let set_file = if desired.spec.set.is_empty() {
+            None
+        } else {
+            let path = self
+                .helm
+                .state_dir()
+                .join("values")
+                .join(format!("{}.yaml", desired.name));
+            write_private(&path, desired.set_values_yaml().as_bytes()).map_err(|source| {
+                ReleaseError::ValuesFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Some(path)
+        };
+        let timeout = desired
+            .spec
+            .timeout
+            .map(|t| t.get())
+            .unwrap_or(std::time::Duration::from_secs(300))
+            + std::time::Duration::from_secs(60);
+        let result = self
+            .helm
+            .run_for(
+                &desired.upgrade_args(set_file.as_deref(), self.helm.version()),
+                None,
+                timeout,
+            )
+            .await;
+        if let Some(path) = set_file {
+            let _ = std::fs::remove_file(path);
+        }
+        result?;
+        Ok(())
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+impl Provider for ReleaseProvider {
+    type Desired = DesiredRelease;
+    type Live = ReleaseLive;
+    type Step = ReleaseStep;
+    type Error = ReleaseError;
+
+    async fn observe(&self, desired: &DesiredRelease) -> Result<ReleaseLive, ReleaseError> {
+        let namespace = &desired.spec.namespace;
+        let listed = self
+            .listing
+            .iter()
+            .find(|r| {
+                r.name == desired.name
+                    && &r.namespace == namespace
+                    && r.status != ReleaseStatus::Uninstalled
+            })
+            .cloned();
+        let mut live = ReleaseLive {
+            values: Value::Null,
+            values_fingerprint: String::new(),
+            history: Vec::new(),
+            recorded: self.record.get(&desired.address()).cloned(),
+            conflicts: Vec::new(),
+            health: Health::healthy(),
+            stuck: Vec::new(),
+            restarts: Default::default(),
+            listed,
+        };
+        if let Some(listed) = &live.listed {
+            live.values = self.helm.values(&desired.name, namespace).await?;
+            live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
+            let judged = release_health(
+                &desired.name,
+                &desired.spec,
+                &self.around.workloads,
+                &self.around.pods,
+            );
+            (live.health, live.stuck, live.restarts) =
+                (judged.health, judged.stuck, judged.restarts);
+            let broken = live.health.state == HealthState::Broken;
+            if listed.status.is_pending() || broken {
+                live.history = self.helm.history(&desired.name, namespace).await?;
+            }
+        }
+        if found(desired, &live).upgrade_due {
+            live.conflicts = self.conflicts(desired).await?;
+        }
+        Ok(live)
+    }
+
+    fn diff(&self, desired: &DesiredRelease, live: &ReleaseLive) -> Diff<ReleaseStep> {
+        crate::diff::diff(desired, live, self.helm.version())
+    }
+
+    fn plan_create(&self, desired: &DesiredRelease) -> Diff<ReleaseStep> {
+        crate::diff::plan_create(desired, self.helm.version())
+    }
+
+    fn plan_restart(&self, desired: &DesiredRelease) -> Vec<ReleaseStep> {
+        vec![ReleaseStep::RestartWorkloads {
+            address: desired.address(),
+            wait: crate::diff::heal_bound(desired),
+        }]
+    }
+
+    fn plan_delete(&self, desired: &DesiredRelease, _live: Option<&ReleaseLive>) -> Vec<ReleaseStep> {
+        vec![
+            ReleaseStep::Uninstall {
+                release: desired.name.clone(),
+                namespace: desired.spec.namespace.clone(),
+            },
+            ReleaseStep::Forget,
+        ]
+    }
+
+    fn health(&self, desired: &DesiredRelease, live: &ReleaseLive) -> Health {
+        if live.listed.is_none() {
+            let mut health = Health::healthy();
+            health.note(
+                HealthState::Broken,
+                format!(
+                    "no release {} in namespace {}",
+                    desired.name, desired.spec.namespace
+                ),
+            );
+            return health;
+        }
+        live.health.clone()
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredRelease,
+        steps: &[ReleaseStep],
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ReleaseError> {
+        let wait = self.helm.version().wait_flag();
+        let mut tried = Vec::new();
+        for step in steps {
+            if let ReleaseStep::Fallback { .. } = step {
+                if !self.still_broken(desired).await? {
+                    break;
+                }
+            }
+            progress.step(&step.to_string());
+            match step {
+                ReleaseStep::Rollback { revision, .. } => {
+                    let args = crate::repair::rollback_args(desired, *revision, wait);
+                    self.helm.run(&args, None).await?;
+                }
+                ReleaseStep::UninstallUnfinished { .. } => {
+                    let args = crate::repair::uninstall_args(desired, wait);
+                    self.helm.run(&args, None).await?;
+                }
+                ReleaseStep::Adopt { objects, .. } => self.adopt(desired, objects).await?,
+                ReleaseStep::RefuseConflicts { release, objects } => {
+                    return Err(ReleaseError::OwnershipConflict {
+                        release: release.clone(),
+                        objects: objects.iter().map(ToString::to_string).collect(),
+                    });
+                }
+                ReleaseStep::Upgrade { .. } => self.upgrade(desired).await?,
+                ReleaseStep::RecordChart => {
+                    if let Some(entry) = record_entry(desired) {
+                        AppliedRecord::write(self.objects.client(), &desired.address(), &entry)
+                            .await?;
+                    }
+                }
+                ReleaseStep::RestartStuck { workload, wait } => {
+                    self.restart_stuck(workload, *wait).await?;
+                    tried.push(format!("restarted {workload}"));
+                }
+                ReleaseStep::Fallback {
+                    to, stuck, wait, ..
+                } => {
+                    self.fall_back(desired, *to, stuck, *wait, std::mem::take(&mut tried))
+                        .await?;
+                }
+                ReleaseStep::RestartWorkloads { wait, .. } => {
+                    self.restart_workloads(desired, *wait).await?;
+                }
+                ReleaseStep::Uninstall { release, namespace } => {
+                    let args: Vec<String> = [
+                        "uninstall",
+                        release,
+                        "--namespace",
+                        namespace,
+                        "--ignore-not-found",
+                    ]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
+                    self.helm.run(&args, None).await?;
+                }
+                ReleaseStep::Forget => {
+                    AppliedRecord::forget(self.objects.client(), &desired.address()).await?;
+                }
+            }
+        }
+        Ok(Outcome::Done)
+    }
+}

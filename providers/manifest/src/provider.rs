@@ -1,0 +1,324 @@
+//! The manifest provider: observes a manifest's objects through the API,
+//! and does the steps its plans hold.
+
+use std::sync::Arc;
+
+use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::{Health, HealthState};
+use kindform_kube::{AppliedRecord, ObjectRef, Objects};
+use serde_json::json;
+
+use crate::diff::{LiveObject, ManifestLive, delete_steps};
+use crate::error::ManifestError;
+use crate::orphans::{Orphan, record_entry, recorded_objects};
+use crate::secrets::comparable;
+use crate::source::DesiredManifest;
+use crate::step::ManifestStep;
+
+/// Reads and compares manifests.
+pub struct ManifestProvider {
+    objects: Arc<Objects>,
+    record: Arc<AppliedRecord>,
+}
+
+impl ManifestProvider {
+    /// A provider reading through `objects`, with the applied record read
+    /// once for the plan.
+    pub fn new(objects: Arc<Objects>, record: Arc<AppliedRecord>) -> Self {
+        ManifestProvider { objects, record }
+    }
+
+    /// The objects of `listed` that exist.
+    async fn existing(&self, listed: &[ObjectRef]) -> Result<Vec<ObjectRef>, ManifestError> {
+        let mut found = Vec::new();
+        for reference in listed {
+            if self.objects.get(reference).await?.is_some() {
+                found.push(reference.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The manifests the applied record lists that `in_spec` does not know.
+    pub async fn orphans(
+        &self,
+        in_spec: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Orphan>, ManifestError> {
+        let mut orphans = Vec::new();
+        for (key, entry) in &self.record.0 {
+            let Some(name) = key.strip_prefix("manifests.") else {
+                continue;
+            };
+            if in_spec(name) {
+                continue;
+            }
+            orphans.push(Orphan {
+                name: name.to_owned(),
+                existing: self.existing(&recorded_objects(entry)).await?,
+                entry: entry.clone(),
+            });
+        }
+        Ok(orphans)
+    }
+
+    /// Does the steps of an orphan's plan.
+    pub async fn apply_orphan(
+        &self,
+        orphan: &Orphan,
+        steps: &[ManifestStep],
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ManifestError> {
+        let address = format!("manifests.{}", orphan.name);
+        self.run(&address, None, steps, progress).await
+    }
+
+    async fn delete(&self, reference: &ObjectRef) -> Result<(), ManifestError> {
+        let Some(info) = self
+            .objects
+            .kind(&reference.api_version, &reference.kind)
+            .await?
+        else {
+            return Ok(());
+        };
+        let deleted = self
+            .objects
+            .api(&info, reference.namespace.as_deref())
+            .delete(&reference.name, &Default::default())
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(source) => Err(ManifestError::Change {
+                what: "delete",
+                object: reference.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Server-side applies the manifest's objects; the references applied,
+    /// namespaces filled in where the kind is namespaced (a kind whose CRD
+    /// arrived after the plan looked included).
+    async fn server_side_apply(
+        &self,
+        desired: &DesiredManifest,
+    ) -> Result<Vec<ObjectRef>, ManifestError> {
+        use kube::api::{Patch, PatchParams};
+
+        let mut applied = Vec::new();
+        for object in &desired.objects {
+            let Some(mut reference) = ObjectRef::of(object) else {
+                continue;
+            };
+            let info = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+                .ok_or_else(|| ManifestError::NotServed {
+                    kind: reference.kind.clone(),
+                    api_version: reference.api_version.clone(),
+                })?;
+            reference.namespace = if info.namespaced {
+                reference
+                    .namespace
+                    .clone()
+                    .or_else(|| desired.spec.namespace.clone())
+                    .or_else(|| Some("default".to_owned()))
+            } else {
+                None
+            };
+            let mut object = object.clone();
+            if let Some(ns) = &reference.namespace {
+                object["metadata"]["namespace"] = json!(ns);
+            }
+            let params = PatchParams::apply("kindform").force();
+            self.objects
+                .api(&info, reference.namespace.as_deref())
+                .patch(&reference.name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|source| ManifestError::Change {
+                    what: "apply",
+                    object: reference.to_string(),
+                    source,
+                })?;
+            applied.push(reference);
+        }
+        Ok(applied)
+    }
+
+    /// Does `steps` for the manifest at `address` (`desired` is `None` for
+    /// an orphan, whose plans only delete and forget).
+    async fn run(
+        &self,
+        address: &str,
+        desired: Option<&DesiredManifest>,
+        steps: &[ManifestStep],
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ManifestError> {
+        let mut applied: Option<Vec<ObjectRef>> = None;
+        for step in steps {
+            progress.step(&step.to_string());
+            match (step, desired) {
+                (ManifestStep::Apply { .. }, Some(desired)) => {
+                    applied = Some(self.server_side_apply(desired).await?);
+                }
+                (ManifestStep::Delete { object }, _) => self.delete(object).await?,
+                (ManifestStep::Wait { index, .. }, Some(desired)) => {
+                    if let Some(wait) = desired.spec.wait.get(*index) {
+                        kindform_kube::wait::wait_for(
+                            &self.objects,
+                            wait,
+                            desired.spec.namespace.as_deref(),
+                        )
+                        .await?;
+                    }
+                }
+                (ManifestStep::Record { objects }, Some(desired)) => {
+                    let applied = applied.as_deref().unwrap_or(objects);
+                    let entry = record_entry(desired, applied);
+                    AppliedRecord::write(self.objects.client(), address, &entry).await?;
+                }
+                (ManifestStep::Forget, _) => {
+                    AppliedRecord::forget(self.objects.client(), address).await?;
+                }
+                (_, None) => return Err(ManifestError::NotInSpec(address.to_owned())),
+            }
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+impl Provider for ManifestProvider {
+    type Desired = DesiredManifest;
+    type Live = ManifestLive;
+    type Step = ManifestStep;
+    type Error = ManifestError;
+
+    async fn observe(&self, desired: &DesiredManifest) -> Result<ManifestLive, ManifestError> {
+        let mut objects = Vec::new();
+        for object in &desired.objects {
+            let Some(mut reference) = ObjectRef::of(object) else {
+                continue;
+            };
+            let Some(info) = self
+                .objects
+                .kind(&reference.api_version, &reference.kind)
+                .await?
+            else {
+                objects.push(LiveObject {
+                    reference,
+                    served: false,
+                    live: None,
+                });
+                continue;
+            };
+            reference.namespace = if info.namespaced {
+                reference
+                    .namespace
+                    .or_else(|| desired.spec.namespace.clone())
+                    .or_else(|| Some("default".to_owned()))
+            } else {
+                None
+            };
+            let live = self.objects.get(&reference).await?.map(|o| comparable(&o));
+            objects.push(LiveObject {
+                reference,
+                served: true,
+                live,
+            });
+        }
+        let wanted: Vec<&ObjectRef> = objects.iter().map(|o| &o.reference).collect();
+        let left: Vec<ObjectRef> = self
+            .record
+            .get(&desired.address)
+            .map(recorded_objects)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| !wanted.contains(&r))
+            .collect();
+        let stale = self.existing(&left).await?;
+        let mut unmet = Vec::new();
+        if objects.iter().all(|o| o.live.is_some()) {
+            for wait in &desired.spec.wait {
+                let namespace = desired.spec.namespace.as_deref();
+                if let Some(missing) = kindform_kube::wait::unmet(&self.objects, wait, namespace).await? {
+                    unmet.push(format!("{}: {missing}", kindform_kube::wait::describe(wait)));
+                }
+            }
+        }
+        Ok(ManifestLive {
+            objects,
+            stale,
+            unmet,
+        })
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredManifest,
+        steps: &[ManifestStep],
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ManifestError> {
+        self.run(&desired.address, Some(desired), steps, progress)
+            .await
+    }
+
+    fn diff(&self, desired: &DesiredManifest, live: &ManifestLive) -> Diff<ManifestStep> {
+        crate::diff::diff(desired, live)
+    }
+
+    fn plan_create(&self, desired: &DesiredManifest) -> Diff<ManifestStep> {
+        crate::diff::plan_create(desired)
+    }
+
+    fn plan_delete(
+        &self,
+        _desired: &DesiredManifest,
+        live: Option<&ManifestLive>,
+    ) -> Vec<ManifestStep> {
+        let live: Vec<ObjectRef> = live
+            .map(|l| {
+                l.objects
+                    .iter()
+                    .filter(|o| o.live.is_some())
+                    .map(|o| o.reference.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        delete_steps(&live)
+    }
+
+    fn health(&self, desired: &DesiredManifest, live: &ManifestLive) -> Health {
+        let mut health = Health::healthy();
+        let absent: Vec<String> = live
+            .objects
+            .iter()
+            .filter(|o| o.live.is_none())
+            .map(|o| o.reference.to_string())
+            .collect();
+        if !absent.is_empty() {
+            health.note(
+                HealthState::Broken,
+                format!("absent: {}", absent.join(", ")),
+            );
+            return health;
+        }
+        for unmet in &live.unmet {
+            health.note(HealthState::Degraded, format!("does not hold: {unmet}"));
+        }
+        if health.state == HealthState::Healthy {
+            let count = live.objects.len();
+            health.evidence.push(format!(
+                "{count} object{} present{}",
+                if count == 1 { "" } else { "s" },
+                if desired.spec.wait.is_empty() {
+                    ""
+                } else {
+                    ", every wait condition holds"
+                }
+            ));
+        }
+        health
+    }
+
+}

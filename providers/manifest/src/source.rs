@@ -1,0 +1,181 @@
+//! A manifest's source: the YAML the spec names (a file, a folder, inline
+//! text, or a download pinned by SHA-256), parsed into objects that carry
+//! kindform's labels.
+
+use std::path::{Path, PathBuf};
+
+use kindform_api::{ManifestSource, ManifestSpec};
+use kindform_kube::ObjectRef;
+use serde_json::{Value, json};
+
+use crate::error::ManifestError;
+
+/// The label every object kindform applies carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kindform");
+/// The label naming the environment that applied an object.
+pub const ENVIRONMENT_LABEL: &str = "kindform.dev/environment";
+/// The label naming the address that applied an object.
+pub const ADDRESS_LABEL: &str = "kindform.dev/address";
+
+/// A manifest as the spec means it: its objects read, parsed and labelled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredManifest {
+    /// `manifests.<name>`.
+    pub address: String,
+    /// The spec's definition.
+    pub spec: ManifestSpec,
+    /// Its objects, in file order, with kindform's labels.
+    pub objects: Vec<Value>,
+}
+
+/// Reads the manifest's YAML and labels its objects. `base_dir` is the
+/// spec's folder; downloads are looked for in `state_dir/downloads`.
+pub fn resolve(
+    name: &str,
+    spec: &ManifestSpec,
+    environment: &str,
+    base_dir: &Path,
+    state_dir: &Path,
+) -> Result<DesiredManifest, ManifestError> {
+    let address = format!("manifests.{name}");
+    let mut documents = Vec::new();
+    match &spec.source {
+        ManifestSource::Inline(text) => parse_into(text, "the inline YAML", &mut documents)?,
+        ManifestSource::Path(path) => {
+            let full = base_dir.join(path);
+            let files = if full.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&full)
+                    .map_err(|source| ManifestError::Read {
+                        path: full.clone(),
+                        source,
+                    })?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                    })
+                    .collect();
+                files.sort();
+                files
+            } else {
+                vec![full]
+            };
+            for file in files {
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
+                        path: file.clone(),
+                        source,
+                    })?;
+                parse_into(&text, &file.display().to_string(), &mut documents)?;
+            }
+        }
+        ManifestSource::Url { url, sha256 } => {
+            let cached = download_path(state_dir, &sha256.to_lowercase());
+            let text = std::fs::read_to_string(&cached)
+                .map_err(|_| ManifestError::NotDownloaded { url: url.clone() })?;
+            parse_into(&text, url, &mut documents)?;
+        }
+    }
+    let objects = documents
+        .into_iter()
+        .map(|mut object| {
+            label(&mut object, environment, &address);
+            object
+        })
+        .collect();
+    Ok(DesiredManifest {
+        address,
+        spec: spec.clone(),
+        objects,
+    })
+}
+
+/// Where a downloaded manifest is kept: the state folder's `downloads`,
+/// by its SHA-256 (so a pinned file is fetched once).
+pub fn download_path(state_dir: &Path, sha256: &str) -> PathBuf {
+    state_dir.join("downloads").join(format!("{sha256}.yaml"))
+}
+
+/// Downloads the manifests the spec names by URL and keeps those whose body
+/// has the SHA-256 the spec pins; a cached download is not fetched again.
+pub async fn download(spec: &ManifestSpec, state_dir: &Path) -> Result<(), ManifestError> {
+    use sha2::Digest as _;
+
+    let ManifestSource::Url { url, sha256 } = &spec.source else {
+        return Ok(());
+    };
+    let path = download_path(state_dir, &sha256.to_lowercase());
+    if path.is_file() {
+        return Ok(());
+    }
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ManifestError::Download {
+        url: url.clone(),
+        source,
+    };
+    let response = reqwest::get(url.as_str())
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| failed(Box::new(e)))?;
+    let body = response.bytes().await.map_err(|e| failed(Box::new(e)))?;
+    let actual: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if !actual.eq_ignore_ascii_case(sha256) {
+        return Err(ManifestError::Checksum {
+            url: url.clone(),
+            actual,
+            expected: sha256.clone(),
+        });
+    }
+    let write = async {
+        tokio::fs::create_dir_all(path.parent().unwrap_or(state_dir)).await?;
+        tokio::fs::write(&path, &body).await
+    };
+    write.await.map_err(|e| failed(Box::new(e)))
+}
+
+fn parse_into(text: &str, path: &str, out: &mut Vec<Value>) -> Result<(), ManifestError> {
+    use serde::Deserialize as _;
+    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(document).map_err(|source| ManifestError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        if value.get("kind").and_then(Value::as_str) == Some("List") {
+            out.extend(
+                value
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        if ObjectRef::of(&value).is_none() {
+            return Err(ManifestError::NotAnObject {
+                path: path.to_owned(),
+                index: i + 1,
+            });
+        }
+        out.push(value);
+    }
+    Ok(())
+}
+
+fn label(object: &mut Value, environment: &str, address: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(MANAGED_BY.0.to_owned(), json!(MANAGED_BY.1));
+        labels.insert(ENVIRONMENT_LABEL.to_owned(), json!(environment));
+        labels.insert(ADDRESS_LABEL.to_owned(), json!(address));
+    }
+}
+
