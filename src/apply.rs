@@ -211,7 +211,9 @@ impl Applying<'_> {
                     Step::Image(s) => Some(s.clone()),
                     _ => None,
                 })?;
-                p.apply(d, &steps, &progress).await.map_err(|e| error_chain(&e))
+                p.apply(d, &steps, &progress)
+                    .await
+                    .map_err(|e| error_chain(&e))
             }
             Desired::Release(d) => {
                 let p = providers.releases.as_ref().ok_or_else(missing)?;
@@ -219,7 +221,9 @@ impl Applying<'_> {
                     Step::Release(s) => Some(s.clone()),
                     _ => None,
                 })?;
-                p.apply(d, &steps, &progress).await.map_err(|e| error_chain(&e))
+                p.apply(d, &steps, &progress)
+                    .await
+                    .map_err(|e| error_chain(&e))
             }
             Desired::Manifest(d) => {
                 let steps = provider_steps(address, &steps, |s| match s {
@@ -262,7 +266,11 @@ fn provider_steps<S>(
         }
         match own(step) {
             Some(s) => out.push(s),
-            None => return Err(format!("the plan of {address} holds a step of another kind: {step}")),
+            None => {
+                return Err(format!(
+                    "the plan of {address} holds a step of another kind: {step}"
+                ));
+            }
         }
     }
     Ok(out)
@@ -282,7 +290,9 @@ impl Visit<Address> for Applying<'_> {
         }
         self.doing.lock().unwrap().insert(address.clone(), action);
         let address = address.clone();
-        Some(Box::pin(async move { self.run(&address).await.map(|_| ()) }))
+        Some(Box::pin(
+            async move { self.run(&address).await.map(|_| ()) },
+        ))
     }
 }
 
@@ -349,9 +359,15 @@ pub async fn apply(mut walk: Walk<'_>) -> Report {
             .changes
             .iter()
             .map(|c| {
-                let deps: Vec<Address> = graph.dependencies(&c.address).into_iter().cloned().collect();
+                let deps: Vec<Address> = graph
+                    .dependencies(&c.address)
+                    .into_iter()
+                    .cloned()
+                    .collect();
                 // An orphan waits for the cluster only.
-                let deps = if deps.is_empty() && c.address.is_in_cluster() && !graph.contains(&c.address)
+                let deps = if deps.is_empty()
+                    && c.address.is_in_cluster()
+                    && !graph.contains(&c.address)
                 {
                     vec![Address::Cluster]
                 } else {

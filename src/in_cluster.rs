@@ -10,8 +10,8 @@ use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
 use kindform_helm::{Helm, ReleaseProvider, Surroundings};
 use kindform_image::ImageProvider;
-use kindform_manifest::ManifestProvider;
 use kindform_kube::{AppliedRecord, Objects};
+use kindform_manifest::ManifestProvider;
 
 use crate::observe::Session;
 

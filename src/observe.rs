@@ -363,7 +363,8 @@ pub async fn observe_one(
         }
         Desired::Check(d) => {
             let p = &providers.checks;
-            let mut seen = observe_with(p, d, address, forced, |()| Live::Check, Step::Check).await?;
+            let mut seen =
+                observe_with(p, d, address, forced, |()| Live::Check, Step::Check).await?;
             seen.health = None;
             Ok(seen)
         }

@@ -81,14 +81,8 @@ pub fn resolve(
                     .map_err(|e| failed(Box::new(e)))?,
             )),
             Address::Manifest(n) => Desired::Manifest(
-                kindform_manifest::resolve(
-                    n,
-                    &spec.manifests[n],
-                    &spec.name,
-                    base,
-                    state_dir,
-                )
-                .map_err(|e| failed(Box::new(e)))?,
+                kindform_manifest::resolve(n, &spec.manifests[n], &spec.name, base, state_dir)
+                    .map_err(|e| failed(Box::new(e)))?,
             ),
             Address::Check(n) => Desired::Check(DesiredCheck {
                 spec: spec.checks[n].clone(),

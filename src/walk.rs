@@ -94,9 +94,7 @@ where
                 let blocked = deps.iter().find_map(|d| match states.get(d) {
                     Some(State::Ended(Ending::Failed(..))) => Some(format!("{d} failed")),
                     Some(State::Ended(Ending::Skipped(_))) => Some(format!("{d} was skipped")),
-                    Some(State::Ended(Ending::NotStarted)) => {
-                        Some(format!("{d} was not started"))
-                    }
+                    Some(State::Ended(Ending::NotStarted)) => Some(format!("{d} was not started")),
                     _ => None,
                 });
                 if let Some(because) = blocked {
@@ -210,7 +208,11 @@ mod tests {
             Some(Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 self.running.fetch_sub(1, Ordering::SeqCst);
-                if ok { Ok(()) } else { Err("it broke".to_owned()) }
+                if ok {
+                    Ok(())
+                } else {
+                    Err("it broke".to_owned())
+                }
             }))
         }
     }
@@ -229,7 +231,10 @@ mod tests {
             self.0.lock().unwrap().push(format!("fail {node}: {error}"));
         }
         fn skipped(&self, node: &&'static str, because: &str) {
-            self.0.lock().unwrap().push(format!("skip {node}: {because}"));
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("skip {node}: {because}"));
         }
     }
 
@@ -262,7 +267,10 @@ mod tests {
         let told = Told::default();
         let (endings, stopped) = walk(&g, 4, go(), &fake, &told).await;
         assert!(!stopped);
-        assert_eq!(endings["image"], Ending::Done(endings_took(&endings, "image")));
+        assert_eq!(
+            endings["image"],
+            Ending::Done(endings_took(&endings, "image"))
+        );
         assert_eq!(
             endings["platform"],
             Ending::Failed(endings_took(&endings, "platform"), "it broke".into())
@@ -300,7 +308,8 @@ mod tests {
         let work: Vec<(&'static str, u64, bool)> = names.iter().map(|n| (*n, 15, true)).collect();
         for parallelism in [1, 3] {
             let fake = Fake::new(&work);
-            let (endings, _) = walk(&graph(&edges), parallelism, go(), &fake, &Told::default()).await;
+            let (endings, _) =
+                walk(&graph(&edges), parallelism, go(), &fake, &Told::default()).await;
             assert!(endings.values().all(|e| matches!(e, Ending::Done(_))));
             assert_eq!(fake.most.load(Ordering::SeqCst), parallelism);
         }
@@ -310,7 +319,12 @@ mod tests {
     async fn a_stop_lets_running_work_finish_and_starts_nothing_new() {
         let g = graph(&[("a", &[]), ("b", &[]), ("c", &["a"]), ("d", &["c"])]);
         let (lever, stop) = watch::channel(false);
-        let mut fake = Fake::new(&[("a", 20, true), ("b", 20, true), ("c", 1, true), ("d", 1, true)]);
+        let mut fake = Fake::new(&[
+            ("a", 20, true),
+            ("b", 20, true),
+            ("c", 1, true),
+            ("d", 1, true),
+        ]);
         fake.stop_on = Some(("b", lever));
         let told = Told::default();
         let (endings, stopped) = walk(&g, 4, stop, &fake, &told).await;

@@ -400,7 +400,7 @@ async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmM
     let (code, _, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("no longer matches the environment; make a new plan")
+        stderr.contains("is not the plan kindform makes now; nothing was changed. Make a new plan")
             && stderr.contains("  - releases.platform: its live state changed"),
         "{stderr}"
     );
@@ -410,6 +410,67 @@ async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmM
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     assert_eq!(code, 0, "{text}");
+}
+
+/// A saved plan is never run as written: an action or a step edited in
+/// the file is refused, naming what differs, and nothing is changed.
+async fn an_edited_saved_plan_is_refused(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    let (code, _, stderr) = env.kindform(&["plan", "--out", "saved.plan", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    let file = env.dir.join("saved.plan");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut edited = saved.clone();
+        change(&mut edited);
+        std::fs::write(&file, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    };
+    let cluster = |plan: &mut serde_json::Value| -> usize {
+        plan["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| c["address"] == "cluster")
+            .unwrap()
+    };
+    // The converged cluster's no-op made a delete.
+    edit(&|plan| {
+        let at = cluster(plan);
+        plan["plan"]["changes"][at]["action"] = serde_json::json!("delete");
+        plan["plan"]["changes"][at]["steps"] = serde_json::json!(["kind delete cluster --name kf"]);
+    });
+    let (code, stdout, stderr) =
+        env.kindform(&["apply", "--auto-approve", "saved.plan", "--var", &port]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("is not the plan kindform makes now; nothing was changed")
+            && stderr
+                .contains("  - cluster: the saved plan says delete, a plan made now says no-op"),
+        "{stderr}"
+    );
+    // A step slipped into a no-op's typed steps.
+    edit(&|plan| {
+        plan["steps"]["cluster"] =
+            serde_json::json!([{"cluster": {"step": "delete", "cluster": "kf"}}]);
+    });
+    let (code, _, stderr) =
+        env.kindform(&["apply", "--auto-approve", "saved.plan", "--var", &port]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr
+            .contains("  - cluster: its steps in the saved plan are not those of a plan made now"),
+        "{stderr}"
+    );
+    let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    assert_eq!(code, 0, "the environment is as it was: {text}");
+    // The file as saved runs.
+    edit(&|_| {});
+    let (code, stdout, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
 
 async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster(
@@ -679,6 +740,7 @@ with_both_helm_majors!(
     a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job,
     a_second_apply_is_refused_while_the_first_holds_the_lock,
     a_saved_plan_is_applied_only_while_the_world_has_not_moved,
+    an_edited_saved_plan_is_refused,
     apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster,
     a_failing_check_explains_itself_with_pod_states_events_and_logs,
     ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges,

@@ -100,7 +100,7 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
         .find("releases.platform: repair done")
         .expect(&stderr);
     let web_restart = stderr
-        .find("releases.web: rollout restart deployment/web in apps")
+        .find("releases.web: rollout restart the workloads of releases.web and wait for them")
         .expect(&stderr);
     assert!(platform_done < web_restart, "platform first: {stderr}");
     let web = env

@@ -221,7 +221,12 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
 
 /// The plan of a destroy: the cluster is deleted, and what is in it goes
 /// with it (so nothing in it is deleted one by one); local images stay.
-fn destroy_plan(spec: &Spec, graph: &Graph, cluster: Vec<Step>, settings: serde_json::Value) -> Plan {
+fn destroy_plan(
+    spec: &Spec,
+    graph: &Graph,
+    cluster: Vec<Step>,
+    settings: serde_json::Value,
+) -> Plan {
     let mut changes = vec![Change {
         address: Address::Cluster,
         action: Action::Delete,

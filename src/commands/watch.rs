@@ -75,11 +75,7 @@ impl Memory {
 /// Splits a plan into what watch does now and what it leaves to the user:
 /// repairs, and changes to what matched the spec at the previous look
 /// (`drifted`), are done; other changes are pending unless `everything`.
-fn split(
-    plan: &Plan,
-    drifted: impl Fn(&Address) -> bool,
-    everything: bool,
-) -> (Plan, Vec<String>) {
+fn split(plan: &Plan, drifted: impl Fn(&Address) -> bool, everything: bool) -> (Plan, Vec<String>) {
     let mut now = plan.clone();
     let mut pending = Vec::new();
     for change in &mut now.changes {
@@ -371,7 +367,14 @@ impl Look<'_> {
             stop,
         };
         let cancel = self.session.cancel.clone();
-        let report = walk(self.global, make, &mut journal, Some(stopped.clone()), cancel).await;
+        let report = walk(
+            self.global,
+            make,
+            &mut journal,
+            Some(stopped.clone()),
+            cancel,
+        )
+        .await;
         let text = report_text(&report, "Repair");
         journal.record("result", serde_json::json!({"report": text}));
         for line in text.lines().filter(|l| !l.trim().is_empty()) {

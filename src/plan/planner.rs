@@ -129,20 +129,25 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             _ if cascaded => (Action::Create, vec![Reason::ClusterReplaced]),
             _ if forced => {
                 let mut reasons = vec![Reason::ReplaceRequested];
-                reasons.extend(reasons_of(diff).into_iter().filter(|r| *r != Reason::Absent));
+                reasons.extend(
+                    reasons_of(diff)
+                        .into_iter()
+                        .filter(|r| *r != Reason::Absent),
+                );
                 if diff.before.is_null() {
                     (Action::Create, reasons)
                 } else {
-                    steps = observed.replacements.get(address).cloned().unwrap_or_default();
+                    steps = observed
+                        .replacements
+                        .get(address)
+                        .cloned()
+                        .unwrap_or_default();
                     (Action::Replace, reasons)
                 }
             }
             _ => (action_of(diff), reasons_of(diff)),
         };
-        if *address == Address::Cluster
-            && cluster_cascades
-            && matches!(action, Action::Replace)
-        {
+        if *address == Address::Cluster && cluster_cascades && matches!(action, Action::Replace) {
             steps.push(Step::Engine(EngineStep::RemakeContents));
         }
         let mut details: Vec<String> = diff

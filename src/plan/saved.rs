@@ -58,7 +58,12 @@ fn changes_of(document: &Value) -> Option<Vec<SavedChange>> {
 fn typed_steps(plan: &Plan) -> BTreeMap<String, Vec<Value>> {
     plan.changes
         .iter()
-        .map(|c| (c.address.to_string(), c.steps.iter().map(|s| s.typed()).collect()))
+        .map(|c| {
+            (
+                c.address.to_string(),
+                c.steps.iter().map(|s| s.typed()).collect(),
+            )
+        })
         .collect()
 }
 

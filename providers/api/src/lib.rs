@@ -30,6 +30,6 @@ pub use health::{Health, HealthState};
 pub use image::{BuildSpec, ImageSpec};
 pub use kind_config::KindConfig;
 pub use manifest::{ManifestSource, ManifestSpec, WaitCondition, WaitFor};
-pub use release::{ReleaseHealth, ReleaseSpec, Scalar, SetValue};
 pub use reason::Reason;
+pub use release::{ReleaseHealth, ReleaseSpec, Scalar, SetValue};
 pub use spec::Spec;

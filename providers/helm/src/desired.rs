@@ -246,4 +246,3 @@ pub fn record_entry(desired: &DesiredRelease) -> Option<RecordEntry> {
         settings,
     })
 }
-

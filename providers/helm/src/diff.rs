@@ -114,7 +114,11 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
                     .sensitive
                     .iter()
                     .any(|s| s.join(".") == p || p.starts_with(&format!("{}.", s.join("."))));
-                if secret { format!("{p} (sensitive)") } else { p }
+                if secret {
+                    format!("{p} (sensitive)")
+                } else {
+                    p
+                }
             })
             .collect();
         differences.push(Difference::new(

@@ -74,4 +74,3 @@ pub enum ReleaseError {
         explanation: String,
     },
 }
-

@@ -20,7 +20,10 @@ pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
 impl ReleaseProvider {
     /// Renders the chart (`helm template`, the set values on stdin) and
     /// returns the objects that exist without this release's ownership.
-    pub(crate) async fn conflicts(&self, desired: &DesiredRelease) -> Result<Vec<ObjectRef>, ReleaseError> {
+    pub(crate) async fn conflicts(
+        &self,
+        desired: &DesiredRelease,
+    ) -> Result<Vec<ObjectRef>, ReleaseError> {
         let mut args = vec!["template".to_owned(), desired.name.clone()];
         args.extend(desired.chart_args());
         args.extend(["--namespace".into(), desired.spec.namespace.clone()]);

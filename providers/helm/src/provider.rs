@@ -215,7 +215,11 @@ impl Provider for ReleaseProvider {
         }]
     }
 
-    fn plan_delete(&self, desired: &DesiredRelease, _live: Option<&ReleaseLive>) -> Vec<ReleaseStep> {
+    fn plan_delete(
+        &self,
+        desired: &DesiredRelease,
+        _live: Option<&ReleaseLive>,
+    ) -> Vec<ReleaseStep> {
         vec![
             ReleaseStep::Uninstall {
                 release: desired.name.clone(),

@@ -62,7 +62,10 @@ impl ReleaseProvider {
     }
 
     /// Whether the release is still broken, so the fallback must run.
-    pub(crate) async fn still_broken(&self, desired: &DesiredRelease) -> Result<bool, ReleaseError> {
+    pub(crate) async fn still_broken(
+        &self,
+        desired: &DesiredRelease,
+    ) -> Result<bool, ReleaseError> {
         Ok(self.health_now(desired).await?.state == HealthState::Broken)
     }
 
@@ -91,7 +94,10 @@ impl ReleaseProvider {
             }
             Fallback::Reinstall => {
                 self.helm
-                    .run(&uninstall_args(desired, self.helm.version().wait_flag()), None)
+                    .run(
+                        &uninstall_args(desired, self.helm.version().wait_flag()),
+                        None,
+                    )
                     .await?;
                 let _ = self.upgrade(desired).await;
                 tried.push("reinstalled it".to_owned());

@@ -79,7 +79,10 @@ mod tests {
                 ReleaseStatus::Unknown,
             ]
         );
-        assert_eq!(ReleaseStatus::PendingRollback.to_string(), "pending-rollback");
+        assert_eq!(
+            ReleaseStatus::PendingRollback.to_string(),
+            "pending-rollback"
+        );
         assert!(ReleaseStatus::PendingUpgrade.is_pending());
         assert!(!ReleaseStatus::Failed.is_pending());
     }

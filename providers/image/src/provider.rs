@@ -12,7 +12,6 @@ use kindform_api::{Health, HealthState, ImageSpec};
 use kindform_kube::Workload;
 use serde::Serialize;
 
-
 use crate::context::{CONTEXT_LABEL, ContextError, context_hash};
 use crate::nodes::NodeRefs;
 use crate::step::ImageStep;

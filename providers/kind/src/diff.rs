@@ -238,3 +238,233 @@ fn replacements(
     }
     differences
 }
+
+#[cfg(test)]
+mod tests {
+    use kindform_api::provider::Effect;
+    use kindform_api::{ClusterSpec, KindConfig, Reason};
+    use kindform_kube::RecordEntry;
+
+    use super::{diff, replace_steps};
+    use crate::cluster::{ApiState, ClusterLive, NodeContainer};
+    use crate::converge::record_entry;
+    use crate::settings::{node_images, without_digest};
+
+    fn spec(allow_rebuild: bool) -> ClusterSpec {
+        let config: KindConfig = serde_json::from_value(
+            serde_json::json!({"nodes": [{"role": "control-plane"}, {"role": "worker"}]}),
+        )
+        .unwrap();
+        ClusterSpec {
+            name: "kf".into(),
+            node_image: None,
+            config_file: None,
+            config,
+            ready_timeout: Some("10s".parse().unwrap()),
+            allow_rebuild,
+        }
+    }
+
+    /// The cluster as the spec wants it, every node running, the API
+    /// answering, the record written.
+    fn converged(spec: &ClusterSpec) -> ClusterLive {
+        let image = without_digest(&node_images(spec)[0]).to_owned();
+        ClusterLive {
+            nodes: vec![
+                node("kf-control-plane", "control-plane", &image),
+                node("kf-worker", "worker", &image),
+            ],
+            api: ApiState::Reachable {
+                not_ready: Vec::new(),
+            },
+            applied: Some(record_entry(spec)),
+            system: Vec::new(),
+            stuck_system: Vec::new(),
+        }
+    }
+
+    fn node(name: &str, role: &str, image: &str) -> NodeContainer {
+        NodeContainer {
+            name: name.into(),
+            role: role.into(),
+            running: true,
+            image: image.into(),
+        }
+    }
+
+    /// One row: a change to the converged cluster, the reasons and effects
+    /// the diff must give, and its plan's lines.
+    struct Row {
+        what: &'static str,
+        allow_rebuild: bool,
+        change: fn(&mut ClusterLive),
+        reasons: &'static [(Reason, Effect)],
+        steps: &'static [&'static str],
+    }
+
+    #[test]
+    fn the_cluster_diff_over_observed_states() {
+        let rows = [
+            Row {
+                what: "converged",
+                allow_rebuild: true,
+                change: |_| {},
+                reasons: &[],
+                steps: &[],
+            },
+            Row {
+                what: "a stopped worker",
+                allow_rebuild: true,
+                change: |live| live.nodes[1].running = false,
+                reasons: &[(Reason::NodeStopped, Effect::Repair)],
+                steps: &[
+                    "start stopped node containers: kf-worker",
+                    "wait for the API and every node to be Ready (10s)",
+                    "replace the cluster \"kf\" if they do not come back",
+                ],
+            },
+            Row {
+                what: "a stopped worker, no rebuild",
+                allow_rebuild: false,
+                change: |live| live.nodes[1].running = false,
+                reasons: &[(Reason::NodeStopped, Effect::Repair)],
+                steps: &[
+                    "start stopped node containers: kf-worker",
+                    "wait for the API and every node to be Ready (10s)",
+                    "stop if they do not come back: rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false)",
+                ],
+            },
+            Row {
+                what: "an API that does not answer",
+                allow_rebuild: true,
+                change: |live| {
+                    live.api = ApiState::Unreachable {
+                        reason: "connection refused".into(),
+                    }
+                },
+                reasons: &[(Reason::ApiUnreachable, Effect::Repair)],
+                steps: &[
+                    "wait for the API to answer (5s)",
+                    "restart the kf-control-plane container and wait for the API (10s)",
+                    "replace the cluster \"kf\" if the API does not come back",
+                ],
+            },
+            Row {
+                what: "a node not Ready",
+                allow_rebuild: true,
+                change: |live| {
+                    live.api = ApiState::Reachable {
+                        not_ready: vec!["kf-worker".into()],
+                    }
+                },
+                reasons: &[(Reason::NodeNotReady, Effect::Repair)],
+                steps: &[
+                    "wait for every node to be Ready (10s)",
+                    "restart the containers of nodes still not Ready: kf-worker",
+                ],
+            },
+            Row {
+                what: "a missing worker",
+                allow_rebuild: true,
+                change: |live| {
+                    live.nodes.pop();
+                },
+                reasons: &[(Reason::NodeMissing, Effect::ForcesReplacement)],
+                steps: &[
+                    "kind delete cluster --name kf",
+                    "kind create cluster --name kf (2 nodes, kindest/node:v1.36.1)",
+                    "wait for the API and every node to be Ready",
+                    "record the cluster's settings in the applied record (kube-system/kindform)",
+                ],
+            },
+            Row {
+                what: "a missing worker, no rebuild",
+                allow_rebuild: false,
+                change: |live| {
+                    live.nodes.pop();
+                },
+                reasons: &[(Reason::NodeMissing, Effect::ForcesReplacement)],
+                steps: &[
+                    "stop: replacing the cluster \"kf\" is not allowed (--no-rebuild, or allow_rebuild = false)",
+                ],
+            },
+            Row {
+                what: "another node image",
+                allow_rebuild: true,
+                change: |live| live.nodes[0].image = "kindest/node:v1.30.0".into(),
+                reasons: &[(Reason::NodeImageChanged, Effect::ForcesReplacement)],
+                steps: &[
+                    "kind delete cluster --name kf",
+                    "kind create cluster --name kf (2 nodes, kindest/node:v1.36.1)",
+                    "wait for the API and every node to be Ready",
+                    "record the cluster's settings in the applied record (kube-system/kindform)",
+                ],
+            },
+            Row {
+                what: "a record of other settings",
+                allow_rebuild: true,
+                change: |live| {
+                    live.applied = Some(RecordEntry {
+                        fingerprint: "other".into(),
+                        settings: serde_json::json!({"nodes": []}),
+                    })
+                },
+                reasons: &[(Reason::ConfigChanged, Effect::ForcesReplacement)],
+                steps: &[
+                    "kind delete cluster --name kf",
+                    "kind create cluster --name kf (2 nodes, kindest/node:v1.36.1)",
+                    "wait for the API and every node to be Ready",
+                    "record the cluster's settings in the applied record (kube-system/kindform)",
+                ],
+            },
+            Row {
+                what: "no record",
+                allow_rebuild: true,
+                change: |live| live.applied = None,
+                reasons: &[(Reason::Unrecorded, Effect::Update)],
+                steps: &[
+                    "record the cluster's settings in the applied record (kube-system/kindform)",
+                ],
+            },
+            Row {
+                what: "no node containers",
+                allow_rebuild: true,
+                change: |live| live.nodes.clear(),
+                reasons: &[(Reason::Absent, Effect::Create)],
+                steps: &[
+                    "kind create cluster --name kf (2 nodes, kindest/node:v1.36.1)",
+                    "wait for the API and every node to be Ready",
+                    "record the cluster's settings in the applied record (kube-system/kindform)",
+                ],
+            },
+        ];
+        for row in rows {
+            let spec = spec(row.allow_rebuild);
+            let mut live = converged(&spec);
+            (row.change)(&mut live);
+            let diff = diff(&spec, &live);
+            let reasons: Vec<(Reason, Effect)> = diff
+                .differences
+                .iter()
+                .map(|d| (d.reason.clone(), d.effect))
+                .collect();
+            let steps: Vec<String> = diff.steps.iter().map(ToString::to_string).collect();
+            assert_eq!(reasons, row.reasons, "{}", row.what);
+            assert_eq!(steps, row.steps, "{}", row.what);
+        }
+    }
+
+    #[test]
+    fn only_a_rung_escalates() {
+        let spec = spec(true);
+        let mut live = converged(&spec);
+        live.nodes[1].running = false;
+        let escalates: Vec<bool> = diff(&spec, &live)
+            .steps
+            .iter()
+            .map(|s| s.escalates())
+            .collect();
+        assert_eq!(escalates, [false, false, true]);
+        assert!(replace_steps(&spec, "").iter().all(|s| !s.escalates()));
+    }
+}

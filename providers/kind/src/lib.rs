@@ -12,7 +12,9 @@ mod kind_cli;
 mod settings;
 mod step;
 
-pub use cluster::{ApiState, CLUSTER_LABEL, ClusterError, ClusterLive, ClusterProvider, NodeContainer, ROLE_LABEL};
+pub use cluster::{
+    ApiState, CLUSTER_LABEL, ClusterError, ClusterLive, ClusterProvider, NodeContainer, ROLE_LABEL,
+};
 pub use converge::record_entry;
 pub use settings::{KIND_DEFAULT_IMAGE, settings};
 pub use step::ClusterStep;

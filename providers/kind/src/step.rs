@@ -166,7 +166,9 @@ impl fmt::Display for ClusterStep {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            ClusterStep::AwaitSystem { wait, .. } => write!(f, "wait for them to roll out ({wait})"),
+            ClusterStep::AwaitSystem { wait, .. } => {
+                write!(f, "wait for them to roll out ({wait})")
+            }
             ClusterStep::Record => f.write_str(
                 "record the cluster's settings in the applied record (kube-system/kindform)",
             ),

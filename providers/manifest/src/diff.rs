@@ -171,7 +171,9 @@ pub fn plan_create(desired: &DesiredManifest) -> Diff<ManifestStep> {
         objects: objects.clone(),
     }];
     steps.extend(wait_steps(desired));
-    steps.push(ManifestStep::Record { objects: objects.clone() });
+    steps.push(ManifestStep::Record {
+        objects: objects.clone(),
+    });
     Diff {
         differences: vec![Difference::new(
             Reason::Absent,

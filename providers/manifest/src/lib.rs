@@ -18,7 +18,6 @@ pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
 pub use provider::ManifestProvider;
 pub use source::{
-    ADDRESS_LABEL, DesiredManifest, ENVIRONMENT_LABEL, MANAGED_BY, download, download_path,
-    resolve,
+    ADDRESS_LABEL, DesiredManifest, ENVIRONMENT_LABEL, MANAGED_BY, download, download_path, resolve,
 };
 pub use step::ManifestStep;

@@ -88,4 +88,3 @@ pub fn record_entry(desired: &DesiredManifest, applied: &[ObjectRef]) -> RecordE
         settings: json!({"objects": applied, "prune": desired.spec.prune}),
     }
 }
-

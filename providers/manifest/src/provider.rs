@@ -241,8 +241,13 @@ impl Provider for ManifestProvider {
         if objects.iter().all(|o| o.live.is_some()) {
             for wait in &desired.spec.wait {
                 let namespace = desired.spec.namespace.as_deref();
-                if let Some(missing) = kindform_kube::wait::unmet(&self.objects, wait, namespace).await? {
-                    unmet.push(format!("{}: {missing}", kindform_kube::wait::describe(wait)));
+                if let Some(missing) =
+                    kindform_kube::wait::unmet(&self.objects, wait, namespace).await?
+                {
+                    unmet.push(format!(
+                        "{}: {missing}",
+                        kindform_kube::wait::describe(wait)
+                    ));
                 }
             }
         }
@@ -320,5 +325,4 @@ impl Provider for ManifestProvider {
         }
         health
     }
-
 }

@@ -54,4 +54,3 @@ pub(crate) fn comparable(object: &Value) -> Value {
     }
     out
 }
-

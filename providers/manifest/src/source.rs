@@ -178,4 +178,3 @@ fn label(object: &mut Value, environment: &str, address: &str) {
         labels.insert(ADDRESS_LABEL.to_owned(), json!(address));
     }
 }
-
