@@ -264,3 +264,364 @@ fn dependency_list(graph: &Graph, address: &Address) -> Vec<Address> {
     }
     deps.into_iter().cloned().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kindform_api::provider::{Diff, Difference, Effect};
+    use kindform_api::{Address, Health, HealthState, Reason};
+    use kindform_helm::ReleaseStep;
+    use kindform_kind::ClusterStep;
+    use serde_json::{Value, json};
+
+    use super::{Observed, PlanOptions, plan};
+    use crate::plan::{Action, Step};
+    use crate::spec::{LoadOptions, Loaded, load_text};
+
+    const SPEC: &str = r#"
+version = 1
+name = "env"
+
+[cluster]
+name = "kf"
+
+[releases.dapr]
+chart = "dapr"
+repo = "https://dapr.github.io/helm-charts/"
+version = "1.16.2"
+namespace = "dapr-system"
+
+[releases.web]
+chart = "web"
+repo = "https://charts.example/"
+version = "1.0.0"
+namespace = "apps"
+depends_on = ["releases.dapr"]
+
+[checks.page]
+http = { url = "http://127.0.0.1:8080/", status = 200 }
+depends_on = ["releases.web"]
+"#;
+
+    fn loaded(allow_rebuild: bool) -> Loaded {
+        let text = if allow_rebuild {
+            SPEC.to_owned()
+        } else {
+            SPEC.replace("name = \"kf\"", "name = \"kf\"\nallow_rebuild = false")
+        };
+        load_text(
+            text,
+            "kindform.toml",
+            Path::new("."),
+            &LoadOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn address(text: &str) -> Address {
+        text.parse().unwrap()
+    }
+
+    fn marker(text: &str) -> Step {
+        Step::Release(ReleaseStep::Upgrade {
+            command: text.to_owned(),
+        })
+    }
+
+    fn diff(differences: &[(Reason, Effect)], steps: &[Step], before: Value) -> Diff<Step> {
+        Diff {
+            differences: differences
+                .iter()
+                .map(|(r, e)| Difference::new(r.clone(), *e, "why"))
+                .collect(),
+            steps: steps.to_vec(),
+            before,
+            after: json!({}),
+        }
+    }
+
+    /// Everything observed and matching the spec.
+    fn converged() -> Observed {
+        let mut observed = Observed::default();
+        for a in ["cluster", "releases.dapr", "releases.web", "checks.page"] {
+            observed.diffs.insert(address(a), diff(&[], &[], json!({})));
+            observed.health.insert(address(a), Health::healthy());
+        }
+        observed
+            .restarts
+            .insert(address("releases.web"), vec![marker("restart web")]);
+        observed
+    }
+
+    fn broken() -> Health {
+        let mut health = Health::healthy();
+        health.note(HealthState::Broken, "crash-looping");
+        health
+    }
+
+    struct Row {
+        what: &'static str,
+        allow_rebuild: bool,
+        options: fn() -> PlanOptions,
+        change: fn(&mut Observed),
+        /// Each address the plan holds, with its action, reasons and steps.
+        want: &'static [(&'static str, Action, &'static str, &'static [&'static str])],
+    }
+
+    #[test]
+    fn the_planner_over_observed_diffs() {
+        let rows = [
+            Row {
+                what: "converged",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |_| {},
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    ("releases.dapr", Action::NoOp, "", &[]),
+                    ("releases.web", Action::NoOp, "", &[]),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "a cluster to make: everything in it is created",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.diffs.insert(
+                        address("cluster"),
+                        diff(
+                            &[(Reason::Absent, Effect::Create)],
+                            &[Step::Cluster(ClusterStep::AwaitCreated)],
+                            Value::Null,
+                        ),
+                    );
+                    o.diffs.insert(
+                        address("releases.web"),
+                        diff(
+                            &[(Reason::Absent, Effect::Create)],
+                            &[marker("install web")],
+                            Value::Null,
+                        ),
+                    );
+                },
+                want: &[
+                    (
+                        "cluster",
+                        Action::Create,
+                        "absent",
+                        &["wait for the API and every node to be Ready"],
+                    ),
+                    ("releases.dapr", Action::Create, "cluster-replaced", &[]),
+                    (
+                        "releases.web",
+                        Action::Create,
+                        "cluster-replaced",
+                        &["install web"],
+                    ),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "a cluster replaced: its contents made again",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.diffs.insert(
+                        address("cluster"),
+                        diff(
+                            &[(Reason::ConfigChanged, Effect::ForcesReplacement)],
+                            &[Step::Cluster(ClusterStep::Record)],
+                            json!({}),
+                        ),
+                    );
+                },
+                want: &[
+                    (
+                        "cluster",
+                        Action::Replace,
+                        "config-changed",
+                        &[
+                            "record the cluster's settings in the applied record (kube-system/kindform)",
+                            "create everything in the cluster again",
+                        ],
+                    ),
+                    ("releases.dapr", Action::Create, "cluster-replaced", &[]),
+                    ("releases.web", Action::Create, "cluster-replaced", &[]),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "a cluster that must be replaced and may not be: the rest planned as observed",
+                allow_rebuild: false,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.diffs.insert(
+                        address("cluster"),
+                        diff(
+                            &[(Reason::ConfigChanged, Effect::ForcesReplacement)],
+                            &[],
+                            json!({}),
+                        ),
+                    );
+                },
+                want: &[
+                    ("cluster", Action::Replace, "config-changed", &[]),
+                    ("releases.dapr", Action::NoOp, "", &[]),
+                    ("releases.web", Action::NoOp, "", &[]),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "a broken platform: what runs on it restarts after it",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.diffs.insert(
+                        address("releases.dapr"),
+                        diff(
+                            &[(Reason::Unhealthy, Effect::Repair)],
+                            &[marker("heal dapr")],
+                            json!({}),
+                        ),
+                    );
+                    o.health.insert(address("releases.dapr"), broken());
+                },
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    ("releases.dapr", Action::Repair, "unhealthy", &["heal dapr"]),
+                    (
+                        "releases.web",
+                        Action::Repair,
+                        "platform-repaired",
+                        &["once releases.dapr is repaired, restart web"],
+                    ),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "a platform only updated: nothing restarts after it",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.diffs.insert(
+                        address("releases.dapr"),
+                        diff(
+                            &[(Reason::ValuesChanged, Effect::Update)],
+                            &[marker("upgrade dapr")],
+                            json!({}),
+                        ),
+                    );
+                },
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    (
+                        "releases.dapr",
+                        Action::Update,
+                        "values-changed",
+                        &["upgrade dapr"],
+                    ),
+                    ("releases.web", Action::NoOp, "", &[]),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "--replace: the provider's replacement steps",
+                allow_rebuild: true,
+                options: || PlanOptions {
+                    replace: vec![address("releases.web")],
+                    ..PlanOptions::default()
+                },
+                change: |o| {
+                    o.replacements.insert(
+                        address("releases.web"),
+                        vec![marker("uninstall web"), marker("install web")],
+                    );
+                },
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    ("releases.dapr", Action::NoOp, "", &[]),
+                    (
+                        "releases.web",
+                        Action::Replace,
+                        "replace-requested",
+                        &["uninstall web", "install web"],
+                    ),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                ],
+            },
+            Row {
+                what: "--target: the target and what it needs",
+                allow_rebuild: true,
+                options: || PlanOptions {
+                    targets: vec![address("releases.dapr")],
+                    ..PlanOptions::default()
+                },
+                change: |_| {},
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    ("releases.dapr", Action::NoOp, "", &[]),
+                ],
+            },
+            Row {
+                what: "an orphan applied with prune",
+                allow_rebuild: true,
+                options: PlanOptions::default,
+                change: |o| {
+                    o.orphans.push((
+                        address("manifests.old"),
+                        diff(
+                            &[(Reason::Orphaned, Effect::Delete)],
+                            &[marker("delete it")],
+                            json!({}),
+                        ),
+                    ));
+                },
+                want: &[
+                    ("cluster", Action::NoOp, "", &[]),
+                    ("releases.dapr", Action::NoOp, "", &[]),
+                    ("releases.web", Action::NoOp, "", &[]),
+                    ("checks.page", Action::Run, "after releases.web", &[]),
+                    ("manifests.old", Action::Delete, "orphaned", &["delete it"]),
+                ],
+            },
+        ];
+        for row in rows {
+            let loaded = loaded(row.allow_rebuild);
+            let mut observed = converged();
+            (row.change)(&mut observed);
+            let plan = plan(&loaded.spec, &loaded.graph, &observed, &(row.options)());
+            let got: Vec<(String, Action, String, Vec<String>)> = plan
+                .changes
+                .iter()
+                .map(|c| {
+                    let steps = if c.action == Action::Run {
+                        Vec::new()
+                    } else {
+                        c.steps.iter().map(ToString::to_string).collect()
+                    };
+                    (
+                        c.address.to_string(),
+                        c.action,
+                        Reason::list(&c.reasons),
+                        steps,
+                    )
+                })
+                .collect();
+            let want: Vec<(String, Action, String, Vec<String>)> = row
+                .want
+                .iter()
+                .map(|(a, action, reasons, steps)| {
+                    (
+                        (*a).to_owned(),
+                        *action,
+                        (*reasons).to_owned(),
+                        steps.iter().map(|s| (*s).to_owned()).collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{}", row.what);
+        }
+    }
+}

@@ -334,7 +334,7 @@ mod tests {
         resolve("dapr", &spec, Path::new(".")).unwrap()
     }
 
-    fn live(status: &str, history: &[(u64, &str)]) -> ReleaseLive {
+    fn live_of(status: &str, history: &[(u64, &str)]) -> ReleaseLive {
         ReleaseLive {
             listed: Some(Listed {
                 name: "dapr".into(),
@@ -372,7 +372,7 @@ mod tests {
             ..
         } = found(
             &desired(),
-            &live("pending-install", &[(1, "pending-install")]),
+            &live_of("pending-install", &[(1, "pending-install")]),
         );
         let steps = recovery.map(|r| r.to_string());
         assert_eq!(differences[0].reason, Reason::ReleasePending);
@@ -394,7 +394,7 @@ mod tests {
             (3, "failed"),
             (4, "pending-rollback"),
         ];
-        let recovery = found(&desired(), &live("pending-rollback", &history)).recovery;
+        let recovery = found(&desired(), &live_of("pending-rollback", &history)).recovery;
         assert_eq!(
             recovery,
             Some(ReleaseStep::Rollback {
@@ -420,7 +420,155 @@ mod tests {
         let mut d = desired();
         d.spec.version = Some("^1.16".into());
         assert_eq!(d.chart_label(), None);
-        let differences = found(&d, &live("deployed", &[(1, "deployed")])).differences;
+        let differences = found(&d, &live_of("deployed", &[(1, "deployed")])).differences;
         assert!(differences.is_empty(), "{differences:?}");
+    }
+
+    fn helm(text: &str) -> HelmVersion {
+        HelmVersion::parse(text).unwrap()
+    }
+
+    fn workload(name: &str) -> kindform_kube::Workload {
+        kindform_kube::Workload {
+            kind: "deployment".into(),
+            namespace: "dapr-system".into(),
+            name: name.into(),
+            images: Vec::new(),
+            release: Some("dapr".into()),
+            selector: Default::default(),
+            rolling: None,
+        }
+    }
+
+    /// One row: a change to the deployed release, the reasons the diff
+    /// gives, and its plan's lines under Helm 3 and Helm 4.
+    struct Row {
+        what: &'static str,
+        change: fn(&mut DesiredRelease, &mut ReleaseLive),
+        reasons: &'static [Reason],
+        helm3: &'static [&'static str],
+        helm4: &'static [&'static str],
+    }
+
+    #[test]
+    fn the_release_diff_over_observed_states() {
+        let rows = [
+            Row {
+                what: "deployed as the spec says",
+                change: |_, _| {},
+                reasons: &[],
+                helm3: &[],
+                helm4: &[],
+            },
+            Row {
+                what: "absent",
+                change: |_, live| live.listed = None,
+                reasons: &[Reason::Absent],
+                helm3: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.16.2",
+                ],
+                helm4: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.16.2",
+                ],
+            },
+            Row {
+                what: "another chart version, waited for",
+                change: |desired, _| {
+                    desired.spec.version = Some("1.17.0".into());
+                    desired.spec.wait = true;
+                },
+                reasons: &[Reason::VersionChanged],
+                helm3: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0 --wait",
+                ],
+                helm4: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0 --wait=watcher",
+                ],
+            },
+            Row {
+                what: "stuck in pending-upgrade",
+                change: |_, live| {
+                    *live = live_of(
+                        "pending-upgrade",
+                        &[(1, "superseded"), (2, "pending-upgrade")],
+                    );
+                },
+                reasons: &[Reason::ReleasePending],
+                helm3: &[
+                    "helm rollback dapr 1 --namespace dapr-system (the last deployed revision)",
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.16.2",
+                ],
+                helm4: &[
+                    "helm rollback dapr 1 --namespace dapr-system (the last deployed revision)",
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.16.2",
+                ],
+            },
+            Row {
+                what: "crash-looping, nothing else differs",
+                change: |_, live| {
+                    live.health
+                        .note(HealthState::Broken, "pod dapr-1 CrashLoopBackOff");
+                    live.stuck = vec![workload("dapr-operator")];
+                },
+                reasons: &[Reason::Unhealthy],
+                helm3: &[
+                    "rollout restart deployment/dapr-operator in dapr-system and wait for it (2m)",
+                    "if it stays broken: reinstall dapr (helm uninstall, then helm upgrade --install)",
+                ],
+                helm4: &[
+                    "rollout restart deployment/dapr-operator in dapr-system and wait for it (2m)",
+                    "if it stays broken: reinstall dapr (helm uninstall, then helm upgrade --install)",
+                ],
+            },
+            Row {
+                what: "crash-looping and its version changed: the upgrade mends it",
+                change: |desired, live| {
+                    desired.spec.version = Some("1.17.0".into());
+                    live.health
+                        .note(HealthState::Broken, "pod dapr-1 CrashLoopBackOff");
+                },
+                reasons: &[Reason::VersionChanged, Reason::Unhealthy],
+                helm3: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0",
+                ],
+                helm4: &[
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0",
+                ],
+            },
+            Row {
+                what: "an object in its way, adopted (Helm 4 forces the conflicts)",
+                change: |desired, live| {
+                    desired.spec.take_ownership = true;
+                    desired.spec.version = Some("1.17.0".into());
+                    live.conflicts = vec![ObjectRef {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        namespace: Some("dapr-system".into()),
+                        name: "cfg".into(),
+                    }];
+                },
+                reasons: &[Reason::VersionChanged, Reason::OwnershipConflict],
+                helm3: &[
+                    "adopt ConfigMap \"cfg\" in namespace \"dapr-system\" for release dapr (Helm's label app.kubernetes.io/managed-by=Helm and annotations meta.helm.sh/release-name=dapr, meta.helm.sh/release-namespace=dapr-system)",
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0",
+                ],
+                helm4: &[
+                    "adopt ConfigMap \"cfg\" in namespace \"dapr-system\" for release dapr (Helm's label app.kubernetes.io/managed-by=Helm and annotations meta.helm.sh/release-name=dapr, meta.helm.sh/release-namespace=dapr-system)",
+                    "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.17.0 --force-conflicts",
+                ],
+            },
+        ];
+        for row in rows {
+            let (mut desired, mut live) = (desired(), live_of("deployed", &[(1, "deployed")]));
+            (row.change)(&mut desired, &mut live);
+            for (version, want) in [("v3.17.2", row.helm3), ("v4.3.1", row.helm4)] {
+                let diff = diff(&desired, &live, &helm(version));
+                let reasons: Vec<Reason> =
+                    diff.differences.iter().map(|d| d.reason.clone()).collect();
+                let steps: Vec<String> = diff.steps.iter().map(ToString::to_string).collect();
+                assert_eq!(reasons, row.reasons, "{} ({version})", row.what);
+                assert_eq!(steps, want, "{} ({version})", row.what);
+            }
+        }
     }
 }

@@ -196,3 +196,180 @@ pub(crate) fn reload_steps(desired: &DesiredImage, live: &ImageLive) -> Vec<Imag
     steps.extend(restart_steps(desired, live));
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use kindform_api::provider::Effect;
+    use kindform_api::{BuildSpec, ImageSpec, Reason};
+    use kindform_kube::Workload;
+
+    use super::{diff, plan_create, reload_steps};
+    use crate::provider::{DesiredImage, ImageLive, LocalImage, OnNode};
+
+    fn desired(build: bool) -> DesiredImage {
+        DesiredImage {
+            address: "images.app".into(),
+            spec: ImageSpec {
+                reference: "app:dev".into(),
+                nodes: None,
+                build: build.then(|| BuildSpec {
+                    context: "app".into(),
+                    dockerfile: "Dockerfile".into(),
+                    args: Default::default(),
+                    target: None,
+                }),
+                depends_on: Vec::new(),
+            },
+            nodes: vec!["kf-control-plane".into(), "kf-worker".into()],
+            context_hash: build.then(|| "ctx1".to_owned()),
+            base_dir: PathBuf::from("."),
+        }
+    }
+
+    fn loaded() -> ImageLive {
+        ImageLive {
+            local: Some(LocalImage {
+                id: "sha256:3e0cbfb52dd2aaaa".into(),
+                context_hash: Some("ctx1".into()),
+            }),
+            nodes: vec![
+                ("kf-control-plane".into(), OnNode::Present),
+                ("kf-worker".into(), OnNode::Present),
+            ],
+            workloads: vec![Workload {
+                kind: "deployment".into(),
+                namespace: "apps".into(),
+                name: "web".into(),
+                images: vec!["app:dev".into()],
+                release: None,
+                selector: Default::default(),
+                rolling: None,
+            }],
+        }
+    }
+
+    struct Row {
+        what: &'static str,
+        build: bool,
+        change: fn(&mut ImageLive),
+        reasons: &'static [(Reason, Effect)],
+        steps: &'static [&'static str],
+    }
+
+    const LOAD_BOTH: &str = "load app:dev into kf-control-plane, kf-worker (one docker image export streamed into ctr import, nodes in parallel)";
+    const RESTART: &str =
+        "rollout restart deployment/web in apps (it runs app:dev) and wait for it";
+
+    #[test]
+    fn the_image_diff_over_observed_states() {
+        let rows = [
+            Row {
+                what: "on every node",
+                build: true,
+                change: |_| {},
+                reasons: &[],
+                steps: &[],
+            },
+            Row {
+                what: "stale on one node",
+                build: false,
+                change: |live| live.nodes[1].1 = OnNode::Stale,
+                reasons: &[(Reason::ImageStale, Effect::Update)],
+                steps: &[
+                    "load app:dev (3e0cbfb52dd2) into kf-worker (one docker image export streamed into ctr import, nodes in parallel)",
+                    RESTART,
+                ],
+            },
+            Row {
+                what: "missing from one node",
+                build: false,
+                change: |live| live.nodes[0].1 = OnNode::Missing,
+                reasons: &[(Reason::ImageMissing, Effect::Update)],
+                steps: &[
+                    "load app:dev (3e0cbfb52dd2) into kf-control-plane (one docker image export streamed into ctr import, nodes in parallel)",
+                    RESTART,
+                ],
+            },
+            Row {
+                what: "its context changed",
+                build: true,
+                change: |live| live.local.as_mut().unwrap().context_hash = Some("ctx0".into()),
+                reasons: &[(Reason::ContextChanged, Effect::Update)],
+                steps: &[
+                    "build app:dev from app (Dockerfile Dockerfile)",
+                    LOAD_BOTH,
+                    RESTART,
+                ],
+            },
+            Row {
+                what: "never built",
+                build: true,
+                change: |live| {
+                    live.local = None;
+                    live.nodes.iter_mut().for_each(|n| n.1 = OnNode::Missing);
+                    live.workloads.clear();
+                },
+                reasons: &[(Reason::Absent, Effect::Create)],
+                steps: &["build app:dev from app (Dockerfile Dockerfile)", LOAD_BOTH],
+            },
+            Row {
+                what: "a node that cannot be read",
+                build: false,
+                change: |live| {
+                    live.nodes[1].1 = OnNode::Unreachable {
+                        reason: "stopped".into(),
+                    }
+                },
+                reasons: &[(Reason::NodeUnreachable, Effect::Repair)],
+                steps: &[
+                    "look at the unreachable nodes again once they run, and load the image where it lacks",
+                ],
+            },
+        ];
+        for row in rows {
+            let desired = desired(row.build);
+            let mut live = loaded();
+            (row.change)(&mut live);
+            let diff = diff(&desired, &live);
+            let reasons: Vec<(Reason, Effect)> = diff
+                .differences
+                .iter()
+                .map(|d| (d.reason.clone(), d.effect))
+                .collect();
+            let steps: Vec<String> = diff.steps.iter().map(ToString::to_string).collect();
+            assert_eq!(reasons, row.reasons, "{}", row.what);
+            assert_eq!(steps, row.steps, "{}", row.what);
+        }
+    }
+
+    #[test]
+    fn creating_builds_only_when_needed_and_a_replace_reloads_everywhere() {
+        let desired = desired(true);
+        let create: Vec<String> = plan_create(&desired)
+            .steps
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            create,
+            [
+                "build app:dev from app (Dockerfile Dockerfile) when absent or its context changed",
+                LOAD_BOTH,
+            ]
+        );
+        let replace: Vec<String> = reload_steps(&desired, &loaded())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            replace,
+            [
+                "build app:dev from app (Dockerfile Dockerfile) when absent or its context changed",
+                "load app:dev (3e0cbfb52dd2) into kf-control-plane, kf-worker (one docker image export streamed into ctr import, nodes in parallel)",
+                RESTART,
+            ]
+        );
+    }
+}

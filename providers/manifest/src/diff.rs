@@ -26,7 +26,7 @@ pub struct LiveObject {
 }
 
 /// The manifest as observed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ManifestLive {
     /// Its objects, in the manifest's order.
     pub objects: Vec<LiveObject>,
@@ -282,5 +282,74 @@ mod tests {
         );
         assert_eq!(d.before["objects"][0]["spec"]["replicas"], 3);
         assert_eq!(d.after["objects"][0]["spec"]["replicas"], 1);
+    }
+
+    #[test]
+    fn the_manifest_diff_over_observed_states() {
+        const CM: &str =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
+        let stale = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("apps".into()),
+            name: "old".into(),
+        };
+        let mut pruning = manifest(CM);
+        pruning.spec.prune = true;
+        let same = pruning.objects[0].clone();
+        let mut edited = same.clone();
+        edited["data"]["a"] = json!("2");
+        type Row = (
+            &'static str,
+            ManifestLive,
+            &'static [Reason],
+            &'static [&'static str],
+        );
+        let rows: Vec<Row> = vec![
+            ("as applied", observed(&pruning, same.clone()), &[], &[]),
+            (
+                "a field changed",
+                observed(&pruning, edited),
+                &[Reason::FieldsChanged],
+                &[
+                    "server-side apply ConfigMap \"cfg\" in namespace \"apps\" (field manager kindform)",
+                    "record its objects in the applied record",
+                ],
+            ),
+            (
+                "an object left the manifest",
+                ManifestLive {
+                    stale: vec![stale.clone()],
+                    ..observed(&pruning, same.clone())
+                },
+                &[Reason::Pruned],
+                &[
+                    "delete ConfigMap \"old\" in namespace \"apps\"",
+                    "record its objects in the applied record",
+                ],
+            ),
+            (
+                "nothing of it exists",
+                ManifestLive {
+                    objects: vec![LiveObject {
+                        live: None,
+                        ..observed(&pruning, same).objects[0].clone()
+                    }],
+                    ..ManifestLive::default()
+                },
+                &[Reason::Absent],
+                &[
+                    "server-side apply ConfigMap \"cfg\" in namespace \"apps\" (field manager kindform)",
+                    "record its objects in the applied record",
+                ],
+            ),
+        ];
+        for (what, live, reasons, steps) in rows {
+            let d = diff(&pruning, &live);
+            let got: Vec<Reason> = d.differences.iter().map(|d| d.reason.clone()).collect();
+            let shown: Vec<String> = d.steps.iter().map(ToString::to_string).collect();
+            assert_eq!(got, reasons, "{what}");
+            assert_eq!(shown, steps, "{what}");
+        }
     }
 }
