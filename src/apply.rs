@@ -119,10 +119,7 @@ impl Applying<'_> {
         let result = self
             .in_cluster
             .get_or_init(|| async {
-                let remade = self.rebuilt.load(Ordering::SeqCst)
-                    || walk.plan.change(&Address::Cluster).is_some_and(|c| {
-                        matches!(c.action, Action::Create | Action::Replace | Action::Delete)
-                    });
+                let remade = self.rebuilt.load(Ordering::SeqCst) || walk.plan.remakes_cluster();
                 let observed = self.observed.lock().unwrap().take();
                 if let Some(observed) = observed.filter(|_| !remade) {
                     return Ok(observed);

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod in_cluster;

@@ -243,6 +243,7 @@ pub async fn observe(
     observed.diffs.insert(Address::Cluster, cluster_diff);
     let reachable = matches!(live.api, ApiState::Reachable { .. });
     planned.cluster = Some(live);
+    observed.cluster_remade = cascade;
     if cascade {
         for (address, d) in &planned.desired {
             observed

@@ -33,7 +33,7 @@ pub fn restarts(planned: &Planned) -> Restarts {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResourceStatus {
     /// Its address.
-    pub address: String,
+    pub address: Address,
     /// The verdict; `None` when it was not judged (a check, which only
     /// apply runs; a resource in a cluster that cannot be seen).
     pub health: Option<HealthState>,
@@ -63,11 +63,7 @@ impl Status {
             .health
             .get(&Address::Cluster)
             .is_some_and(|h| h.state == HealthState::Broken);
-        let cluster_remade = observed.diffs.get(&Address::Cluster).is_some_and(|d| {
-            d.differences
-                .iter()
-                .any(|d| matches!(d.effect, Effect::Create | Effect::ForcesReplacement))
-        });
+        let cluster_remade = observed.cluster_remade;
         let mut resources = Vec::new();
         let mut worst = HealthState::Healthy;
         for address in graph.topological() {
@@ -111,7 +107,7 @@ impl Status {
             // What was not observed cannot be said to differ.
             let drift = if health.is_none() { Vec::new() } else { drift };
             resources.push(ResourceStatus {
-                address: address.to_string(),
+                address: address.clone(),
                 health,
                 evidence,
                 drift,
@@ -129,10 +125,8 @@ impl Status {
     /// when the container is back up by then.
     pub fn note_restarts(&mut self, before: &Restarts, now: &Restarts) {
         for resource in &mut self.resources {
-            let Ok(address) = resource.address.parse::<Address>() else {
-                continue;
-            };
-            let (Some(then), Some(counts)) = (before.get(&address), now.get(&address)) else {
+            let address = &resource.address;
+            let (Some(then), Some(counts)) = (before.get(address), now.get(address)) else {
                 continue;
             };
             for (container, count) in counts {
@@ -188,7 +182,7 @@ mod tests {
         status
             .resources
             .iter()
-            .find(|r| r.address == address)
+            .find(|r| r.address.to_string() == address)
             .unwrap()
     }
 

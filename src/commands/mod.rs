@@ -12,6 +12,7 @@ use std::io::IsTerminal as _;
 use kindform_api::Address;
 
 use crate::cli::{Cli, Command, GlobalArgs, GraphFormat, PlanArgs};
+use crate::engine::{Engine, EngineError};
 use crate::plan::PlanOptions;
 use crate::spec::{self, LoadOptions, Loaded};
 
@@ -37,8 +38,33 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// A failed command, printed as the user sees it.
+/// A failed command, printed as the user sees it: the one rendering of an
+/// error and its causes (`error: <message>`, then `  caused by: <cause>`
+/// for each), or the spec's diagnostics.
 pub(crate) struct Failure(String);
+
+impl Failure {
+    /// An error and its causes.
+    pub(crate) fn of(error: &dyn std::error::Error) -> Failure {
+        let mut text = format!("error: {error}");
+        let mut cause = error.source();
+        while let Some(inner) = cause {
+            text.push_str(&format!("\n  caused by: {inner}"));
+            cause = inner.source();
+        }
+        Failure(text)
+    }
+
+    /// A message of the command line's own.
+    pub(crate) fn message(text: impl std::fmt::Display) -> Failure {
+        Failure(format!("error: {text}"))
+    }
+
+    /// The message without its `error: ` (for a line of watch's log).
+    pub(crate) fn line(&self) -> &str {
+        self.0.trim_start_matches("error: ")
+    }
+}
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,25 +76,14 @@ impl From<spec::Error> for Failure {
     fn from(error: spec::Error) -> Self {
         match error {
             spec::Error::Invalid(diagnostics) => Failure(diagnostics.to_string()),
-            other => Failure(error_chain(&other)),
+            other => Failure::of(&other),
         }
     }
 }
 
-/// `error: <message>` followed by each cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = format!("error: {error}");
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(&format!("\n  caused by: {inner}"));
-        cause = inner.source();
-    }
-    text
-}
-
 fn not_built(command: &str) -> Result<i32, Failure> {
-    Err(Failure(format!(
-        "error: `kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
+    Err(Failure::message(format!(
+        "`kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
     )))
 }
 
@@ -86,16 +101,6 @@ fn forbid_rebuild(loaded: &mut Loaded, no_rebuild: bool) {
     if no_rebuild {
         loaded.spec.cluster.allow_rebuild = false;
     }
-}
-
-/// Refuses `--replace cluster` where rebuilding the cluster is forbidden.
-fn replace_allowed(loaded: &Loaded, options: &PlanOptions) -> Result<(), Failure> {
-    if options.replace.contains(&Address::Cluster) && !loaded.spec.cluster.allow_rebuild {
-        return Err(Failure(
-            "error: --replace cluster rebuilds the cluster, which --no-rebuild (or allow_rebuild = false under [cluster]) forbids; nothing was changed".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 fn load(global: &GlobalArgs) -> Result<Loaded, Failure> {
@@ -141,12 +146,12 @@ fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<i32, Failure> {
 fn addresses(list: &[String], loaded: &Loaded) -> Result<Vec<Address>, Failure> {
     list.iter()
         .map(|text| {
-            let address: Address = text.parse().map_err(|e| Failure(format!("error: {e}")))?;
+            let address: Address = text.parse().map_err(|e| Failure::message(&e))?;
             if loaded.graph.addresses().any(|a| *a == address) {
                 Ok(address)
             } else {
-                Err(Failure(format!(
-                    "error: `{address}` is not a resource of the spec"
+                Err(Failure::message(format!(
+                    "`{address}` is not a resource of the spec"
                 )))
             }
         })
@@ -190,16 +195,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure(format!("error: cannot start: {e}")))
-}
-
-/// `.kindform/<environment>/` beside the spec.
-fn state_dir(loaded: &Loaded) -> PathBuf {
-    loaded
-        .spec
-        .base_dir
-        .join(".kindform")
-        .join(&loaded.spec.name)
+        .map_err(|e| Failure::message(format!("cannot start: {e}")))
 }
 
 fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
@@ -209,25 +205,22 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
         targets: addresses(&args.target, &loaded)?,
         replace: addresses(&args.replace, &loaded)?,
     };
-    replace_allowed(&loaded, &options)?;
-    let observed = runtime()?
+    let planning = runtime()?
         .block_on(async {
-            let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;
-            tracing::debug!("connected to Docker");
-            crate::observe::observe(&loaded.spec, &loaded.graph, &session, &options).await
+            let session = Engine::connect(&loaded, 10).await?;
+            let engine = Engine::new(&loaded, &session);
+            let planning = engine.plan(&options).await?;
+            if let Some(out) = &args.out {
+                engine.save(&planning, out)?;
+            }
+            Ok::<_, EngineError>(planning)
         })
-        .map_err(|e| Failure(error_chain(&e)))?
-        .observed;
-    let plan = crate::plan::plan(&loaded.spec, &loaded.graph, &observed, &options);
-    if let Some(out) = &args.out {
-        crate::plan::SavedPlan::new(&loaded.spec, &plan, &observed)
-            .write(out)
-            .map_err(|e| Failure(error_chain(&e)))?;
-    }
+        .map_err(|e| Failure::of(&e))?;
+    let plan = &planning.plan;
     if args.json {
-        println!("{}", crate::render::plan_json(&plan));
+        println!("{}", crate::render::plan_json(plan));
     } else {
-        print!("{}", crate::render::plan_text(&plan, colour(global)));
+        print!("{}", crate::render::plan_text(plan, colour(global)));
         if let Some(out) = &args.out {
             println!(
                 "\nSaved the plan to {}. Apply exactly this plan with `kindform apply {}`.",

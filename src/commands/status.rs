@@ -1,28 +1,19 @@
 //! `kindform status`: observes every resource once, without planning or
 //! locking, and prints each one's health with its evidence.
 
-use super::{Failure, colour, error_chain, load, runtime, state_dir};
+use super::{Failure, colour, load, runtime};
 use crate::cli::GlobalArgs;
-use crate::plan::PlanOptions;
-use crate::status::Status;
+use crate::engine::Engine;
 
 /// Exit 0 when everything is healthy, 2 when anything is degraded or broken.
 pub(super) fn status(global: &GlobalArgs, json: bool) -> Result<i32, Failure> {
     let loaded = load(global)?;
-    let observed = runtime()?
+    let status = runtime()?
         .block_on(async {
-            let session = crate::observe::session(&loaded.spec, state_dir(&loaded), 10).await?;
-            crate::observe::observe(
-                &loaded.spec,
-                &loaded.graph,
-                &session,
-                &PlanOptions::default(),
-            )
-            .await
+            let session = Engine::connect(&loaded, 10).await?;
+            Engine::new(&loaded, &session).status().await
         })
-        .map_err(|e| Failure(error_chain(&e)))?
-        .observed;
-    let status = Status::of(&loaded.spec.name, &loaded.graph, &observed);
+        .map_err(|e| Failure::of(&e))?;
     if json {
         println!("{}", crate::render::status_json(&status));
     } else if global.quiet {

@@ -20,16 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kindform_api::{Address, Cancel, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
-use super::apply::{fail, walk};
-use super::{Failure, error_chain, forbid_rebuild, load, runtime, state_dir};
-use crate::apply::Walk;
+use super::apply::walk;
+use super::{Failure, forbid_rebuild, load, runtime};
 use crate::cli::{GlobalArgs, WatchArgs};
+use crate::engine::{Engine, Planning};
 use crate::observe::{Observation, Session};
 use crate::plan::{Action, Plan, PlanOptions};
 use crate::render::report_text;
 use crate::resources::Desired;
 use crate::spec::Loaded;
-use crate::state::{Journal, Lock};
+use crate::state::Journal;
 use crate::status::{Restarts, Status, restarts};
 
 /// A line of the watch log, stamped with the wall-clock time.
@@ -130,13 +130,12 @@ fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>, cancel: C
 /// `kindform watch`.
 pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failure> {
     let mut loaded = reload(global, args.no_rebuild)?;
-    let dir = state_dir(&loaded);
     let parallelism = usize::from(args.parallelism);
     let interval = args.interval.get();
     runtime()?.block_on(async {
-        let session = crate::observe::session(&loaded.spec, dir.clone(), parallelism)
+        let session = Engine::connect(&loaded, parallelism)
             .await
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| Failure::of(&e))?;
         let (stop, mut stopped) = watch::channel(false);
         let repairing = Arc::new(AtomicBool::new(false));
         on_interrupt(stop, Arc::clone(&repairing), session.cancel.clone());
@@ -194,19 +193,18 @@ impl Look<'_> {
         log(&format!("cycle {}: {text}", self.cycle));
     }
 
+    fn engine(&self) -> Engine<'_> {
+        Engine::new(self.loaded, self.session)
+    }
+
     /// Observes and plans; `None` (said) when the environment cannot be seen.
     async fn observe(&self) -> Option<(Observation, Plan)> {
-        let (spec, graph) = (&self.loaded.spec, &self.loaded.graph);
-        let options = PlanOptions::default();
-        match crate::observe::observe(spec, graph, self.session, &options).await {
-            Ok(observation) => {
-                let plan = crate::plan::plan(spec, graph, &observation.observed, &options);
-                Some((observation, plan))
-            }
+        match self.engine().plan(&PlanOptions::default()).await {
+            Ok(Planning { plan, observation }) => Some((observation, plan)),
             Err(e) => {
                 self.say(&format!(
                     "cannot observe the environment: {}",
-                    error_chain(&e).trim_start_matches("error: ")
+                    Failure::of(&e).line()
                 ));
                 None
             }
@@ -248,8 +246,7 @@ impl Look<'_> {
         if !repairs.has_changes() || *stopped.borrow() {
             return;
         }
-        let dir = state_dir(self.loaded);
-        let lock = match Lock::acquire(&dir, &self.loaded.spec.name, "watch") {
+        let lock = match self.engine().lock("watch") {
             Ok((lock, note)) => {
                 if let Some(note) = note {
                     self.say(&format!("note: {note}"));
@@ -257,10 +254,7 @@ impl Look<'_> {
                 lock
             }
             Err(e) => {
-                self.say(&format!(
-                    "not repairing now: {}",
-                    error_chain(&e).trim_start_matches("error: ")
-                ));
+                self.say(&format!("not repairing now: {}", Failure::of(&e).line()));
                 return;
             }
         };
@@ -345,7 +339,6 @@ impl Look<'_> {
         observation: Observation,
         stopped: &watch::Receiver<bool>,
     ) {
-        let (spec, graph) = (&self.loaded.spec, &self.loaded.graph);
         let changing: Vec<String> = repairs
             .changes
             .iter()
@@ -353,26 +346,16 @@ impl Look<'_> {
             .map(|c| format!("{} ({})", c.address, c.action.word()))
             .collect();
         self.say(&format!("repairing {}", changing.join(", ")));
-        let mut journal = Journal::open(&state_dir(self.loaded), "watch");
+        let engine = self.engine();
+        let mut journal = Journal::open(engine.state_dir(), "watch");
         journal.record("plan", serde_json::to_value(repairs).unwrap_or_default());
-        let parallelism = usize::from(self.args.parallelism);
-        let make = |events, stop| Walk {
-            spec,
-            graph,
-            plan: repairs,
-            planned: observation.planned,
-            session: self.session,
-            parallelism,
-            events,
-            stop,
-        };
-        let cancel = self.session.cancel.clone();
         let report = walk(
             self.global,
-            make,
+            &engine,
+            repairs,
+            observation.planned,
             &mut journal,
             Some(stopped.clone()),
-            cancel,
         )
         .await;
         let text = report_text(&report, "Repair");

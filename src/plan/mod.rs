@@ -136,6 +136,13 @@ impl Plan {
         self.changes.iter().any(|c| c.action.is_change())
     }
 
+    /// Whether apply makes the cluster anew (or deletes it), so that what
+    /// observation connected to is gone.
+    pub fn remakes_cluster(&self) -> bool {
+        self.change(&Address::Cluster)
+            .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace | Action::Delete))
+    }
+
     /// The change of one address.
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)

@@ -31,6 +31,10 @@ pub struct Observed {
     /// How well each observed resource works (checks, which only apply
     /// runs, and resources in a cluster that cannot be seen, have none).
     pub health: BTreeMap<Address, Health>,
+    /// Whether the cluster is made anew (created, or replaced where it may
+    /// be rebuilt), so that everything in it is created with it: decided
+    /// once, by observation ([`cascades`]), for the planner and status.
+    pub cluster_remade: bool,
 }
 
 /// The command line's say in the plan.
@@ -45,7 +49,6 @@ pub struct PlanOptions {
 /// Whether the cluster's diff means it is created or replaced, so that
 /// everything in it is created too (and need not be observed). A cluster
 /// that may not be rebuilt is not replaced: apply stops at it instead.
-/// Decided here once, for observation, the planner and status.
 pub fn cascades<S>(diff: &Diff<S>, forced: bool, allow_rebuild: bool) -> bool {
     diff.differences.iter().any(|d| match d.effect {
         Effect::Create => true,
@@ -99,11 +102,7 @@ pub fn included(graph: &Graph, options: &PlanOptions) -> Option<BTreeSet<Address
 /// Decides the plan. `observed` must hold a diff for every planned address.
 pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptions) -> Plan {
     let included = included(graph, options);
-    let cluster_forced = options.replace.contains(&Address::Cluster);
-    let cluster_cascades = observed
-        .diffs
-        .get(&Address::Cluster)
-        .is_some_and(|d| cascades(d, cluster_forced, spec.cluster.allow_rebuild));
+    let cluster_cascades = observed.cluster_remade;
     let mut changes = Vec::new();
     // Releases repaired because their pods are broken: the platforms whose
     // dependants are restarted after them.
@@ -389,6 +388,7 @@ depends_on = ["releases.web"]
                 allow_rebuild: true,
                 options: PlanOptions::default,
                 change: |o| {
+                    o.cluster_remade = true;
                     o.diffs.insert(
                         address("cluster"),
                         diff(
@@ -428,6 +428,7 @@ depends_on = ["releases.web"]
                 allow_rebuild: true,
                 options: PlanOptions::default,
                 change: |o| {
+                    o.cluster_remade = true;
                     o.diffs.insert(
                         address("cluster"),
                         diff(

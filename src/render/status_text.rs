@@ -41,13 +41,14 @@ pub fn status_text(status: &Status, color: bool) -> String {
     );
     // Checks are not judged: one line for all of them keeps the table to
     // what was.
-    let is_check = |r: &&crate::status::ResourceStatus| r.address.starts_with("checks.");
+    let is_check =
+        |r: &&crate::status::ResourceStatus| matches!(r.address, kindform_api::Address::Check(_));
     let checks = status.resources.iter().filter(is_check).count();
     let width = status
         .resources
         .iter()
         .filter(|r| !is_check(r))
-        .map(|r| r.address.len())
+        .map(|r| r.address.to_string().len())
         .max()
         .unwrap_or(0)
         .max("RESOURCE".len());
@@ -66,7 +67,7 @@ pub fn status_text(status: &Status, color: bool) -> String {
         let _ = writeln!(
             out,
             "  {:width$}  {}  {first}",
-            resource.address,
+            resource.address.to_string(),
             paint(resource.health, &format!("{word:8}"))
         );
         for line in lines {
@@ -108,7 +109,7 @@ mod tests {
 
     fn row(address: &str, health: Option<HealthState>, evidence: &[&str]) -> ResourceStatus {
         ResourceStatus {
-            address: address.to_owned(),
+            address: address.parse().unwrap(),
             health,
             evidence: evidence.iter().map(|e| e.to_string()).collect(),
             drift: Vec::new(),
