@@ -43,7 +43,8 @@ pub enum EngineError {
     },
     /// `--replace cluster` where the cluster may not be rebuilt.
     #[error(
-        "--replace cluster rebuilds the cluster, which --no-rebuild (or allow_rebuild = false under [cluster]) forbids; nothing was changed"
+        "--replace cluster rebuilds the cluster, which {} forbids; nothing was changed",
+        kindform_api::cluster::NO_REBUILD
     )]
     ReplaceForbidden,
 }

@@ -31,6 +31,7 @@ async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply(
     };
     let (endpoint, port) = page(&env).await;
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("Apply complete: 6 done, 0 failed, 0 skipped"),
@@ -71,6 +72,7 @@ async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply(
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     assert_eq!(code, 0, "{text}\n{stderr}");
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("No changes. The environment matches the spec."),
@@ -279,6 +281,7 @@ async fn an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted(
         )
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("releases.web: create failed after")
@@ -323,6 +326,7 @@ async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_j
         "UPGRADE FAILED: the test world said no",
     );
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1, "{stderr}");
     for line in [
         "failed   releases.platform",
@@ -337,6 +341,7 @@ async fn a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_j
     repaired_by_one_apply(&env, &[&port], "  + releases.platform  (absent)");
     // Quiet: no plan, no progress, only the result.
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "-q", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "");
     assert!(
@@ -363,6 +368,7 @@ async fn a_second_apply_is_refused_while_the_first_holds_the_lock(major: HelmMaj
     )
     .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve"]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!(
@@ -398,6 +404,7 @@ async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmM
         .leave_release(&env.cluster, "platform-system", "platform", "failed")
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1);
     assert!(
         stderr.contains("is not the plan kindform makes now; nothing was changed. Make a new plan")
@@ -407,6 +414,7 @@ async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmM
     let (code, _, stderr) = env.kindform(&["plan", "--out", "saved.plan", "--var", &port]);
     assert_eq!(code, 0, "{stderr}");
     let (code, stdout, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     assert_eq!(code, 0, "{text}");
@@ -445,6 +453,7 @@ async fn an_edited_saved_plan_is_refused(major: HelmMajor, test: &str) {
     });
     let (code, stdout, stderr) =
         env.kindform(&["apply", "--auto-approve", "saved.plan", "--var", &port]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("is not the plan kindform makes now; nothing was changed")
@@ -459,6 +468,7 @@ async fn an_edited_saved_plan_is_refused(major: HelmMajor, test: &str) {
     });
     let (code, _, stderr) =
         env.kindform(&["apply", "--auto-approve", "saved.plan", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", "", &stderr);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr
@@ -470,6 +480,7 @@ async fn an_edited_saved_plan_is_refused(major: HelmMajor, test: &str) {
     // The file as saved runs.
     edit(&|_| {});
     let (code, stdout, stderr) = env.kindform(&["apply", "saved.plan", "--var", &port]);
+    env.snapshot_apply(test, "apply-3", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
 
@@ -482,6 +493,7 @@ async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_clu
     };
     let (endpoint, port) = page(&env).await;
     let (code, _, stderr) = env.kindform(&["apply", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1);
     assert!(
         stderr.contains("error: apply these changes needs --auto-approve when its input is not a terminal; nothing was changed"),
@@ -538,6 +550,7 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs(
         )
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1, "{stderr}");
     for shown in [
         "checks.worker-ready: run failed after",
@@ -552,6 +565,7 @@ async fn a_failing_check_explains_itself_with_pod_states_events_and_logs(
         .heal(&env.cluster, "apps", "Deployment", "worker")
         .unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", "", &stderr);
     assert_eq!(code, 0, "{stderr}");
 }
 
@@ -607,6 +621,7 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
         .heal(&env.cluster, "apps", "Deployment", "web")
         .unwrap();
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     assert_eq!(code, 0, "converged after the interrupted apply: {text}");
@@ -623,6 +638,7 @@ async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and
     let fast = "ready_timeout=4s";
     let (code, stdout, stderr) =
         env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     env.world
         .set_api_unreachable(&env.cluster, true)
@@ -630,6 +646,7 @@ async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and
         .unwrap();
     let (code, stdout, stderr) =
         env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for shown in [
         "  ! cluster  (api-unreachable)",

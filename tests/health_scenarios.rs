@@ -286,7 +286,7 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     ]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("--replace cluster rebuilds the cluster, which --no-rebuild (or allow_rebuild = false under [cluster]) forbids"),
+        stderr.contains("--replace cluster rebuilds the cluster, which --no-rebuild, or allow_rebuild = false under [cluster] forbids"),
         "{stderr}"
     );
     env.edit_spec(|spec| spec.replace("allow_rebuild = false\n", ""));
@@ -304,7 +304,7 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     for shown in [
         "cluster: restart the",
         "needs rebuilding (the cluster was not ready after 4s:",
-        "but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster])",
+        "but rebuilding is not allowed (--no-rebuild, or allow_rebuild = false under [cluster])",
         "releases.web",
         "Apply failed:",
     ] {

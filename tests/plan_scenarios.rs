@@ -84,6 +84,8 @@ async fn an_empty_world_plans_everything_as_created(major: HelmMajor, test: &str
     );
 
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
+
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 2, "{stderr}");
     assert!(text.contains("  + cluster  (absent)\n"), "{text}");
     assert!(
@@ -108,6 +110,7 @@ async fn a_converged_cluster_plans_no_changes(major: HelmMajor, test: &str) {
     };
     env.converge_cluster("18080");
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}\n{text}");
     assert!(
         text.ends_with("No changes. The environment matches the spec.\n"),
@@ -140,6 +143,7 @@ async fn a_stopped_node_is_repaired_by_starting_it(major: HelmMajor, test: &str)
         format!("start stopped node containers: {worker}")
     );
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
     assert!(text.contains("  ! cluster  (node-stopped)\n"), "{text}");
     assert!(
@@ -157,6 +161,8 @@ async fn an_unreachable_api_plans_the_repair_ladder(major: HelmMajor, test: &str
         .set_api_unreachable(&env.cluster, true)
         .await
         .unwrap();
+    let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     let plan = env.plan_json(&[]);
     let cluster = change(&plan, "cluster");
     assert_eq!(
@@ -203,6 +209,7 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades(major: HelmMaj
         );
     }
     let (code, text, _) = env.kindform(&["plan", "--var", "host_port=19090"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 0);
     assert!(text.contains("-/+ cluster  (config-changed)\n"), "{text}");
     assert!(
@@ -221,6 +228,7 @@ async fn a_converged_world_plans_no_changes(major: HelmMajor, test: &str) {
     };
     env.converge_everything().await;
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}\n{text}");
     assert!(
         text.ends_with("No changes. The environment matches the spec.\n"),
@@ -283,6 +291,7 @@ async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts(
         ]
     );
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
     assert!(text.contains("  ~ images.app  (image-stale)\n"), "{text}");
     assert!(
@@ -346,6 +355,7 @@ async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revi
     );
     assert!(steps[1].starts_with("helm upgrade --install web chart --namespace apps"));
     let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     assert!(
         text.contains("  ! releases.web  (release-pending)\n"),
         "{text}"
@@ -364,6 +374,8 @@ async fn a_failed_release_is_repaired_by_an_upgrade(major: HelmMajor, test: &str
     env.world
         .leave_release(&env.cluster, "platform-system", "platform", "failed")
         .unwrap();
+    let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     let plan = env.plan_json(&[]);
     only_changes(&plan, &["releases.platform"]);
     let platform = change(&plan, "releases.platform");
@@ -406,6 +418,7 @@ async fn changed_values_are_shown_as_a_diff_with_secrets_hidden(major: HelmMajor
     );
     assert_eq!(web["after"]["values"]["db"]["password"], "(sensitive)");
     let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     assert!(
         text.contains("values changed: db.password (sensitive), replicas"),
         "{text}"
@@ -434,6 +447,7 @@ async fn a_chart_version_bump_is_an_update(major: HelmMajor, test: &str) {
         (&json!("platform-1.0.0"), &json!("platform-1.1.0"))
     );
     let (_, text, _) = env.kindform(&["plan", "--var", "platform_version=1.1.0"]);
+    env.snapshot(test, "plan", &text);
     assert!(
         text.contains("chart platform-1.0.0 -> platform-1.1.0"),
         "{text}"
@@ -470,6 +484,7 @@ async fn edited_chart_templates_and_manifests_are_updates(major: HelmMajor, test
     assert_eq!(extra["before"]["objects"][0]["data"]["mode"], "full");
     assert_eq!(extra["after"]["objects"][0]["data"]["mode"], "lean");
     let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     assert!(
         text.contains("chart files changed since the last apply: templates/settings.yaml"),
         "{text}"
@@ -504,6 +519,7 @@ async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted(major: HelmMajor
     );
     assert!(extra["after"].is_null());
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
     assert!(text.contains("  - manifests.extra  (orphaned)\n"), "{text}");
     assert!(
@@ -542,6 +558,7 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict(
         )
     );
     let (_, text, _) = env.kindform(&["plan"]);
+    env.snapshot(test, "plan", &text);
     assert!(
         text.contains(&format!(
             "exists without this release's ownership: {conflict}"
@@ -572,6 +589,7 @@ async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets(major: HelmMajo
         "replicas: 3\ngreeting: hello\n",
     );
     let (code, text, stderr) = env.kindform(&["plan", "--out", "first.plan"]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         text.ends_with("Saved the plan to first.plan. Apply exactly this plan with `kindform apply first.plan`.\n"),

@@ -8,7 +8,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use kindform_api::Cancel;
 use tokio::sync::{mpsc, watch};
 
-use super::{Failure, addresses, colour, forbid_rebuild, load, runtime};
+use super::{Failure, STOPPED, addresses, colour, forbid_rebuild, load, runtime};
 use crate::apply::Report;
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::Engine;
@@ -61,7 +61,7 @@ fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>,
             text: "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now".to_owned(),
         });
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopped: run apply again to finish the job");
+            eprintln!("{STOPPED}");
             std::process::exit(130);
         }
     });

@@ -38,6 +38,9 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// What the second Ctrl-C prints, before kindform exits at once.
+const STOPPED: &str = "stopped: run `kindform apply` to finish the job";
+
 /// A failed command, printed as the user sees it: the one rendering of an
 /// error and its causes (`error: <message>`, then `  caused by: <cause>`
 /// for each), or the spec's diagnostics.

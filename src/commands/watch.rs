@@ -21,7 +21,7 @@ use kindform_api::{Address, Cancel, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
 use super::apply::walk;
-use super::{Failure, forbid_rebuild, load, runtime};
+use super::{Failure, STOPPED, forbid_rebuild, load, runtime};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::engine::{Engine, Planning};
 use crate::observe::{Observation, Session};
@@ -120,7 +120,7 @@ fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>, cancel: C
                     "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now",
                 );
             } else {
-                log("stopped: run `kindform apply` to finish the repair");
+                log(STOPPED);
                 std::process::exit(130);
             }
         }

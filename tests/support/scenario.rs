@@ -261,6 +261,60 @@ impl Env {
         )
     }
 
+    /// Compares `text` (a plan, a report) with its snapshot
+    /// `tests/snapshots/<scenario>@<major>@<label>.snap`, after filtering out
+    /// what differs from run to run: the test's folders, cluster, image and
+    /// chart repository, ports, image IDs, durations, pod name hashes and
+    /// restart counts.
+    pub fn snapshot(&self, test: &str, label: &str, text: &str) {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        let literal = |s: &str| regex::escape(s);
+        for (from, to) in [
+            (literal(&self.world.dir().display().to_string()), "[WORLD]"),
+            (literal(&self.repo), "[REPO]"),
+            (literal(&self.image), "[IMAGE]"),
+            (literal(&self.cluster), "[CLUSTER]"),
+            (r"127\.0\.0\.1:\d+".to_owned(), "127.0.0.1:[PORT]"),
+            (r"\b[0-9a-f]{12}\b".to_owned(), "[ID]"),
+            (r" (in|after) \d+\.\d+s\b".to_owned(), " $1 [TIME]"),
+            (r"\[\s*\d+\.\d+s\]".to_owned(), "[T]"),
+            (r"\b\d+ restarts?\b".to_owned(), "[N] restarts"),
+            (r"-[a-z0-9]{8,10}-[a-z0-9]{5}\b".to_owned(), "-[POD]"),
+        ] {
+            settings.add_filter(&from, to);
+        }
+        let name = format!("{}@{label}", test.replace("::", "@"));
+        settings.bind(|| insta::assert_snapshot!(name, text));
+    }
+
+    /// Snapshots an apply: the plan it showed (stdout) and its report (the
+    /// last lines of stderr; the progress before them interleaves by timing).
+    pub fn snapshot_apply(&self, test: &str, label: &str, stdout: &str, stderr: &str) {
+        let report: Vec<&str> = stderr
+            .lines()
+            .filter(|l| {
+                [
+                    "  done ",
+                    "  failed ",
+                    "  skipped ",
+                    "  not run ",
+                    "Apply ",
+                    "error: ",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+            })
+            .collect();
+        self.snapshot(
+            test,
+            label,
+            &format!("{stdout}--- report\n{}\n", report.join("\n")),
+        );
+    }
+
     pub fn plan_json(&self, extra: &[&str]) -> Value {
         let mut args = vec!["plan", "--json"];
         args.extend(extra);

@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::kind_config::{self, KindConfig};
 
+/// What forbids rebuilding the cluster, as every message names it.
+pub const NO_REBUILD: &str = "--no-rebuild, or allow_rebuild = false under [cluster]";
+
 /// The desired kind cluster, as the spec states it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClusterSpec {

@@ -134,7 +134,8 @@ pub enum ClusterError {
     /// The repair would rebuild the cluster, which the spec or the command
     /// line forbids.
     #[error(
-        "the cluster \"{cluster}\" needs rebuilding ({why}), but rebuilding is not allowed (`--no-rebuild`, or `allow_rebuild = false` under [cluster]); the cluster was left as it is. To rebuild it and everything in it from the spec, plan and apply without that"
+        "the cluster \"{cluster}\" needs rebuilding ({why}), but rebuilding is not allowed ({no_rebuild}); the cluster was left as it is. To rebuild it and everything in it from the spec, plan and apply without that",
+        no_rebuild = kindform_api::cluster::NO_REBUILD
     )]
     RebuildForbidden {
         /// The cluster.

@@ -331,7 +331,7 @@ mod tests {
                 steps: &[
                     "start stopped node containers: kf-worker",
                     "wait for the API and every node to be Ready (10s)",
-                    "stop if they do not come back: rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false)",
+                    "stop if they do not come back: rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false under [cluster])",
                 ],
             },
             Row {
@@ -385,7 +385,7 @@ mod tests {
                 },
                 reasons: &[(Reason::NodeMissing, Effect::ForcesReplacement)],
                 steps: &[
-                    "stop: replacing the cluster \"kf\" is not allowed (--no-rebuild, or allow_rebuild = false)",
+                    "stop: replacing the cluster \"kf\" is not allowed (--no-rebuild, or allow_rebuild = false under [cluster])",
                 ],
             },
             Row {

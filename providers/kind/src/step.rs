@@ -112,8 +112,7 @@ impl ClusterStep {
     }
 }
 
-const NOT_ALLOWED: &str =
-    "rebuilding the cluster is not allowed (--no-rebuild, or allow_rebuild = false)";
+use kindform_api::cluster::NO_REBUILD;
 
 impl fmt::Display for ClusterStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,7 +131,7 @@ impl fmt::Display for ClusterStep {
             ClusterStep::Delete { cluster } => write!(f, "kind delete cluster --name {cluster}"),
             ClusterStep::RefuseReplace { cluster, .. } => write!(
                 f,
-                "stop: replacing the cluster \"{cluster}\" is not allowed (--no-rebuild, or allow_rebuild = false)"
+                "stop: replacing the cluster \"{cluster}\" is not allowed ({NO_REBUILD})"
             ),
             ClusterStep::StartNodes { nodes } => {
                 write!(f, "start stopped node containers: {}", nodes.join(", "))
@@ -156,7 +155,10 @@ impl fmt::Display for ClusterStep {
             ClusterStep::Rebuild { cluster, when } => {
                 write!(f, "replace the cluster \"{cluster}\" {when}")
             }
-            ClusterStep::RefuseRebuild { when, .. } => write!(f, "stop {when}: {NOT_ALLOWED}"),
+            ClusterStep::RefuseRebuild { when, .. } => write!(
+                f,
+                "stop {when}: rebuilding the cluster is not allowed ({NO_REBUILD})"
+            ),
             ClusterStep::RestartSystem { workloads } => write!(
                 f,
                 "rollout restart the stuck kube-system workloads: {}",
