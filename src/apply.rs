@@ -19,9 +19,10 @@ use tokio::sync::{OnceCell, mpsc, watch};
 use crate::event::Event;
 use crate::graph::Graph;
 use crate::in_cluster::InCluster;
-use crate::observe::{Planned, Session, cluster_provider, observe_one};
+use crate::observe::{Planned, observe_one};
 use crate::plan::{Action, EngineStep, Plan, Step};
 use crate::resources::{Desired, plan_create};
+use crate::session::{Session, cluster_provider};
 use crate::walk::{Hook, Nodes, Visit};
 
 pub use crate::walk::Ending;

@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::apply::{Report, Walk};
 use crate::event::Event;
-use crate::observe::{Observation, Planned, Session};
+use crate::observe::{Observation, Planned};
 use crate::plan::{Action, Change, EngineStep, Plan, PlanOptions, SavedPlan, Step, spec_hash};
+use crate::session::{Session, SessionError};
 use crate::spec::Loaded;
 use crate::state::{Lock, LockError};
 use crate::status::Status;
@@ -20,7 +21,10 @@ use crate::status::Status;
 /// Why the engine could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// Observation failed (Docker, a tool, the cluster, a resource).
+    /// Docker or a tool kindform drives is missing.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// Observation failed (the cluster, a resource).
     #[error(transparent)]
     Observe(#[from] crate::observe::Error),
     /// The environment is locked by another run, or the lock failed.
@@ -87,7 +91,7 @@ impl<'a> Engine<'a> {
     /// A session for `loaded`: Docker connected, the tools found and their
     /// versions read; `parallelism` bounds observation and apply.
     pub async fn connect(loaded: &Loaded, parallelism: usize) -> Result<Session, EngineError> {
-        Ok(crate::observe::session(&loaded.spec, state_dir(loaded), parallelism).await?)
+        Ok(crate::session::open(&loaded.spec, state_dir(loaded), parallelism).await?)
     }
 
     /// The engine over `loaded` with `session`.
@@ -163,7 +167,7 @@ impl<'a> Engine<'a> {
     /// The plan of a destroy; `None` when the cluster does not exist.
     pub async fn destroy_plan(&self) -> Result<Option<Destroy>, EngineError> {
         let spec = &self.loaded.spec;
-        let cluster = crate::observe::cluster_provider(self.session);
+        let cluster = crate::session::cluster_provider(self.session);
         let live = cluster
             .observe(&spec.cluster)
             .await

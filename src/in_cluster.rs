@@ -13,7 +13,7 @@ use kindform_image::ImageProvider;
 use kindform_kube::{AppliedRecord, Objects};
 use kindform_manifest::ManifestProvider;
 
-use crate::observe::Session;
+use crate::session::Session;
 
 /// The providers of the resources in a cluster, over what they share.
 pub struct InCluster {

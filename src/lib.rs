@@ -18,6 +18,7 @@ pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod resources;
+pub mod session;
 pub mod spec;
 pub mod state;
 pub mod status;

@@ -13,60 +13,22 @@
 //! record lists but the spec no longer has are the orphans.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use bollard::Docker;
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Provider};
-use kindform_api::{Address, Cancel, Health, Reason, Spec};
-use kindform_helm::HelmVersion;
-use kindform_kind::{ApiState, ClusterLive, ClusterProvider};
+use kindform_api::{Address, Health, Reason, Spec};
+use kindform_kind::{ApiState, ClusterLive};
 use kindform_manifest::Orphan;
 
 use crate::graph::Graph;
 use crate::in_cluster::{InCluster, InClusterError};
 use crate::plan::{EngineStep, Observed, PlanOptions, Step, cascades, included};
 use crate::resources::{Desired, Live, ResolveError, plan_create, resolve};
-
-/// What observation needs: Docker, the environment's state folder.
-pub struct Session {
-    /// The Docker engine.
-    pub docker: Docker,
-    /// `.kindform/<environment>/` beside the spec.
-    pub state_dir: PathBuf,
-    /// How many resources are observed at once.
-    pub parallelism: usize,
-    /// The version of the `helm` on PATH, read when the spec has releases.
-    pub helm: Option<HelmVersion>,
-    /// Asked on Ctrl-C: providers wind down what runs long.
-    pub cancel: Cancel,
-}
+use crate::session::{Session, cluster_provider};
 
 /// Why observation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Docker is not reachable.
-    #[error(
-        "Docker is not reachable ({host}): start the Docker engine, or point DOCKER_HOST at one"
-    )]
-    Docker {
-        /// Where it was looked for.
-        host: String,
-        /// Why.
-        #[source]
-        source: bollard::errors::Error,
-    },
-    /// A tool kindform drives is not on PATH.
-    #[error("`{tool}` is not on PATH: {how}")]
-    MissingTool {
-        /// The tool.
-        tool: &'static str,
-        /// How to get it.
-        how: &'static str,
-    },
-    /// The `helm` on PATH cannot be driven.
-    #[error(transparent)]
-    Helm(kindform_helm::HelmError),
     /// The cluster could not be observed.
     #[error("cannot observe the cluster")]
     Cluster(#[source] kindform_kind::ClusterError),
@@ -85,53 +47,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-/// Connects to Docker (negotiating the API version) and checks that `kind`
-/// (and `helm`, when the spec has releases) are on PATH, before anything runs.
-pub async fn session(
-    spec: &Spec,
-    state_dir: PathBuf,
-    parallelism: usize,
-) -> Result<Session, Error> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
-    let connected = async {
-        let docker = Docker::connect_with_defaults()?;
-        docker.ping().await?;
-        docker.negotiate_version().await
-    };
-    let docker = connected
-        .await
-        .map_err(|source| Error::Docker { host, source })?;
-    if !on_path("kind") {
-        return Err(Error::MissingTool {
-            tool: "kind",
-            how: "install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-        });
-    }
-    let helm = if spec.releases.is_empty() {
-        None
-    } else if !on_path("helm") {
-        return Err(Error::MissingTool {
-            tool: "helm",
-            how: "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/",
-        });
-    } else {
-        Some(HelmVersion::detect().await.map_err(Error::Helm)?)
-    };
-    Ok(Session {
-        docker,
-        state_dir,
-        parallelism: parallelism.max(1),
-        helm,
-        cancel: Cancel::new(),
-    })
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// The diff of a resource in a cluster whose API does not answer: it cannot
@@ -174,11 +89,6 @@ pub struct Observation {
     pub observed: Observed,
     /// For apply.
     pub planned: Planned,
-}
-
-/// The cluster provider of a session.
-pub fn cluster_provider(session: &Session) -> ClusterProvider {
-    ClusterProvider::new(session.docker.clone(), session.state_dir.join("kubeconfig"))
 }
 
 /// Observes what the plan needs.

@@ -217,7 +217,7 @@ async fn one_size(world: &World, n: usize) -> Sized {
             .negotiate_version()
             .await
             .expect("Docker answers");
-        let session = kindform::observe::Session {
+        let session = kindform::session::Session {
             docker,
             state_dir: state,
             parallelism: 10,

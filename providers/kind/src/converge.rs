@@ -9,48 +9,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Node;
 use kindform_api::provider::{Outcome, Progress, error_chain};
 use kindform_api::{Address, ClusterSpec};
-use kindform_kube::{AppliedRecord, RecordEntry};
+use kindform_kube::AppliedRecord;
 
 use crate::cluster::{ClusterError, ClusterProvider, node_ready};
 use crate::kind_cli;
-use crate::settings::settings;
+use crate::settings::{Waits, record_entry};
 use crate::step::ClusterStep;
-
-/// How long a new cluster may take to be ready.
-const CREATE_READY: Duration = Duration::from_secs(300);
-/// How long started nodes may take.
-const START_READY: Duration = Duration::from_secs(120);
-/// How long to wait for an API that does not answer before restarting.
-const API_GRACE: Duration = Duration::from_secs(60);
-
-/// How long each wait of a create or a repair may take.
-pub(crate) struct Waits {
-    /// After `kind create cluster`.
-    pub create: Duration,
-    /// After starting or restarting node containers.
-    pub start: Duration,
-    /// For an API that does not answer, before restarting.
-    pub grace: Duration,
-}
-
-impl Waits {
-    /// The spec's `ready_timeout` for every wait (half of it for the
-    /// grace), or kindform's defaults.
-    pub fn of(desired: &ClusterSpec) -> Waits {
-        match desired.ready_timeout {
-            Some(t) => Waits {
-                create: t.get(),
-                start: t.get(),
-                grace: t.get() / 2,
-            },
-            None => Waits {
-                create: CREATE_READY,
-                start: START_READY,
-                grace: API_GRACE,
-            },
-        }
-    }
-}
 
 impl ClusterProvider {
     fn context(desired: &ClusterSpec) -> String {
@@ -280,15 +244,6 @@ impl ClusterProvider {
             }
         }
         Ok(Outcome::Done)
-    }
-}
-
-/// What the applied record keeps for the cluster: its effective config.
-pub fn record_entry(desired: &ClusterSpec) -> RecordEntry {
-    let settings = settings(desired);
-    RecordEntry {
-        fingerprint: kindform_api::settings::fingerprint(&settings),
-        settings,
     }
 }
 

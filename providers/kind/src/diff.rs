@@ -6,8 +6,7 @@ use kindform_api::{ClusterSpec, Duration, Reason};
 use serde_json::json;
 
 use crate::cluster::{ApiState, CLUSTER_LABEL, ClusterLive, NodeContainer, pod_line, stuck};
-use crate::converge::Waits;
-use crate::settings::{node_images, settings, without_digest};
+use crate::settings::{Waits, node_images, settings, without_digest};
 use crate::step::ClusterStep;
 use kindform_api::settings::{changed_paths, fingerprint};
 
@@ -247,8 +246,7 @@ mod tests {
 
     use super::{diff, replace_steps};
     use crate::cluster::{ApiState, ClusterLive, NodeContainer};
-    use crate::converge::record_entry;
-    use crate::settings::{node_images, without_digest};
+    use crate::settings::{node_images, record_entry, without_digest};
 
     fn spec(allow_rebuild: bool) -> ClusterSpec {
         let config: KindConfig = serde_json::from_value(

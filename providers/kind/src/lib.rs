@@ -15,6 +15,5 @@ mod step;
 pub use cluster::{
     ApiState, CLUSTER_LABEL, ClusterError, ClusterLive, ClusterProvider, NodeContainer, ROLE_LABEL,
 };
-pub use converge::record_entry;
-pub use settings::{KIND_DEFAULT_IMAGE, settings};
+pub use settings::{KIND_DEFAULT_IMAGE, record_entry, settings};
 pub use step::ClusterStep;

@@ -1,0 +1,104 @@
+//! A session: what every command's engine works with. Docker connected, the
+//! tools kindform drives found on PATH and `helm`'s version read before
+//! anything runs, the environment's state folder, and the cancellation token
+//! handed to providers.
+
+use std::path::PathBuf;
+
+use bollard::Docker;
+use kindform_api::{Cancel, Spec};
+use kindform_helm::HelmVersion;
+use kindform_kind::ClusterProvider;
+
+/// What observation and apply need.
+pub struct Session {
+    /// The Docker engine.
+    pub docker: Docker,
+    /// `.kindform/<environment>/` beside the spec.
+    pub state_dir: PathBuf,
+    /// How many resources are observed at once.
+    pub parallelism: usize,
+    /// The version of the `helm` on PATH, read when the spec has releases.
+    pub helm: Option<HelmVersion>,
+    /// Asked on Ctrl-C: providers wind down what runs long.
+    pub cancel: Cancel,
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Docker is not reachable.
+    #[error(
+        "Docker is not reachable ({host}): start the Docker engine, or point DOCKER_HOST at one"
+    )]
+    Docker {
+        /// Where it was looked for.
+        host: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A tool kindform drives is not on PATH.
+    #[error("`{tool}` is not on PATH: {how}")]
+    MissingTool {
+        /// The tool.
+        tool: &'static str,
+        /// How to get it.
+        how: &'static str,
+    },
+    /// The `helm` on PATH cannot be driven.
+    #[error(transparent)]
+    Helm(kindform_helm::HelmError),
+}
+
+/// Connects to Docker (negotiating the API version) and checks that `kind`
+/// (and `helm`, when the spec has releases) are on PATH, before anything runs.
+pub async fn open(
+    spec: &Spec,
+    state_dir: PathBuf,
+    parallelism: usize,
+) -> Result<Session, SessionError> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+    let connected = async {
+        let docker = Docker::connect_with_defaults()?;
+        docker.ping().await?;
+        docker.negotiate_version().await
+    };
+    let docker = connected
+        .await
+        .map_err(|source| SessionError::Docker { host, source })?;
+    if !on_path("kind") {
+        return Err(SessionError::MissingTool {
+            tool: "kind",
+            how: "install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+        });
+    }
+    let helm = if spec.releases.is_empty() {
+        None
+    } else if !on_path("helm") {
+        return Err(SessionError::MissingTool {
+            tool: "helm",
+            how: "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/",
+        });
+    } else {
+        Some(HelmVersion::detect().await.map_err(SessionError::Helm)?)
+    };
+    Ok(Session {
+        docker,
+        state_dir,
+        parallelism: parallelism.max(1),
+        helm,
+        cancel: Cancel::new(),
+    })
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// The cluster provider of a session.
+pub fn cluster_provider(session: &Session) -> ClusterProvider {
+    ClusterProvider::new(session.docker.clone(), session.state_dir.join("kubeconfig"))
+}
