@@ -142,7 +142,7 @@ impl Applying<'_> {
         let walk = self.walk;
         if address.is_in_cluster() && self.rebuilt.load(Ordering::SeqCst) {
             if let Some(desired) = walk.planned.desired.get(address) {
-                return plan_create(desired, walk.session.helm.as_ref()).steps;
+                return plan_create(desired).steps;
             }
         }
         walk.plan

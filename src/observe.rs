@@ -119,7 +119,13 @@ pub async fn observe(
                 })?;
         }
     }
-    planned.desired = resolve(spec, graph, &inside, &session.state_dir)?;
+    planned.desired = resolve(
+        spec,
+        graph,
+        &inside,
+        &session.state_dir,
+        session.helm.as_ref(),
+    )?;
     tracing::debug!(
         "resolved {} resources from the spec in {} ms",
         planned.desired.len(),
@@ -156,16 +162,16 @@ pub async fn observe(
     observed.cluster_remade = cascade;
     if cascade {
         for (address, d) in &planned.desired {
-            observed
-                .diffs
-                .insert(address.clone(), plan_create(d, session.helm.as_ref()));
+            observed.diffs.insert(address.clone(), plan_create(d));
         }
         return Ok(Observation { observed, planned });
     }
     if !reachable {
         for (address, d) in &planned.desired {
             let diff = match d {
-                Desired::Check(check) => kindform_check::plan(check).map_steps(Step::Check),
+                Desired::Check(check) => {
+                    kindform_check::CheckProvider::plan_create(check).map_steps(Step::Check)
+                }
                 _ => waits_for_cluster(address),
             };
             observed.diffs.insert(address.clone(), diff);

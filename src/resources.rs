@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kindform_api::provider::Diff;
+use kindform_api::provider::{Diff, Provider as _};
 use kindform_api::{Address, Spec};
-use kindform_check::DesiredCheck;
-use kindform_helm::{DesiredRelease, HelmVersion, ReleaseLive};
-use kindform_image::{DesiredImage, ImageLive};
-use kindform_manifest::{DesiredManifest, ManifestLive};
+use kindform_check::{CheckProvider, DesiredCheck};
+use kindform_helm::{DesiredRelease, HelmVersion, ReleaseLive, ReleaseProvider};
+use kindform_image::{DesiredImage, ImageLive, ImageProvider};
+use kindform_manifest::{DesiredManifest, ManifestLive, ManifestProvider};
 
 use crate::graph::Graph;
 use crate::plan::Step;
@@ -61,6 +61,7 @@ pub fn resolve(
     graph: &Graph,
     addresses: &[&Address],
     state_dir: &Path,
+    helm: Option<&HelmVersion>,
 ) -> Result<BTreeMap<Address, Desired>, ResolveError> {
     let nodes = spec.cluster.node_names();
     let base = &spec.base_dir;
@@ -76,10 +77,14 @@ pub fn resolve(
                 kindform_image::resolve(n, &spec.images[n], base, &nodes)
                     .map_err(|e| failed(Box::new(e)))?,
             ),
-            Address::Release(n) => Desired::Release(Box::new(
-                kindform_helm::resolve(n, &spec.releases[n], base)
-                    .map_err(|e| failed(Box::new(e)))?,
-            )),
+            Address::Release(n) => {
+                let helm =
+                    helm.ok_or_else(|| failed("the version of `helm` was not read".into()))?;
+                Desired::Release(Box::new(
+                    kindform_helm::resolve(n, &spec.releases[n], base, helm)
+                        .map_err(|e| failed(Box::new(e)))?,
+                ))
+            }
             Address::Manifest(n) => Desired::Manifest(
                 kindform_manifest::resolve(n, &spec.manifests[n], &spec.name, base, state_dir)
                     .map_err(|e| failed(Box::new(e)))?,
@@ -111,17 +116,12 @@ fn dependency_namespaces(spec: &Spec, graph: &Graph, address: &Address) -> Vec<S
     namespaces
 }
 
-/// What creating a resource takes, without observing it; a release's
-/// upgrade is shown for `helm` (there is always one when the spec has
-/// releases).
-pub fn plan_create(desired: &Desired, helm: Option<&HelmVersion>) -> Diff<Step> {
+/// What creating a resource takes, without observing it, by its provider.
+pub fn plan_create(desired: &Desired) -> Diff<Step> {
     match desired {
-        Desired::Image(d) => kindform_image::plan_create(d).map_steps(Step::Image),
-        Desired::Release(d) => match helm {
-            Some(helm) => kindform_helm::plan_create(d, helm).map_steps(Step::Release),
-            None => Diff::default(),
-        },
-        Desired::Manifest(d) => kindform_manifest::plan_create(d).map_steps(Step::Manifest),
-        Desired::Check(d) => kindform_check::plan(d).map_steps(Step::Check),
+        Desired::Image(d) => ImageProvider::plan_create(d).map_steps(Step::Image),
+        Desired::Release(d) => ReleaseProvider::plan_create(d).map_steps(Step::Release),
+        Desired::Manifest(d) => ManifestProvider::plan_create(d).map_steps(Step::Manifest),
+        Desired::Check(d) => CheckProvider::plan_create(d).map_steps(Step::Check),
     }
 }

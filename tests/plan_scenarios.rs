@@ -87,19 +87,6 @@ async fn an_empty_world_plans_everything_as_created(major: HelmMajor, test: &str
 
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 2, "{stderr}");
-    assert!(text.contains("  + cluster  (absent)\n"), "{text}");
-    assert!(
-        text.contains("  + releases.web  (cluster-replaced)\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("  > checks.page  (after cluster)\n"),
-        "{text}"
-    );
-    assert!(
-        text.ends_with("Plan: 5 to create, 0 to update, 0 to replace, 0 to repair, 0 to delete.\n"),
-        "{text}"
-    );
     assert!(!text.contains('\x1b'), "no colour without a terminal");
     assert!(!text.contains(SECRET), "{text}");
 }
@@ -112,14 +99,6 @@ async fn a_converged_cluster_plans_no_changes(major: HelmMajor, test: &str) {
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}\n{text}");
-    assert!(
-        text.ends_with("No changes. The environment matches the spec.\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("  > checks.page"),
-        "checks are listed: {text}"
-    );
     let plan = env.plan_json(&[]);
     assert_eq!(change(&plan, "cluster")["action"], "no-op");
     assert_eq!(change(&plan, "checks.page")["action"], "run");
@@ -145,11 +124,6 @@ async fn a_stopped_node_is_repaired_by_starting_it(major: HelmMajor, test: &str)
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
-    assert!(text.contains("  ! cluster  (node-stopped)\n"), "{text}");
-    assert!(
-        text.ends_with("Plan: 0 to create, 0 to update, 0 to replace, 1 to repair, 0 to delete.\n"),
-        "{text}"
-    );
 }
 
 async fn an_unreachable_api_plans_the_repair_ladder(major: HelmMajor, test: &str) {
@@ -211,15 +185,6 @@ async fn a_changed_port_mapping_replaces_the_cluster_and_cascades(major: HelmMaj
     let (code, text, _) = env.kindform(&["plan", "--var", "host_port=19090"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 0);
-    assert!(text.contains("-/+ cluster  (config-changed)\n"), "{text}");
-    assert!(
-        text.contains("changed: nodes[0].extraPortMappings[0].hostPort"),
-        "{text}"
-    );
-    assert!(
-        text.contains("        -     hostPort: 18080\n        +     hostPort: 19090\n"),
-        "{text}"
-    );
 }
 
 async fn a_converged_world_plans_no_changes(major: HelmMajor, test: &str) {
@@ -230,10 +195,6 @@ async fn a_converged_world_plans_no_changes(major: HelmMajor, test: &str) {
     let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}\n{text}");
-    assert!(
-        text.ends_with("No changes. The environment matches the spec.\n"),
-        "{text}"
-    );
     let plan = env.plan_json(&[]);
     only_changes(&plan, &[]);
     assert_eq!(actions(&plan).len(), 6, "every resource is listed: {plan}");
@@ -293,14 +254,6 @@ async fn an_image_rebuilt_under_the_same_tag_is_reloaded_with_rollout_restarts(
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
-    assert!(text.contains("  ~ images.app  (image-stale)\n"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "{0}-control-plane, {0}-worker hold another image under {1}",
-            env.cluster, env.image
-        )),
-        "{text}"
-    );
 
     // Editing the build context makes it a rebuild, then a load everywhere.
     write(env.dir.join("app/f"), "v3\n");
@@ -356,14 +309,6 @@ async fn a_release_left_pending_upgrade_is_rolled_back_to_the_last_deployed_revi
     assert!(steps[1].starts_with("helm upgrade --install web chart --namespace apps"));
     let (_, text, _) = env.kindform(&["plan"]);
     env.snapshot(test, "plan", &text);
-    assert!(
-        text.contains("  ! releases.web  (release-pending)\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("revision 3 is stuck in pending-upgrade; the last deployed revision is 2"),
-        "{text}"
-    );
 }
 
 async fn a_failed_release_is_repaired_by_an_upgrade(major: HelmMajor, test: &str) {
@@ -419,12 +364,6 @@ async fn changed_values_are_shown_as_a_diff_with_secrets_hidden(major: HelmMajor
     assert_eq!(web["after"]["values"]["db"]["password"], "(sensitive)");
     let (_, text, _) = env.kindform(&["plan"]);
     env.snapshot(test, "plan", &text);
-    assert!(
-        text.contains("values changed: db.password (sensitive), replicas"),
-        "{text}"
-    );
-    assert!(text.contains("        -   replicas: 1\n"), "{text}");
-    assert!(text.contains("        +   replicas: 2\n"), "{text}");
     for shown in [text, plan.to_string()] {
         assert!(!shown.contains("hunter2"), "a secret leaked: {shown}");
     }
@@ -448,10 +387,6 @@ async fn a_chart_version_bump_is_an_update(major: HelmMajor, test: &str) {
     );
     let (_, text, _) = env.kindform(&["plan", "--var", "platform_version=1.1.0"]);
     env.snapshot(test, "plan", &text);
-    assert!(
-        text.contains("chart platform-1.0.0 -> platform-1.1.0"),
-        "{text}"
-    );
 }
 
 async fn edited_chart_templates_and_manifests_are_updates(major: HelmMajor, test: &str) {
@@ -485,14 +420,6 @@ async fn edited_chart_templates_and_manifests_are_updates(major: HelmMajor, test
     assert_eq!(extra["after"]["objects"][0]["data"]["mode"], "lean");
     let (_, text, _) = env.kindform(&["plan"]);
     env.snapshot(test, "plan", &text);
-    assert!(
-        text.contains("chart files changed since the last apply: templates/settings.yaml"),
-        "{text}"
-    );
-    assert!(
-        text.contains("ConfigMap \"extra\" in namespace \"apps\": data.mode"),
-        "{text}"
-    );
 }
 
 async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted(major: HelmMajor, test: &str) {
@@ -521,11 +448,6 @@ async fn a_manifest_dropped_from_the_spec_with_prune_is_deleted(major: HelmMajor
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 2);
-    assert!(text.contains("  - manifests.extra  (orphaned)\n"), "{text}");
-    assert!(
-        text.ends_with("Plan: 0 to create, 0 to update, 0 to replace, 0 to repair, 1 to delete.\n"),
-        "{text}"
-    );
 }
 
 async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict(
@@ -559,12 +481,6 @@ async fn an_object_made_by_hand_in_a_charts_way_is_an_ownership_conflict(
     );
     let (_, text, _) = env.kindform(&["plan"]);
     env.snapshot(test, "plan", &text);
-    assert!(
-        text.contains(&format!(
-            "exists without this release's ownership: {conflict}"
-        )),
-        "{text}"
-    );
 
     env.edit_web("take_ownership = true");
     let web = change(&env.plan_json(&[]), "releases.web").clone();
@@ -591,10 +507,6 @@ async fn a_saved_plan_holds_what_it_was_made_from_and_no_secrets(major: HelmMajo
     let (code, text, stderr) = env.kindform(&["plan", "--out", "first.plan"]);
     env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        text.ends_with("Saved the plan to first.plan. Apply exactly this plan with `kindform apply first.plan`.\n"),
-        "{text}"
-    );
     let read = |name: &str| -> Value {
         let text = std::fs::read_to_string(env.dir.join(name)).unwrap();
         assert!(!text.contains(SECRET), "a secret in the saved plan: {text}");

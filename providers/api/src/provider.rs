@@ -130,8 +130,10 @@ pub trait Provider: Send + Sync {
     /// close them.
     fn diff(&self, desired: &Self::Desired, live: &Self::Live) -> Diff<Self::Step>;
 
-    /// What creating the resource takes, without observing anything.
-    fn plan_create(&self, desired: &Self::Desired) -> Diff<Self::Step>;
+    /// What creating the resource takes, without observing anything (and
+    /// without a provider: nothing may be connected yet, as for what is in
+    /// a cluster that is made anew).
+    fn plan_create(desired: &Self::Desired) -> Diff<Self::Step>;
 
     /// What removing the resource takes.
     fn plan_delete(&self, desired: &Self::Desired, live: Option<&Self::Live>) -> Vec<Self::Step>;
@@ -139,7 +141,7 @@ pub trait Provider: Send + Sync {
     /// What destroying the resource and making it again takes (`--replace`).
     fn plan_replace(&self, desired: &Self::Desired, live: &Self::Live) -> Vec<Self::Step> {
         let mut steps = self.plan_delete(desired, Some(live));
-        steps.extend(self.plan_create(desired).steps);
+        steps.extend(Self::plan_create(desired).steps);
         steps
     }
 

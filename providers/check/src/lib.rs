@@ -268,7 +268,7 @@ impl std::fmt::Display for CheckStep {
 
 /// What the plan shows of a check: no differences (checks are not
 /// changes), the probe it will run.
-pub fn plan(desired: &DesiredCheck) -> Diff<CheckStep> {
+fn plan(desired: &DesiredCheck) -> Diff<CheckStep> {
     Diff {
         differences: Vec::new(),
         steps: vec![CheckStep::Run {
@@ -299,10 +299,10 @@ impl Provider for CheckProvider {
     }
 
     fn diff(&self, desired: &DesiredCheck, _live: &()) -> Diff<CheckStep> {
-        self.plan_create(desired)
+        Self::plan_create(desired)
     }
 
-    fn plan_create(&self, desired: &DesiredCheck) -> Diff<CheckStep> {
+    fn plan_create(desired: &DesiredCheck) -> Diff<CheckStep> {
         plan(desired)
     }
 

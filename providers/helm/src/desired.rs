@@ -45,6 +45,8 @@ pub struct DesiredRelease {
     pub chart: DesiredChart,
     /// The user-supplied values.
     pub values: Values,
+    /// The `helm` that installs it: the plan shows its commands for it.
+    pub helm: HelmVersion,
 }
 
 /// Reads the release's chart and values (secrets included) from the spec.
@@ -52,6 +54,7 @@ pub fn resolve(
     name: &str,
     spec: &ReleaseSpec,
     base_dir: &Path,
+    helm: &HelmVersion,
 ) -> Result<DesiredRelease, ReleaseError> {
     let chart = match spec.chart_source() {
         ChartSource::Local(path) => DesiredChart::Local(chart::read(&base_dir.join(path))?),
@@ -68,6 +71,7 @@ pub fn resolve(
         base_dir: base_dir.to_owned(),
         chart,
         values,
+        helm: helm.clone(),
     })
 }
 
@@ -142,7 +146,8 @@ impl DesiredRelease {
 
     /// The install or upgrade command, as the plan shows it (for the
     /// `helm` that will run it).
-    pub fn upgrade_command(&self, helm: &HelmVersion) -> String {
+    pub fn upgrade_command(&self) -> String {
+        let helm = &self.helm;
         let chart = match self.spec.chart_source() {
             ChartSource::Local(path) => path.to_owned(),
             ChartSource::Repository { repo, name } => format!("{name} --repo {repo}"),

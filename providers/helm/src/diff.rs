@@ -7,7 +7,6 @@ use kindform_api::{Duration, HealthState, Reason};
 use kindform_kube::ObjectRef;
 use serde_json::Value;
 
-use crate::cli::HelmVersion;
 use crate::desired::{DesiredRelease, record_entry, shown};
 use crate::provider::ReleaseLive;
 use crate::step::{Fallback, ReleaseStep};
@@ -174,13 +173,9 @@ fn absent(desired: &DesiredRelease) -> Difference {
 }
 
 /// The release's diff, its upgrade shown for `helm`.
-pub(crate) fn diff(
-    desired: &DesiredRelease,
-    live: &ReleaseLive,
-    helm: &HelmVersion,
-) -> Diff<ReleaseStep> {
+pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<ReleaseStep> {
     let Some(listed) = &live.listed else {
-        let mut diff = plan_create(desired, helm);
+        let mut diff = plan_create(desired);
         with_conflicts(desired, &live.conflicts, &mut diff);
         return diff;
     };
@@ -221,13 +216,13 @@ pub(crate) fn diff(
         after,
     };
     with_conflicts(desired, &live.conflicts, &mut diff);
-    diff.steps.extend(install_steps(desired, helm));
+    diff.steps.extend(install_steps(desired));
     diff
 }
 
-fn install_steps(desired: &DesiredRelease, helm: &HelmVersion) -> Vec<ReleaseStep> {
+fn install_steps(desired: &DesiredRelease) -> Vec<ReleaseStep> {
     let mut steps = vec![ReleaseStep::Upgrade {
-        command: desired.upgrade_command(helm),
+        command: desired.upgrade_command(),
     }];
     if record_entry(desired).is_some() {
         steps.push(ReleaseStep::RecordChart);
@@ -236,10 +231,10 @@ fn install_steps(desired: &DesiredRelease, helm: &HelmVersion) -> Vec<ReleaseSte
 }
 
 /// What installing the release takes when nothing of it exists.
-pub fn plan_create(desired: &DesiredRelease, helm: &HelmVersion) -> Diff<ReleaseStep> {
+pub(crate) fn plan_create(desired: &DesiredRelease) -> Diff<ReleaseStep> {
     Diff {
         differences: vec![absent(desired)],
-        steps: install_steps(desired, helm),
+        steps: install_steps(desired),
         before: Value::Null,
         after: desired.settings(desired.chart_label(), desired.shown_values()),
     }
@@ -322,7 +317,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cli::{Listed, Revision};
+    use crate::cli::{HelmVersion, Listed, Revision};
     use crate::desired::{exact, resolve};
 
     fn desired() -> DesiredRelease {
@@ -331,7 +326,7 @@ mod tests {
             "namespace": "dapr-system",
         }))
         .unwrap();
-        resolve("dapr", &spec, Path::new(".")).unwrap()
+        resolve("dapr", &spec, Path::new("."), &helm("v3.17.2")).unwrap()
     }
 
     fn live_of(status: &str, history: &[(u64, &str)]) -> ReleaseLive {
@@ -562,7 +557,8 @@ mod tests {
             let (mut desired, mut live) = (desired(), live_of("deployed", &[(1, "deployed")]));
             (row.change)(&mut desired, &mut live);
             for (version, want) in [("v3.17.2", row.helm3), ("v4.3.1", row.helm4)] {
-                let diff = diff(&desired, &live, &helm(version));
+                desired.helm = helm(version);
+                let diff = diff(&desired, &live);
                 let reasons: Vec<Reason> =
                     diff.differences.iter().map(|d| d.reason.clone()).collect();
                 let steps: Vec<String> = diff.steps.iter().map(ToString::to_string).collect();

@@ -20,7 +20,6 @@ mod values;
 
 pub use cli::{Helm, HelmError, HelmVersion, Listed, Revision};
 pub use desired::{DesiredChart, DesiredRelease, record_entry, resolve};
-pub use diff::plan_create;
 pub use error::ReleaseError;
 pub use health::{Judged, release_health};
 pub use provider::{ReleaseLive, ReleaseProvider, Surroundings};

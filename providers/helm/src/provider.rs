@@ -201,11 +201,11 @@ impl Provider for ReleaseProvider {
     }
 
     fn diff(&self, desired: &DesiredRelease, live: &ReleaseLive) -> Diff<ReleaseStep> {
-        crate::diff::diff(desired, live, self.helm.version())
+        crate::diff::diff(desired, live)
     }
 
-    fn plan_create(&self, desired: &DesiredRelease) -> Diff<ReleaseStep> {
-        crate::diff::plan_create(desired, self.helm.version())
+    fn plan_create(desired: &DesiredRelease) -> Diff<ReleaseStep> {
+        crate::diff::plan_create(desired)
     }
 
     fn plan_restart(&self, desired: &DesiredRelease) -> Vec<ReleaseStep> {

@@ -14,7 +14,6 @@ mod provider;
 mod step;
 
 pub use context::{CONTEXT_LABEL, context_hash};
-pub use diff::plan_create;
 pub use nodes::{NodeRefs, all_node_refs};
 pub use provider::{
     DesiredImage, ImageError, ImageLive, ImageProvider, LocalImage, OnNode, resolve,

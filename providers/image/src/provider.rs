@@ -284,7 +284,7 @@ impl Provider for ImageProvider {
         crate::diff::diff(desired, live)
     }
 
-    fn plan_create(&self, desired: &DesiredImage) -> Diff<ImageStep> {
+    fn plan_create(desired: &DesiredImage) -> Diff<ImageStep> {
         crate::diff::plan_create(desired)
     }
 

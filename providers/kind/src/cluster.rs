@@ -343,7 +343,7 @@ impl Provider for ClusterProvider {
         crate::diff::diff(desired, live)
     }
 
-    fn plan_create(&self, desired: &ClusterSpec) -> Diff<ClusterStep> {
+    fn plan_create(desired: &ClusterSpec) -> Diff<ClusterStep> {
         crate::diff::plan_create(desired)
     }
 

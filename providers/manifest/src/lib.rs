@@ -13,7 +13,7 @@ mod secrets;
 mod source;
 mod step;
 
-pub use diff::{LiveObject, ManifestLive, plan_create};
+pub use diff::{LiveObject, ManifestLive};
 pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
 pub use provider::ManifestProvider;

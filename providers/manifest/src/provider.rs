@@ -272,7 +272,7 @@ impl Provider for ManifestProvider {
         crate::diff::diff(desired, live)
     }
 
-    fn plan_create(&self, desired: &DesiredManifest) -> Diff<ManifestStep> {
+    fn plan_create(desired: &DesiredManifest) -> Diff<ManifestStep> {
         crate::diff::plan_create(desired)
     }
 
