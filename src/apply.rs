@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use kindform_api::provider::{Outcome, Progress, Provider, error_chain};
+use kindform_api::provider::{Orphans as _, Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, Spec};
 use tokio::sync::{OnceCell, mpsc, watch};
 

@@ -14,28 +14,24 @@ use crate::plan::Action;
 pub enum Event {
     /// Work on a resource began.
     Started {
-        /// The resource.
         address: String,
         /// What is done to it.
         action: Action,
     },
     /// A step of that work began.
     Step {
-        /// The resource.
         address: String,
         /// The step, in the plan's words.
         text: String,
     },
     /// A line of output worth keeping.
     Output {
-        /// The resource.
         address: String,
         /// The line.
         line: String,
     },
     /// Bytes moved (image loads).
     Bytes {
-        /// The resource.
         address: String,
         /// So far.
         moved: u64,
@@ -44,7 +40,6 @@ pub enum Event {
     },
     /// The work finished.
     Finished {
-        /// The resource.
         address: String,
         /// What was done.
         action: Action,
@@ -53,7 +48,6 @@ pub enum Event {
     },
     /// The work failed.
     Failed {
-        /// The resource.
         address: String,
         /// What was being done.
         action: Action,
@@ -64,11 +58,9 @@ pub enum Event {
     },
     /// The work did not start because something it needs failed.
     Skipped {
-        /// The resource.
         address: String,
         /// What would have been done.
         action: Action,
-        /// Why not.
         because: String,
     },
     /// Something to tell that belongs to no resource.

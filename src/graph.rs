@@ -60,7 +60,6 @@ pub enum Error {
     /// A resource names itself.
     #[error("{from} depends on itself")]
     SelfDependency {
-        /// The resource.
         from: Address,
         /// The entry's position.
         entry: usize,

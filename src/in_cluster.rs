@@ -40,9 +40,7 @@ pub enum InClusterError {
     /// Something every resource shares could not be read.
     #[error("cannot read {what}")]
     Shared {
-        /// What.
         what: &'static str,
-        /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

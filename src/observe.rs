@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt as _;
-use kindform_api::provider::{Diff, Difference, Effect, Provider};
+use kindform_api::provider::{Diff, Difference, Effect, Orphans, Provider};
 use kindform_api::{Address, Health, Reason, Spec};
 use kindform_kind::{ApiState, ClusterLive};
-use kindform_manifest::Orphan;
+use kindform_manifest::{ManifestProvider, Orphan};
 
 use crate::graph::Graph;
 use crate::in_cluster::{InCluster, InClusterError};
@@ -41,9 +41,7 @@ pub enum Error {
     /// A resource could not be observed.
     #[error("cannot observe {address}")]
     Resource {
-        /// Which.
         address: Address,
-        /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -212,22 +210,24 @@ pub async fn observe(
     }
     tracing::debug!("observed every resource at {} ms", ms());
     if keep.is_none() {
+        let in_spec = |name: &str| spec.manifests.contains_key(name);
         let orphans = providers
             .manifests
-            .orphans(|name| spec.manifests.contains_key(name))
+            .orphans(&in_spec)
             .await
             .map_err(|e| Error::Resource {
                 address: Address::Manifest("(left the spec)".to_owned()),
                 source: Box::new(e),
             })?;
-        for orphan in orphans {
-            let address = Address::Manifest(orphan.name.clone());
+        for (name, orphan) in orphans {
+            let address = Address::Manifest(name);
             observed
                 .fingerprints
                 .insert(address.clone(), live_fingerprint(&orphan.existing));
-            observed
-                .orphans
-                .push((address.clone(), orphan.diff().map_steps(Step::Manifest)));
+            observed.orphans.push((
+                address.clone(),
+                ManifestProvider::plan_orphan(&orphan).map_steps(Step::Manifest),
+            ));
             planned.orphans.insert(address, orphan);
         }
     }

@@ -21,24 +21,18 @@ use crate::plan::Step;
 /// edit of the spec or of a file it names from drift).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Desired {
-    /// An image.
     Image(DesiredImage),
     /// A release (it holds secrets: never printed whole).
     Release(Box<DesiredRelease>),
-    /// A manifest.
     Manifest(DesiredManifest),
-    /// A check.
     Check(DesiredCheck),
 }
 
 /// A resource's live state.
 #[derive(Clone, Debug)]
 pub enum Live {
-    /// An image.
     Image(ImageLive),
-    /// A release.
     Release(Box<ReleaseLive>),
-    /// A manifest.
     Manifest(ManifestLive),
     /// A check (nothing to see).
     Check,
@@ -48,9 +42,7 @@ pub enum Live {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read what the spec asks of {address}")]
 pub struct ResolveError {
-    /// Which.
     pub address: Address,
-    /// Why.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }

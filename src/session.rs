@@ -34,14 +34,12 @@ pub enum SessionError {
     Docker {
         /// Where it was looked for.
         host: String,
-        /// Why.
         #[source]
         source: bollard::errors::Error,
     },
     /// A tool kindform drives is not on PATH.
     #[error("`{tool}` is not on PATH: {how}")]
     MissingTool {
-        /// The tool.
         tool: &'static str,
         /// How to get it.
         how: &'static str,

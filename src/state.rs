@@ -43,9 +43,7 @@ pub enum LockError {
     /// The lock file could not be written.
     #[error("cannot take the lock {path}")]
     Io {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },

@@ -32,7 +32,6 @@ pub fn restarts(planned: &Planned) -> Restarts {
 /// One resource's health.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResourceStatus {
-    /// Its address.
     pub address: Address,
     /// The verdict; `None` when it was not judged (a check, which only
     /// apply runs; a resource in a cluster that cannot be seen).
@@ -47,7 +46,6 @@ pub struct ResourceStatus {
 /// The environment's health.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Status {
-    /// The environment's name.
     pub environment: String,
     /// The worst verdict of any resource; a resource hidden by a broken
     /// cluster counts as broken.

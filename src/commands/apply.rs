@@ -8,7 +8,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use kindform_api::Cancel;
 use tokio::sync::{mpsc, watch};
 
-use super::{Failure, STOPPED, addresses, colour, forbid_rebuild, load, runtime};
+use super::{Exit, Failure, STOPPED, addresses, colour, forbid_rebuild, load, runtime};
 use crate::apply::Report;
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::Engine;
@@ -62,7 +62,7 @@ fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>,
         });
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("{STOPPED}");
-            std::process::exit(130);
+            std::process::exit(Exit::Interrupted.code());
         }
     });
 }
@@ -114,7 +114,7 @@ fn peak_memory_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
+fn finish(report: &Report, verb: &str, journal: &mut Journal) -> Exit {
     if let Some(kb) = peak_memory_kb() {
         tracing::debug!("peak memory {} MB", kb / 1024);
     }
@@ -122,16 +122,16 @@ fn finish(report: &Report, verb: &str, journal: &mut Journal) -> i32 {
     journal.record("result", serde_json::json!({"report": text}));
     eprint!("{text}");
     if report.interrupted {
-        130
+        Exit::Interrupted
     } else if report.failed() {
-        1
+        Exit::Failed
     } else {
-        0
+        Exit::Done
     }
 }
 
 /// `kindform apply`.
-pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failure> {
+pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Exit, Failure> {
     let mut loaded = load(global)?;
     let options = PlanOptions {
         targets: addresses(&args.target, &loaded)?,
@@ -175,7 +175,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
             .iter()
             .any(|c| c.action.is_change() || c.action == Action::Run);
         if !runs_anything {
-            return Ok(0);
+            return Ok(Exit::Done);
         }
         if plan.has_changes() && !args.auto_approve && args.plan_file.is_none() {
             confirm("apply these changes")?;
@@ -189,7 +189,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32, Failur
 }
 
 /// `kindform destroy`.
-pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Failure> {
+pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, Failure> {
     let loaded = load(global)?;
     runtime()?.block_on(async {
         let session = Engine::connect(&loaded, 1)
@@ -205,7 +205,7 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<i32, Fa
                 "Nothing to destroy: cluster \"{}\" does not exist.",
                 loaded.spec.cluster.name
             );
-            return Ok(0);
+            return Ok(Exit::Done);
         };
         if !global.quiet {
             print!("{}", plan_text(&destroy.shown, colour(global)));

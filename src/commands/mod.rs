@@ -30,10 +30,36 @@ pub fn run(cli: Cli) -> i32 {
         Command::Kubeconfig { .. } => not_built("kubeconfig"),
     };
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit.code(),
         Err(failure) => {
             eprintln!("{failure}");
-            1
+            Exit::Failed.code()
+        }
+    }
+}
+
+/// How a command ended, as its exit code tells it (README, "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// It did what it was asked: 0.
+    Done,
+    /// `plan --detailed-exitcode` found changes, or `status` found something
+    /// not healthy: 2.
+    Attention,
+    /// It failed, or something it applied failed: 1.
+    Failed,
+    /// Ctrl-C stopped it: 130.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process's exit code.
+    pub(crate) fn code(self) -> i32 {
+        match self {
+            Exit::Done => 0,
+            Exit::Attention => 2,
+            Exit::Failed => 1,
+            Exit::Interrupted => 130,
         }
     }
 }
@@ -84,7 +110,7 @@ impl From<spec::Error> for Failure {
     }
 }
 
-fn not_built(command: &str) -> Result<i32, Failure> {
+fn not_built(command: &str) -> Result<Exit, Failure> {
     Err(Failure::message(format!(
         "`kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
     )))
@@ -116,7 +142,7 @@ fn load(global: &GlobalArgs) -> Result<Loaded, Failure> {
     Ok(spec::load(&path, &path.display().to_string(), &options)?)
 }
 
-fn validate(global: &GlobalArgs) -> Result<i32, Failure> {
+fn validate(global: &GlobalArgs) -> Result<Exit, Failure> {
     let loaded = load(global)?;
     let spec = &loaded.spec;
     if !global.quiet {
@@ -132,10 +158,10 @@ fn validate(global: &GlobalArgs) -> Result<i32, Failure> {
             count(spec.checks.len(), "check", "checks"),
         );
     }
-    Ok(0)
+    Ok(Exit::Done)
 }
 
-fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<i32, Failure> {
+fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<Exit, Failure> {
     let loaded = load(global)?;
     let text = match format {
         GraphFormat::Dot => loaded.graph.to_dot(&loaded.spec.name),
@@ -143,7 +169,7 @@ fn graph(global: &GlobalArgs, format: GraphFormat) -> Result<i32, Failure> {
         GraphFormat::Text => loaded.graph.to_text(),
     };
     print!("{text}");
-    Ok(0)
+    Ok(Exit::Done)
 }
 
 fn addresses(list: &[String], loaded: &Loaded) -> Result<Vec<Address>, Failure> {
@@ -201,7 +227,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::message(format!("cannot start: {e}")))
 }
 
-fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
+fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, Failure> {
     let mut loaded = load(global)?;
     forbid_rebuild(&mut loaded, args.no_rebuild);
     let options = PlanOptions {
@@ -233,8 +259,8 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<i32, Failure> {
         }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
-        2
+        Exit::Attention
     } else {
-        0
+        Exit::Done
     })
 }

@@ -1,12 +1,12 @@
 //! `kindform status`: observes every resource once, without planning or
 //! locking, and prints each one's health with its evidence.
 
-use super::{Failure, colour, load, runtime};
+use super::{Exit, Failure, colour, load, runtime};
 use crate::cli::GlobalArgs;
 use crate::engine::Engine;
 
 /// Exit 0 when everything is healthy, 2 when anything is degraded or broken.
-pub(super) fn status(global: &GlobalArgs, json: bool) -> Result<i32, Failure> {
+pub(super) fn status(global: &GlobalArgs, json: bool) -> Result<Exit, Failure> {
     let loaded = load(global)?;
     let status = runtime()?
         .block_on(async {
@@ -27,5 +27,9 @@ pub(super) fn status(global: &GlobalArgs, json: bool) -> Result<i32, Failure> {
     } else {
         print!("{}", crate::render::status_text(&status, colour(global)));
     }
-    Ok(if status.healthy() { 0 } else { 2 })
+    Ok(if status.healthy() {
+        Exit::Done
+    } else {
+        Exit::Attention
+    })
 }

@@ -21,7 +21,7 @@ use kindform_api::{Address, Cancel, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
 use super::apply::walk;
-use super::{Failure, STOPPED, forbid_rebuild, load, runtime};
+use super::{Exit, Failure, STOPPED, forbid_rebuild, load, runtime};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::engine::{Engine, Planning};
 use crate::observe::Observation;
@@ -122,14 +122,14 @@ fn on_interrupt(stop: watch::Sender<bool>, repairing: Arc<AtomicBool>, cancel: C
                 );
             } else {
                 log(STOPPED);
-                std::process::exit(130);
+                std::process::exit(Exit::Interrupted.code());
             }
         }
     });
 }
 
 /// `kindform watch`.
-pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failure> {
+pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<Exit, Failure> {
     let mut loaded = reload(global, args.no_rebuild)?;
     let parallelism = usize::from(args.parallelism);
     let interval = args.interval.get();
@@ -176,7 +176,7 @@ pub(super) fn watch(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, Failur
             }
         }
         log("stopped");
-        Ok(0)
+        Ok(Exit::Done)
     })
 }
 

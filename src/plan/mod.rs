@@ -93,7 +93,6 @@ pub struct Change {
 pub struct Plan {
     /// Always `"1"`.
     pub format_version: String,
-    /// The environment's name.
     pub environment: String,
     /// Every resource of the spec (and every orphan), in graph order.
     pub changes: Vec<Change>,

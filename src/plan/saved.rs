@@ -77,27 +77,21 @@ pub enum SavedPlanError {
     /// The file could not be written.
     #[error("cannot write the plan to {path}")]
     Write {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// The file could not be read.
     #[error("cannot read the plan file {path}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// The file is not a saved plan.
     #[error("{path} is not a plan saved by `kindform plan --out`")]
     Format {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: serde_json::Error,
     },

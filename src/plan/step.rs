@@ -46,17 +46,11 @@ pub enum EngineStep {
     RemakeContents,
     /// A resource in a cluster whose API does not answer: observed once the
     /// cluster is repaired, then converged.
-    Reobserve {
-        /// The resource.
-        address: Address,
-    },
+    Reobserve { address: Address },
     /// Destroy: a resource in the cluster goes with it.
     GoesWithCluster,
     /// Destroy: an image's copies go with the cluster; the local image stays.
-    KeepLocalImage {
-        /// The image.
-        reference: String,
-    },
+    KeepLocalImage { reference: String },
 }
 
 impl fmt::Display for EngineStep {

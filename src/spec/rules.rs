@@ -167,7 +167,6 @@ impl Checker<'_> {
         }
     }
 
-    /// An image.
     pub fn image(
         &mut self,
         place: &Place<'_, '_>,
@@ -339,7 +338,6 @@ impl Checker<'_> {
         }
     }
 
-    /// A manifest.
     pub fn manifest(&mut self, place: &Place<'_, '_>, name: &str, manifest: &ManifestSpec) {
         self.resource_name(place, "manifests", name);
         match &manifest.source {
@@ -422,7 +420,6 @@ impl Checker<'_> {
         }
     }
 
-    /// A check.
     pub fn check(&mut self, place: &Place<'_, '_>, name: &str, check: &CheckSpec) {
         self.resource_name(place, "checks", name);
         match &check.probe {

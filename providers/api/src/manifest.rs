@@ -32,7 +32,6 @@ pub enum ManifestSource {
     Path(PathBuf),
     /// A download, checked against its SHA-256.
     Url {
-        /// The address.
         url: String,
         /// The expected SHA-256 of the body, as 64 hex digits.
         sha256: String,

@@ -166,6 +166,32 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
 }
 
+/// A provider whose resources can outlive their place in the spec
+/// (kindform's applied record still lists them): it finds them, and plans
+/// and does what leaving the spec means for them.
+pub trait Orphans: Provider {
+    /// One resource that left the spec, as found.
+    type Orphan: Serialize + Send + Sync;
+
+    /// The resources that left the spec (whose names `in_spec` does not
+    /// know), with their names.
+    fn orphans(
+        &self,
+        in_spec: &(dyn Fn(&str) -> bool + Sync),
+    ) -> impl Future<Output = Result<Vec<(String, Self::Orphan)>, Self::Error>> + Send;
+
+    /// What leaving the spec takes for it (nothing, when it is to stay).
+    fn plan_orphan(orphan: &Self::Orphan) -> Diff<Self::Step>;
+
+    /// Does `steps`, planned by [`Orphans::plan_orphan`].
+    fn apply_orphan(
+        &self,
+        orphan: &Self::Orphan,
+        steps: &[Self::Step],
+        progress: &dyn Progress,
+    ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
+}
+
 /// A message with its causes, `: `-separated, for one line of a report.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

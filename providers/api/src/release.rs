@@ -120,7 +120,6 @@ pub enum SetValue {
     },
     /// The content of a file, relative to the spec.
     File {
-        /// The file.
         file: PathBuf,
         /// Keep it out of plans, logs, journals and command lines.
         sensitive: bool,

@@ -21,7 +21,6 @@ pub struct Spec {
     pub name: String,
     /// The folder relative paths in the spec are relative to.
     pub base_dir: PathBuf,
-    /// The cluster.
     pub cluster: ClusterSpec,
     /// Images by name.
     pub images: BTreeMap<String, ImageSpec>,

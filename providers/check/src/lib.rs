@@ -24,7 +24,6 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// A check as the engine runs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredCheck {
-    /// The spec's definition.
     pub spec: CheckSpec,
     /// The namespaces of what it depends on, whose pods explain a failure.
     pub namespaces: Vec<String>,

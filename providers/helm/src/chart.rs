@@ -26,18 +26,14 @@ pub enum ChartError {
     /// A file or folder could not be read.
     #[error("cannot read {path}")]
     Read {
-        /// Which.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// `Chart.yaml` does not say the chart's name and version.
     #[error("{path} does not give the chart's `name` and `version`")]
     ChartYaml {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: serde_yaml_ng::Error,
     },

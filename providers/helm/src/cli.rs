@@ -159,14 +159,12 @@ pub enum HelmError {
     Spawn {
         /// The command, without the kubeconfig flags.
         command: String,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// `helm` exited with an error.
     #[error("`{command}` failed: {message}")]
     Failed {
-        /// The command.
         command: String,
         /// Helm's message, without the `Error: ` prefix.
         message: String,
@@ -174,7 +172,6 @@ pub enum HelmError {
     /// `helm` did not finish in time.
     #[error("`{command}` did not finish within {waited}s")]
     Timeout {
-        /// The command.
         command: String,
         /// How long it was given.
         waited: u64,
@@ -190,9 +187,7 @@ pub enum HelmError {
     /// Its output is not the JSON expected.
     #[error("`{command}` printed output kindform cannot read")]
     Output {
-        /// The command.
         command: String,
-        /// Why.
         #[source]
         source: serde_json::Error,
     },
@@ -201,9 +196,7 @@ pub enum HelmError {
 /// One row of `helm list -o json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listed {
-    /// The release name.
     pub name: String,
-    /// Its namespace.
     pub namespace: String,
     /// Its latest revision (a string in this output).
     pub revision: String,

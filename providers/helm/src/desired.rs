@@ -35,9 +35,7 @@ pub enum DesiredChart {
 /// chart read. Holds secrets: never serialised or printed whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredRelease {
-    /// The release name.
     pub name: String,
-    /// The spec's definition.
     pub spec: ReleaseSpec,
     /// The spec's folder.
     pub base_dir: PathBuf,

@@ -30,28 +30,21 @@ pub enum ReleaseError {
         objects.join(", ")
     )]
     OwnershipConflict {
-        /// The release.
         release: String,
-        /// The objects.
         objects: Vec<String>,
     },
     /// Adopting an object for the release failed.
     #[error("cannot adopt {object} for release {release}")]
     Adopt {
-        /// The release.
         release: String,
-        /// The object.
         object: String,
-        /// Why.
         #[source]
         source: kube::Error,
     },
     /// The private values file could not be written.
     #[error("cannot write the set values file {path}")]
     ValuesFile {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -64,7 +57,6 @@ pub enum ReleaseError {
     /// The release stayed broken after every rung of its repair.
     #[error("release {release} is still broken after kindform {tried}: {evidence}\n{explanation}")]
     StillBroken {
-        /// The release.
         release: String,
         /// What was tried, in order.
         tried: String,

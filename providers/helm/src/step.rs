@@ -13,10 +13,7 @@ use crate::ownership::{HELM_MANAGED_BY, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPA
 #[serde(tag = "to", rename_all = "kebab-case")]
 pub enum Fallback {
     /// Roll back to the last good revision.
-    Rollback {
-        /// The revision.
-        revision: u64,
-    },
+    Rollback { revision: u64 },
     /// Uninstall and install again.
     Reinstall,
 }
@@ -28,34 +25,21 @@ pub enum ReleaseStep {
     /// `helm rollback` a release stuck in `pending-*` to its last deployed
     /// revision, so that Helm takes an upgrade again.
     Rollback {
-        /// The release.
         release: String,
-        /// Its namespace.
         namespace: String,
-        /// The revision.
         revision: u64,
     },
     /// `helm uninstall` a release whose first install never finished.
-    UninstallUnfinished {
-        /// The release.
-        release: String,
-        /// Its namespace.
-        namespace: String,
-    },
+    UninstallUnfinished { release: String, namespace: String },
     /// Give objects Helm's ownership label and annotations for the release.
     Adopt {
-        /// The release.
         release: String,
-        /// Its namespace.
         namespace: String,
-        /// The objects.
         objects: Vec<ObjectRef>,
     },
     /// Stop: objects without the release's ownership would block Helm.
     RefuseConflicts {
-        /// The release.
         release: String,
-        /// The objects.
         objects: Vec<ObjectRef>,
     },
     /// `helm upgrade --install`.
@@ -67,16 +51,13 @@ pub enum ReleaseStep {
     RecordChart,
     /// Rung of a health repair: restart a stuck workload and wait for it.
     RestartStuck {
-        /// The workload.
         workload: Workload,
         /// How long to wait.
         wait: Duration,
     },
     /// Last rung of a health repair, when the release is still broken.
     Fallback {
-        /// The release.
         release: String,
-        /// Its namespace.
         namespace: String,
         /// What to fall back to.
         to: Fallback,
@@ -94,12 +75,7 @@ pub enum ReleaseStep {
         wait: Duration,
     },
     /// `helm uninstall`.
-    Uninstall {
-        /// The release.
-        release: String,
-        /// Its namespace.
-        namespace: String,
-    },
+    Uninstall { release: String, namespace: String },
     /// Remove the release from kindform's applied record.
     Forget,
 }

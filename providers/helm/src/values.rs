@@ -16,27 +16,20 @@ pub enum ValuesError {
     /// A values file could not be read.
     #[error("cannot read values file {path}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// A values file is not YAML.
     #[error("values file {path} is not valid YAML")]
     Yaml {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: serde_yaml_ng::Error,
     },
     /// A values file holds something other than a map.
     #[error("values file {path} must hold a map of values")]
-    NotAMap {
-        /// The file.
-        path: PathBuf,
-    },
+    NotAMap { path: PathBuf },
     /// A `set` value names an environment variable that is not set.
     #[error("`set.\"{key}\"` reads the environment variable {var}, which is not set")]
     MissingEnv {
@@ -50,9 +43,7 @@ pub enum ValuesError {
     SetFile {
         /// The set key.
         key: String,
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },

@@ -22,7 +22,6 @@ pub enum BuildError {
     /// Docker refused or the build failed.
     #[error("docker build of {reference} failed: {message}")]
     Failed {
-        /// The image.
         reference: String,
         /// Docker's message.
         message: String,

@@ -20,7 +20,6 @@ pub const CONTEXT_LABEL: &str = "kindform.dev/context-hash";
 pub struct ContextError {
     /// The file or folder.
     pub path: String,
-    /// Why.
     #[source]
     pub source: std::io::Error,
 }

@@ -22,29 +22,22 @@ pub enum LoadError {
     /// Docker refused.
     #[error("cannot load {reference} into {node}")]
     Docker {
-        /// The image.
         reference: String,
-        /// The node.
         node: String,
-        /// Why.
         #[source]
         source: bollard::errors::Error,
     },
     /// The export failed.
     #[error("cannot export {reference} from Docker")]
     Export {
-        /// The image.
         reference: String,
-        /// Why.
         #[source]
         source: bollard::errors::Error,
     },
     /// `ctr images import` failed in a node.
     #[error("`ctr images import` of {reference} failed in {node} (exit {code}): {stderr}")]
     Import {
-        /// The image.
         reference: String,
-        /// The node.
         node: String,
         /// Its exit code.
         code: i64,

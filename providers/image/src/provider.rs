@@ -22,7 +22,6 @@ use crate::step::ImageStep;
 pub struct DesiredImage {
     /// `images.<name>`.
     pub address: String,
-    /// The spec's definition.
     pub spec: ImageSpec,
     /// The nodes it must be on.
     pub nodes: Vec<String>,
@@ -41,9 +40,7 @@ pub enum ImageError {
     /// Docker refused to inspect the image.
     #[error("cannot inspect the local image {reference}")]
     Inspect {
-        /// The image.
         reference: String,
-        /// Why.
         #[source]
         source: bollard::errors::Error,
     },
@@ -60,12 +57,7 @@ pub enum ImageError {
     #[error(
         "image {reference} is not present locally and {address} has no `build`: build it first (docker build -t {reference} <context>), or add `build = {{ context = \"…\" }}` to {address}"
     )]
-    NotLocal {
-        /// The image.
-        reference: String,
-        /// Its address.
-        address: String,
-    },
+    NotLocal { reference: String, address: String },
 }
 
 /// Hashes the build context, when there is one, and settles the nodes.
@@ -108,10 +100,7 @@ pub enum OnNode {
     /// Neither.
     Missing,
     /// The node could not be read.
-    Unreachable {
-        /// Why.
-        reason: String,
-    },
+    Unreachable { reason: String },
 }
 
 /// The image as observed.

@@ -12,7 +12,6 @@ use serde::Serialize;
 pub enum ImageStep {
     /// Build the image from its context (with kindform's context label).
     Build {
-        /// The image.
         reference: String,
         /// The build context, as the spec names it.
         context: PathBuf,
@@ -24,25 +23,19 @@ pub enum ImageStep {
     },
     /// Stream the local image into the nodes' containerd.
     Load {
-        /// The image.
         reference: String,
         /// Its short ID, when known and not about to be rebuilt.
         id: Option<String>,
-        /// The nodes.
         nodes: Vec<String>,
     },
     /// `kubectl rollout restart` a workload that runs the image, and wait.
     Restart {
-        /// The workload.
         workload: Workload,
-        /// The image.
         reference: String,
     },
     /// Read the nodes that could not be read again, and load where it lacks.
     LoadWhereLacking {
-        /// The image.
         reference: String,
-        /// The nodes.
         nodes: Vec<String>,
     },
 }

@@ -55,10 +55,7 @@ pub enum ApiState {
         not_ready: Vec<String>,
     },
     /// It did not answer.
-    Unreachable {
-        /// Why.
-        reason: String,
-    },
+    Unreachable { reason: String },
 }
 
 /// The cluster as observed.
@@ -108,9 +105,7 @@ pub enum ClusterError {
     /// The kind config could not be written to the state folder.
     #[error("cannot write the kind config {path}")]
     Config {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -119,9 +114,7 @@ pub enum ClusterError {
     Node {
         /// `start` or `restart`.
         what: &'static str,
-        /// The container.
         node: String,
-        /// Why.
         #[source]
         source: bollard::errors::Error,
     },
@@ -138,7 +131,6 @@ pub enum ClusterError {
         no_rebuild = kindform_api::cluster::NO_REBUILD
     )]
     RebuildForbidden {
-        /// The cluster.
         cluster: String,
         /// What the repair tried and saw.
         why: String,

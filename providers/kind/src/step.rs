@@ -14,7 +14,6 @@ use serde::Serialize;
 pub enum ClusterStep {
     /// `kind create cluster` with the spec's effective config.
     Create {
-        /// The cluster's name.
         cluster: String,
         /// How many nodes it has.
         nodes: usize,
@@ -24,22 +23,15 @@ pub enum ClusterStep {
     /// Wait for a cluster just made: the API answers, every node Ready.
     AwaitCreated,
     /// `kind delete cluster`.
-    Delete {
-        /// The cluster's name.
-        cluster: String,
-    },
+    Delete { cluster: String },
     /// Refuse: the cluster must be replaced but may not be rebuilt.
     RefuseReplace {
-        /// The cluster's name.
         cluster: String,
         /// What forces the replacement.
         why: String,
     },
     /// `docker start` the stopped node containers.
-    StartNodes {
-        /// The containers.
-        nodes: Vec<String>,
-    },
+    StartNodes { nodes: Vec<String> },
     /// Wait for the API and every node to be Ready.
     AwaitReady {
         /// For how long.
@@ -52,7 +44,6 @@ pub enum ClusterStep {
     },
     /// Rung: restart the control-plane container and wait for the API.
     RestartControlPlane {
-        /// The container.
         container: String,
         /// How long to wait after.
         wait: Duration,
@@ -64,33 +55,26 @@ pub enum ClusterStep {
     },
     /// Rung: restart the containers of nodes still not Ready, then wait.
     RestartNotReady {
-        /// The containers.
         nodes: Vec<String>,
         /// How long to wait after.
         wait: Duration,
     },
     /// Rung: delete the cluster and make it again.
     Rebuild {
-        /// The cluster's name.
         cluster: String,
         /// When, in the plan's words (`if they do not come back`).
         when: String,
     },
     /// Rung: stop, the cluster may not be rebuilt.
     RefuseRebuild {
-        /// The cluster's name.
         cluster: String,
         /// When, in the plan's words.
         when: String,
     },
     /// `kubectl rollout restart` the stuck kube-system workloads.
-    RestartSystem {
-        /// The workloads.
-        workloads: Vec<Workload>,
-    },
+    RestartSystem { workloads: Vec<Workload> },
     /// Wait for them to roll out.
     AwaitSystem {
-        /// The workloads.
         workloads: Vec<Workload>,
         /// For how long.
         wait: Duration,

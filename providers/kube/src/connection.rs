@@ -10,20 +10,16 @@ pub enum ConnectError {
     /// The kubeconfig could not be read.
     #[error("cannot read kubeconfig {path}")]
     Kubeconfig {
-        /// The file.
         path: String,
-        /// Why.
         #[source]
         source: kube::config::KubeconfigError,
     },
     /// The kubeconfig has no usable context of that name.
     #[error("kubeconfig {path} has no usable context `{context}`")]
     Context {
-        /// The file.
         path: String,
         /// The context.
         context: String,
-        /// Why.
         #[source]
         source: kube::config::KubeconfigError,
     },
@@ -35,7 +31,6 @@ pub enum ConnectError {
     Unreachable {
         /// The server URL.
         server: String,
-        /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

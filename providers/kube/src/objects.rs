@@ -23,7 +23,6 @@ pub struct ObjectRef {
     /// Its namespace; `None` for cluster-scoped objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Its name.
     pub name: String,
 }
 
@@ -65,9 +64,7 @@ pub enum ObjectsError {
     /// Reading the object failed.
     #[error("cannot read {object}")]
     Get {
-        /// Which.
         object: String,
-        /// Why.
         #[source]
         source: kube::Error,
     },

@@ -108,7 +108,6 @@ pub async fn explain(
 /// A container as health sees it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct ContainerState {
-    /// Its name.
     pub name: String,
     /// Whether it is ready.
     pub ready: bool,
@@ -121,9 +120,7 @@ pub struct ContainerState {
 /// A pod as health sees it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct PodState {
-    /// Its namespace.
     pub namespace: String,
-    /// Its name.
     pub name: String,
     /// Its labels.
     pub labels: std::collections::BTreeMap<String, String>,

@@ -37,7 +37,6 @@ pub enum RecordError {
     Write {
         /// The entry.
         address: String,
-        /// Why.
         #[source]
         source: kube::Error,
     },

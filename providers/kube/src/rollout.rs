@@ -22,9 +22,7 @@ pub enum RolloutError {
     Api {
         /// What was being done.
         what: &'static str,
-        /// The workload.
         workload: String,
-        /// Why.
         #[source]
         source: kube::Error,
     },
@@ -34,7 +32,6 @@ pub enum RolloutError {
     /// It did not roll out in time.
     #[error("{workload} did not roll out within {waited}s: {last}")]
     Timeout {
-        /// The workload.
         workload: String,
         /// How long kindform waited.
         waited: u64,

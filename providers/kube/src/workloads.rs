@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 pub struct Workload {
     /// `deployment`, `statefulset` or `daemonset` (as `kubectl rollout` names them).
     pub kind: String,
-    /// Its namespace.
     pub namespace: String,
-    /// Its name.
     pub name: String,
     /// The images of its containers and init containers, as written.
     pub images: Vec<String>,
@@ -63,9 +61,7 @@ pub enum WorkloadsError {
     /// The API refused a list.
     #[error("cannot list {kind}s")]
     List {
-        /// Which kind.
         kind: &'static str,
-        /// Why.
         #[source]
         source: kube::Error,
     },

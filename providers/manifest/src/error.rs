@@ -10,9 +10,7 @@ pub enum ManifestError {
     /// A manifest file could not be read.
     #[error("cannot read {path}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -21,7 +19,6 @@ pub enum ManifestError {
     Yaml {
         /// The file (or `the inline YAML`).
         path: String,
-        /// Why.
         #[source]
         source: serde_yaml_ng::Error,
     },
@@ -30,23 +27,17 @@ pub enum ManifestError {
         "{path}: document {index} is not a Kubernetes object (it needs apiVersion, kind and metadata.name)"
     )]
     NotAnObject {
-        /// The file.
         path: String,
         /// Which document, from 1.
         index: usize,
     },
     /// A downloaded manifest is not in the download cache.
     #[error("{url} has not been downloaded")]
-    NotDownloaded {
-        /// The address.
-        url: String,
-    },
+    NotDownloaded { url: String },
     /// A manifest could not be downloaded.
     #[error("cannot download {url}")]
     Download {
-        /// The address.
         url: String,
-        /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -55,7 +46,6 @@ pub enum ManifestError {
         "{url} is not the file the spec pins: its SHA-256 is {actual}, the spec says {expected}; nothing from it was used"
     )]
     Checksum {
-        /// The address.
         url: String,
         /// The body's SHA-256.
         actual: String,
@@ -78,9 +68,7 @@ pub enum ManifestError {
     Change {
         /// `apply` or `delete`.
         what: &'static str,
-        /// The object.
         object: String,
-        /// Why.
         #[source]
         source: kube::Error,
     },

@@ -33,7 +33,7 @@ impl Orphan {
 
     /// Its plan: delete its objects and forget it when it was applied with
     /// `prune`, otherwise nothing (its objects stay).
-    pub fn diff(&self) -> Diff<ManifestStep> {
+    pub(crate) fn diff(&self) -> Diff<ManifestStep> {
         let names: Vec<String> = self.existing.iter().map(ToString::to_string).collect();
         let before = json!({"objects": self.existing});
         if !self.prunes() {

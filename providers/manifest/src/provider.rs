@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::provider::{Diff, Orphans, Outcome, Progress, Provider};
 use kindform_api::{Health, HealthState};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects};
 use serde_json::json;
@@ -37,39 +37,6 @@ impl ManifestProvider {
             }
         }
         Ok(found)
-    }
-
-    /// The manifests the applied record lists that `in_spec` does not know.
-    pub async fn orphans(
-        &self,
-        in_spec: impl Fn(&str) -> bool,
-    ) -> Result<Vec<Orphan>, ManifestError> {
-        let mut orphans = Vec::new();
-        for (key, entry) in &self.record.0 {
-            let Some(name) = key.strip_prefix("manifests.") else {
-                continue;
-            };
-            if in_spec(name) {
-                continue;
-            }
-            orphans.push(Orphan {
-                name: name.to_owned(),
-                existing: self.existing(&recorded_objects(entry)).await?,
-                entry: entry.clone(),
-            });
-        }
-        Ok(orphans)
-    }
-
-    /// Does the steps of an orphan's plan.
-    pub async fn apply_orphan(
-        &self,
-        orphan: &Orphan,
-        steps: &[ManifestStep],
-        progress: &dyn Progress,
-    ) -> Result<Outcome, ManifestError> {
-        let address = format!("manifests.{}", orphan.name);
-        self.run(&address, None, steps, progress).await
     }
 
     async fn delete(&self, reference: &ObjectRef) -> Result<(), ManifestError> {
@@ -185,6 +152,46 @@ impl ManifestProvider {
             }
         }
         Ok(Outcome::Done)
+    }
+}
+
+impl Orphans for ManifestProvider {
+    type Orphan = Orphan;
+
+    async fn orphans(
+        &self,
+        in_spec: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<(String, Orphan)>, ManifestError> {
+        let mut orphans = Vec::new();
+        for (key, entry) in &self.record.0 {
+            let Some(name) = key.strip_prefix("manifests.") else {
+                continue;
+            };
+            if in_spec(name) {
+                continue;
+            }
+            let orphan = Orphan {
+                name: name.to_owned(),
+                existing: self.existing(&recorded_objects(entry)).await?,
+                entry: entry.clone(),
+            };
+            orphans.push((name.to_owned(), orphan));
+        }
+        Ok(orphans)
+    }
+
+    fn plan_orphan(orphan: &Orphan) -> Diff<ManifestStep> {
+        orphan.diff()
+    }
+
+    async fn apply_orphan(
+        &self,
+        orphan: &Orphan,
+        steps: &[ManifestStep],
+        progress: &dyn Progress,
+    ) -> Result<Outcome, ManifestError> {
+        let address = format!("manifests.{}", orphan.name);
+        self.run(&address, None, steps, progress).await
     }
 }
 

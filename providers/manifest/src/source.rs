@@ -22,7 +22,6 @@ pub const ADDRESS_LABEL: &str = "kindform.dev/address";
 pub struct DesiredManifest {
     /// `manifests.<name>`.
     pub address: String,
-    /// The spec's definition.
     pub spec: ManifestSpec,
     /// Its objects, in file order, with kindform's labels.
     pub objects: Vec<Value>,

@@ -16,10 +16,7 @@ pub enum ManifestStep {
         objects: Vec<ObjectRef>,
     },
     /// Delete one object (it left the manifest, or the manifest goes).
-    Delete {
-        /// The object.
-        object: ObjectRef,
-    },
+    Delete { object: ObjectRef },
     /// Wait for one of the manifest's wait conditions.
     Wait {
         /// Which of the spec's `wait` entries, from 0.
