@@ -107,23 +107,14 @@ pub async fn observe(
         .collect();
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_millis();
-    for address in &inside {
-        if let Address::Manifest(name) = address {
-            kindform_manifest::download(&spec.manifests[name], &session.state_dir)
-                .await
-                .map_err(|e| Error::Resource {
-                    address: (*address).clone(),
-                    source: Box::new(e),
-                })?;
-        }
-    }
     planned.desired = resolve(
         spec,
         graph,
         &inside,
         &session.state_dir,
         session.helm.as_ref(),
-    )?;
+    )
+    .await?;
     tracing::debug!(
         "resolved {} resources from the spec in {} ms",
         planned.desired.len(),

@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kindform_api::provider::{Diff, Provider as _};
+use kindform_api::provider::{Diff, Provider as _, Resolve as _};
 use kindform_api::{Address, Spec};
-use kindform_check::{CheckProvider, DesiredCheck};
-use kindform_helm::{DesiredRelease, HelmVersion, ReleaseLive, ReleaseProvider};
-use kindform_image::{DesiredImage, ImageLive, ImageProvider};
-use kindform_manifest::{DesiredManifest, ManifestLive, ManifestProvider};
+use kindform_check::{CheckInput, CheckProvider, DesiredCheck};
+use kindform_helm::{DesiredRelease, HelmVersion, ReleaseInput, ReleaseLive, ReleaseProvider};
+use kindform_image::{DesiredImage, ImageInput, ImageLive, ImageProvider};
+use kindform_manifest::{DesiredManifest, ManifestInput, ManifestLive, ManifestProvider};
 
 use crate::graph::Graph;
 use crate::plan::Step;
@@ -47,8 +47,9 @@ pub struct ResolveError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// Resolves the desired state of each in-cluster address.
-pub fn resolve(
+/// Resolves the desired state of each in-cluster address, each through
+/// its provider's [`Resolve`](kindform_api::provider::Resolve).
+pub async fn resolve(
     spec: &Spec,
     graph: &Graph,
     addresses: &[&Address],
@@ -66,25 +67,49 @@ pub fn resolve(
         let desired = match address {
             Address::Cluster => continue,
             Address::Image(n) => Desired::Image(
-                kindform_image::resolve(n, &spec.images[n], base, &nodes)
-                    .map_err(|e| failed(Box::new(e)))?,
+                ImageProvider::resolve(ImageInput {
+                    name: n,
+                    spec: &spec.images[n],
+                    base_dir: base,
+                    nodes: &nodes,
+                })
+                .await
+                .map_err(|e| failed(Box::new(e)))?,
             ),
             Address::Release(n) => {
                 let helm =
                     helm.ok_or_else(|| failed("the version of `helm` was not read".into()))?;
+                let input = ReleaseInput {
+                    name: n,
+                    spec: &spec.releases[n],
+                    base_dir: base,
+                    helm,
+                };
                 Desired::Release(Box::new(
-                    kindform_helm::resolve(n, &spec.releases[n], base, helm)
+                    ReleaseProvider::resolve(input)
+                        .await
                         .map_err(|e| failed(Box::new(e)))?,
                 ))
             }
             Address::Manifest(n) => Desired::Manifest(
-                kindform_manifest::resolve(n, &spec.manifests[n], &spec.name, base, state_dir)
-                    .map_err(|e| failed(Box::new(e)))?,
+                ManifestProvider::resolve(ManifestInput {
+                    name: n,
+                    spec: &spec.manifests[n],
+                    environment: &spec.name,
+                    base_dir: base,
+                    state_dir,
+                })
+                .await
+                .map_err(|e| failed(Box::new(e)))?,
             ),
-            Address::Check(n) => Desired::Check(DesiredCheck {
-                spec: spec.checks[n].clone(),
-                namespaces: dependency_namespaces(spec, graph, address),
-            }),
+            Address::Check(n) => Desired::Check(
+                CheckProvider::resolve(CheckInput {
+                    spec: &spec.checks[n],
+                    namespaces: dependency_namespaces(spec, graph, address),
+                })
+                .await
+                .map_err(|e| failed(Box::new(e)))?,
+            ),
         };
         out.insert(address.clone(), desired);
     }

@@ -73,6 +73,7 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
         )
         .unwrap();
     let (code, stdout, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     for shown in [
         "  ! releases.platform  (unhealthy)",
@@ -91,6 +92,7 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
         assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
     }
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("releases.platform: rollout restart deployment/platform-operator"),
@@ -117,6 +119,7 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
         "the restart was enough: {stderr}"
     );
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    env.snapshot(test, "plan-2", &text);
     assert_eq!(code, 0, "healthy again: {text}");
 }
 
@@ -145,6 +148,7 @@ async fn pods_that_keep_crashing_after_a_restart_get_their_release_reinstalled(
         "{stderr}"
     );
     let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+    env.snapshot(test, "plan", &text);
     assert_eq!(code, 0, "{text}");
 }
 
@@ -153,6 +157,7 @@ async fn a_release_that_stays_broken_stops_apply_with_an_account(major: HelmMajo
         return;
     };
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", "", &stderr);
     assert_eq!(code, 1, "{stderr}");
     for shown in [
         "release web is still broken after kindform restarted deployment/web in apps, then reinstalled it: ",
@@ -232,6 +237,7 @@ async fn status_names_what_is_broken_with_its_evidence(major: HelmMajor, test: &
     assert_eq!(health("images.app"), "healthy");
     assert_eq!(health("checks.page"), serde_json::Value::Null);
     let (code, stdout, _) = env.kindform(&["plan", "--var", &port]);
+    env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 0);
     for shown in [
         "  ! cluster  (system-pods-stuck)",
@@ -241,6 +247,7 @@ async fn status_names_what_is_broken_with_its_evidence(major: HelmMajor, test: &
         assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
     }
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let (code, stdout, _) = env.kindform(&["status", "--var", &port]);
     assert_eq!(code, 0, "healthy again:\n{stdout}");
@@ -269,6 +276,7 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     // The spec's own word, shown by the plan.
     env.edit_spec(|spec| spec.replace("[cluster]\n", "[cluster]\nallow_rebuild = false\n"));
     let (code, stdout, stderr) = env.kindform(&["plan", "--var", &port, "--var", fast]);
+    env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
@@ -314,6 +322,7 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     // Nothing was half-done: the next apply, allowed to, rebuilds it all.
     let (code, stdout, stderr) =
         env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
+    env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for shown in [
         "cluster: replace the cluster",

@@ -166,6 +166,21 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
 }
 
+/// Reading a resource's desired state from its definition in the spec,
+/// before anything live is looked at (values files and secrets, charts,
+/// build contexts, manifest YAML, a pinned download), so that a missing
+/// secret stops the plan before anything runs.
+pub trait Resolve: Provider {
+    /// What resolving reads besides the definition: the spec's folder, the
+    /// cluster's nodes, the state folder, the tools' versions.
+    type Input<'a>: Send;
+
+    /// The desired state.
+    fn resolve<'a>(
+        input: Self::Input<'a>,
+    ) -> impl Future<Output = Result<Self::Desired, Self::Error>> + Send + 'a;
+}
+
 /// A provider whose resources can outlive their place in the spec
 /// (kindform's applied record still lists them): it finds them, and plans
 /// and does what leaving the spec means for them.

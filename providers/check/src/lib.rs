@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kindform_api::check::Probe;
-use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::provider::{Diff, Outcome, Progress, Provider, Resolve, error_chain};
 use kindform_api::{CheckSpec, check::HttpProbe};
 use serde::Serialize;
 use serde_json::json;
@@ -103,15 +103,11 @@ impl CheckProvider {
             .timeout(timeout)
             .build()
             .map_err(|e| e.to_string())?;
-        let response = client.get(&http.url).send().await.map_err(|e| {
-            let mut text = e.to_string();
-            let mut cause = std::error::Error::source(&e);
-            while let Some(inner) = cause {
-                text.push_str(&format!(": {inner}"));
-                cause = inner.source();
-            }
-            text
-        })?;
+        let response = client
+            .get(&http.url)
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
         if status != http.status {
@@ -284,6 +280,26 @@ fn snippet(body: &str) -> String {
         format!("{}…", one_line.chars().take(200).collect::<String>())
     } else {
         one_line
+    }
+}
+
+/// What resolving a check reads.
+pub struct CheckInput<'a> {
+    /// Its definition.
+    pub spec: &'a CheckSpec,
+    /// The namespaces of what it depends on directly, whose pods explain
+    /// it when it fails.
+    pub namespaces: Vec<String>,
+}
+
+impl Resolve for CheckProvider {
+    type Input<'a> = CheckInput<'a>;
+
+    async fn resolve<'a>(input: Self::Input<'a>) -> Result<DesiredCheck, CheckError> {
+        Ok(DesiredCheck {
+            spec: input.spec.clone(),
+            namespaces: input.namespaces,
+        })
     }
 }
 

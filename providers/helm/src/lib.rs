@@ -22,6 +22,6 @@ pub use cli::{Helm, HelmError, HelmVersion, Listed, Revision};
 pub use desired::{DesiredChart, DesiredRelease, record_entry, resolve};
 pub use error::ReleaseError;
 pub use health::{Judged, release_health};
-pub use provider::{ReleaseLive, ReleaseProvider, Surroundings};
+pub use provider::{ReleaseInput, ReleaseLive, ReleaseProvider, Surroundings};
 pub use status::ReleaseStatus;
 pub use step::{Fallback, ReleaseStep};

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::ReleaseSpec;
+use kindform_api::provider::{Diff, Outcome, Progress, Provider, Resolve};
 use kindform_api::settings::fingerprint;
 use kindform_api::{Health, HealthState};
 use kindform_kube::pods::PodState;
@@ -14,7 +15,7 @@ use kindform_kube::{AppliedRecord, ObjectRef, Objects, RecordEntry, Workload};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{Helm, Listed, Revision};
+use crate::cli::{Helm, HelmVersion, Listed, Revision};
 use crate::desired::{DesiredRelease, record_entry, shown};
 use crate::diff::found;
 use crate::error::ReleaseError;
@@ -148,6 +149,26 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(bytes)
+}
+
+/// What resolving a release reads.
+pub struct ReleaseInput<'a> {
+    /// Its name under `releases` (the Helm release's name).
+    pub name: &'a str,
+    /// Its definition.
+    pub spec: &'a ReleaseSpec,
+    /// The spec's folder (charts and values files are relative to it).
+    pub base_dir: &'a Path,
+    /// The `helm` on PATH, which will install it.
+    pub helm: &'a HelmVersion,
+}
+
+impl Resolve for ReleaseProvider {
+    type Input<'a> = ReleaseInput<'a>;
+
+    async fn resolve<'a>(input: Self::Input<'a>) -> Result<DesiredRelease, ReleaseError> {
+        crate::desired::resolve(input.name, input.spec, input.base_dir, input.helm)
+    }
 }
 
 impl Provider for ReleaseProvider {

@@ -16,6 +16,6 @@ mod step;
 pub use context::{CONTEXT_LABEL, context_hash};
 pub use nodes::{NodeRefs, all_node_refs};
 pub use provider::{
-    DesiredImage, ImageError, ImageLive, ImageProvider, LocalImage, OnNode, resolve,
+    DesiredImage, ImageError, ImageInput, ImageLive, ImageProvider, LocalImage, OnNode,
 };
 pub use step::ImageStep;

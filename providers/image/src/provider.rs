@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bollard::Docker;
 use kindform_api::image::normalized_reference;
-use kindform_api::provider::{Diff, Outcome, Progress, Provider};
+use kindform_api::provider::{Diff, Outcome, Progress, Provider, Resolve};
 use kindform_api::{Health, HealthState, ImageSpec};
 use kindform_kube::Workload;
 use serde::Serialize;
@@ -60,8 +60,28 @@ pub enum ImageError {
     NotLocal { reference: String, address: String },
 }
 
+/// What resolving an image reads.
+pub struct ImageInput<'a> {
+    /// Its name under `images`.
+    pub name: &'a str,
+    /// Its definition.
+    pub spec: &'a ImageSpec,
+    /// The spec's folder (build contexts are relative to it).
+    pub base_dir: &'a Path,
+    /// Every node of the cluster (where it goes without `nodes`).
+    pub nodes: &'a [String],
+}
+
+impl Resolve for ImageProvider {
+    type Input<'a> = ImageInput<'a>;
+
+    async fn resolve<'a>(input: Self::Input<'a>) -> Result<DesiredImage, ImageError> {
+        resolve(input.name, input.spec, input.base_dir, input.nodes)
+    }
+}
+
 /// Hashes the build context, when there is one, and settles the nodes.
-pub fn resolve(
+fn resolve(
     name: &str,
     spec: &ImageSpec,
     base_dir: &Path,

@@ -16,7 +16,7 @@ mod step;
 pub use diff::{LiveObject, ManifestLive};
 pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
-pub use provider::ManifestProvider;
+pub use provider::{ManifestInput, ManifestProvider};
 pub use source::{
     ADDRESS_LABEL, DesiredManifest, ENVIRONMENT_LABEL, MANAGED_BY, download, download_path, resolve,
 };

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use kindform_api::provider::{Diff, Orphans, Outcome, Progress, Provider};
+use std::path::Path;
+
+use kindform_api::ManifestSpec;
+use kindform_api::provider::{Diff, Orphans, Outcome, Progress, Provider, Resolve};
 use kindform_api::{Health, HealthState};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects};
 use serde_json::json;
@@ -152,6 +155,37 @@ impl ManifestProvider {
             }
         }
         Ok(Outcome::Done)
+    }
+}
+
+/// What resolving a manifest reads.
+pub struct ManifestInput<'a> {
+    /// Its name under `manifests`.
+    pub name: &'a str,
+    /// Its definition.
+    pub spec: &'a ManifestSpec,
+    /// The environment's name (its objects are labelled with it).
+    pub environment: &'a str,
+    /// The spec's folder (files are relative to it).
+    pub base_dir: &'a Path,
+    /// The state folder, where downloads are kept.
+    pub state_dir: &'a Path,
+}
+
+impl Resolve for ManifestProvider {
+    type Input<'a> = ManifestInput<'a>;
+
+    /// Downloads it when the spec names it by URL (once: a pinned file is
+    /// kept by its SHA-256), then reads and labels its objects.
+    async fn resolve<'a>(input: Self::Input<'a>) -> Result<DesiredManifest, ManifestError> {
+        crate::source::download(input.spec, input.state_dir).await?;
+        crate::source::resolve(
+            input.name,
+            input.spec,
+            input.environment,
+            input.base_dir,
+            input.state_dir,
+        )
     }
 }
 
