@@ -75,10 +75,6 @@ async fn the_scenario_environment_goes_from_nothing_to_converged_in_one_apply(
     env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("No changes. The environment matches the spec."),
-        "{stdout}"
-    );
-    assert!(
         stderr.contains("Apply complete: 1 done, 0 failed, 0 skipped"),
         "{stderr}"
     );
@@ -502,22 +498,19 @@ async fn apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_clu
     let (_endpoint, port) = converged(&env).await;
     let (code, stdout, stderr) = env.kindform(&["destroy", "--auto-approve", "--var", &port]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("  - cluster  (destroy)"), "{stdout}");
-    assert!(
-        stdout.contains(
-            "  - releases.web  (cluster-deleted)\n      - deleted with the cluster, not one by one"
-        ),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("the local image {} is kept", env.image)),
-        "{stdout}"
+    let report: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  done ") || l.starts_with("Destroy "))
+        .collect();
+    env.snapshot(
+        test,
+        "destroy",
+        &format!("{stdout}--- report\n{}\n", report.join("\n")),
     );
     assert!(
         env.world.image_id(&env.image).await.is_some(),
         "local images are never touched"
     );
-    assert!(stderr.contains("Destroy complete: 1 done"), "{stderr}");
     let (code, stdout, _) = env.kindform(&["destroy", "--auto-approve"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to destroy"), "{stdout}");
@@ -647,13 +640,6 @@ async fn an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and
         env.kindform(&["apply", "--auto-approve", "--var", &port, "--var", fast]);
     env.snapshot_apply(test, "apply-2", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    for shown in [
-        "  ! cluster  (api-unreachable)",
-        "      - wait for the API to answer (2s)",
-        "  ! releases.web  (cluster-unreachable)",
-    ] {
-        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
-    }
     for shown in [
         "cluster: restart the",
         "cluster: replace the cluster",

@@ -75,22 +75,7 @@ async fn a_restarted_control_plane_and_crash_looping_platform_are_mended_by_one_
     let (code, stdout, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
     env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
-    for shown in [
-        "  ! releases.platform  (unhealthy)",
-        "container operator CrashLoopBackOff",
-        "- rollout restart deployment/platform-operator in platform-system and wait for it (2m)",
-        "- if it stays broken: reinstall platform (helm uninstall, then helm upgrade --install)",
-    ] {
-        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
-    }
     // The web release runs on the platform: restarted once it is mended.
-    for shown in [
-        "  ! releases.web  (platform-repaired)",
-        "it runs on releases.platform, which is repaired first",
-        "- once releases.platform is repaired, rollout restart the workloads of releases.web and wait for them",
-    ] {
-        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
-    }
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -239,13 +224,6 @@ async fn status_names_what_is_broken_with_its_evidence(major: HelmMajor, test: &
     let (code, stdout, _) = env.kindform(&["plan", "--var", &port]);
     env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 0);
-    for shown in [
-        "  ! cluster  (system-pods-stuck)",
-        "- rollout restart the stuck kube-system workloads: deployment/coredns",
-        "  ! releases.web  (unhealthy)",
-    ] {
-        assert!(stdout.contains(shown), "{shown:?} in:\n{stdout}");
-    }
     let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
     env.snapshot_apply(test, "apply", &stdout, &stderr);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -278,12 +256,6 @@ async fn without_rebuilds_an_unreachable_api_stops_apply_and_the_next_apply_rebu
     let (code, stdout, stderr) = env.kindform(&["plan", "--var", &port, "--var", fast]);
     env.snapshot(test, "plan", &stdout);
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stdout.contains(
-            "- stop if the API does not come back: rebuilding the cluster is not allowed"
-        ),
-        "{stdout}"
-    );
     let (code, _, stderr) = env.kindform(&[
         "apply",
         "--auto-approve",
