@@ -17,7 +17,5 @@ pub use diff::{LiveObject, ManifestLive};
 pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
 pub use provider::{ManifestInput, ManifestProvider};
-pub use source::{
-    ADDRESS_LABEL, DesiredManifest, ENVIRONMENT_LABEL, MANAGED_BY, download, download_path, resolve,
-};
+pub use source::{ADDRESS_LABEL, DesiredManifest, ENVIRONMENT_LABEL, MANAGED_BY, resolve};
 pub use step::ManifestStep;
