@@ -70,6 +70,9 @@ pub struct PodsReady {
     pub selector: String,
 }
 
+/// The most retries a check may ask for.
+pub const MOST_RETRIES: u32 = 1000;
+
 /// The fields as written, before the one-probe rule is applied.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +113,12 @@ impl TryFrom<CheckFields> for CheckSpec {
             }
             _ => return Err("set only one of `http`, `run` or `pods_ready`".into()),
         };
+        if f.retries > MOST_RETRIES {
+            return Err(format!(
+                "`retries` may be {MOST_RETRIES} at most (it is {})",
+                f.retries
+            ));
+        }
         if !is_run && (f.workdir.is_some() || f.env.is_some()) {
             return Err("`workdir` and `env` go with `run` only".into());
         }

@@ -10,6 +10,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(std::time::Duration);
 
+/// The longest duration a spec may give: every duration in it bounds a wait
+/// or an interval, and one longer than a day is a typo (and, near the
+/// largest numbers, would overflow the clock arithmetic of the waits).
+pub const LONGEST: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Why a duration could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
@@ -19,6 +24,9 @@ pub enum DurationError {
     /// The duration is zero.
     #[error("invalid duration `{0}`: it must be longer than zero")]
     Zero(String),
+    /// The duration is longer than [`LONGEST`].
+    #[error("invalid duration `{0}`: it may be 24h at most")]
+    TooLong(String),
 }
 
 impl Duration {
@@ -63,8 +71,16 @@ impl FromStr for Duration {
                 _ => return Err(malformed()),
             };
             rest = &rest[unit_len..];
-            total += std::time::Duration::try_from_secs_f64(number * seconds)
-                .map_err(|_| malformed())?;
+            let too_long = || DurationError::TooLong(text.to_owned());
+            let part = number * seconds;
+            if !part.is_finite() || part > LONGEST.as_secs_f64() {
+                return Err(too_long());
+            }
+            let part = std::time::Duration::try_from_secs_f64(part).map_err(|_| malformed())?;
+            total = total
+                .checked_add(part)
+                .filter(|t| *t <= LONGEST)
+                .ok_or_else(too_long)?;
         }
         if total.is_zero() {
             return Err(DurationError::Zero(text.to_owned()));
@@ -146,5 +162,23 @@ mod tests {
             assert_eq!(d.to_string(), shown);
             assert_eq!(shown.parse::<Duration>().unwrap(), d);
         }
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        for text in [
+            "10000000000000000000s10000000000000000000s",
+            "18446744073709551615s",
+            "99999999999999999999999999999999999h",
+            "25h",
+            "23h61m",
+        ] {
+            assert_eq!(
+                text.parse::<Duration>(),
+                Err(DurationError::TooLong(text.to_owned())),
+                "{text}"
+            );
+        }
+        assert_eq!("24h".parse::<Duration>().map(Duration::get), Ok(LONGEST));
     }
 }

@@ -70,7 +70,7 @@ fn explain(explanation: &str) -> String {
 /// What a check will run, in one line.
 pub fn describe(check: &CheckSpec) -> String {
     let attempts = if check.retries > 0 {
-        format!(", up to {} attempts", check.retries + 1)
+        format!(", up to {} attempts", check.retries.saturating_add(1))
     } else {
         String::new()
     };
@@ -338,7 +338,7 @@ impl Provider for CheckProvider {
         let check = &desired.spec;
         let timeout = check.timeout.map(|t| t.get()).unwrap_or(DEFAULT_TIMEOUT);
         let interval = check.interval.map(|t| t.get()).unwrap_or(DEFAULT_INTERVAL);
-        let attempts = check.retries + 1;
+        let attempts = check.retries.saturating_add(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
             progress.step(&format!(
