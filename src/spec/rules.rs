@@ -19,7 +19,14 @@ use super::source::SourceFile;
 use super::tree::{self, Seg, at, key_span_at, value_span};
 use crate::suggest::hint;
 
-static CLUSTER_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9.-]+$").unwrap());
+// kind takes `^[a-z0-9.-]+$`; kindform also wants a letter or digit at
+// each end, so that a name is never read as a flag (`--help`) or a path
+// (`..`) by the tools it is handed to.
+static CLUSTER_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$").unwrap());
+/// A repository chart's bare name: never a flag.
+static CHART_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*$").unwrap());
 static RELEASE_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").unwrap()
 });
@@ -162,7 +169,7 @@ impl Checker<'_> {
             self.diagnostics.push(Diagnostic::new(
                 self.source,
                 span,
-                format!("cluster name `{name}` is not one kind accepts: use lower-case letters, digits, `.` and `-` (^[a-z0-9.-]+$)"),
+                format!("cluster name `{name}` is not one kindform accepts: use lower-case letters, digits, `.` and `-`, starting and ending with a letter or digit"),
             ));
         }
     }
@@ -292,9 +299,35 @@ impl Checker<'_> {
                         &at!["chart"],
                         format!("with `repo`, `chart` is the chart's bare name, not `{chart}`"),
                     );
+                } else if !CHART_NAME.is_match(chart) {
+                    self.at_value(
+                        place,
+                        &at!["chart"],
+                        format!("`{chart}` is not a chart name: use letters, digits, `.`, `_` and `-`, starting with a letter or digit"),
+                    );
                 }
             }
-            ChartSource::Oci(_) => {}
+            ChartSource::Oci(reference) => {
+                if reference
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+                {
+                    self.at_value(
+                        place,
+                        &at!["chart"],
+                        "an OCI reference has no spaces or control characters",
+                    );
+                }
+            }
+        }
+        if let Some(version) = &release.version {
+            if version.starts_with('-') || version.chars().any(char::is_control) {
+                self.at_value(
+                    place,
+                    &at!["version"],
+                    format!("`{version}` is not a chart version or range"),
+                );
+            }
         }
         self.check_namespace(place, &at!["namespace"], &release.namespace);
         for (i, values) in release.values.iter().enumerate() {
@@ -527,6 +560,22 @@ mod tests {
         }
         for bad in ["App:local", "app:", "ghcr.io//x", ":tag", "a b"] {
             assert!(!IMAGE_REF.is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cluster_and_chart_names_are_never_flags_or_paths() {
+        for bad in ["--help", "-x", "..", ".", ".kf", "kf.", "kf-", "Kf", "k f"] {
+            assert!(!CLUSTER_NAME.is_match(bad), "{bad}");
+        }
+        for good in ["kf", "kind-dev", "a.b-1", "x"] {
+            assert!(CLUSTER_NAME.is_match(good), "{good}");
+        }
+        for bad in ["--post-renderer=sh", "-x", "", " web", "we b", ".hidden"] {
+            assert!(!CHART_NAME.is_match(bad), "{bad}");
+        }
+        for good in ["dapr", "ingress-nginx", "Web_2.x"] {
+            assert!(CHART_NAME.is_match(good), "{good}");
         }
     }
 

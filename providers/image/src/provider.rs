@@ -179,16 +179,7 @@ const ROLLOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300)
 
 impl ImageProvider {
     async fn local_id(&self, reference: &str) -> Result<Option<String>, ImageError> {
-        match self.docker.inspect_image(reference).await {
-            Ok(image) => Ok(image.id),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(source) => Err(ImageError::Inspect {
-                reference: reference.to_owned(),
-                source,
-            }),
-        }
+        Ok(self.local(reference).await?.map(|l| l.id))
     }
 }
 
