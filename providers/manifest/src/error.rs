@@ -31,6 +31,17 @@ pub enum ManifestError {
         /// Which document, from 1.
         index: usize,
     },
+    /// An item of a `List` is not a Kubernetes object.
+    #[error(
+        "{path}: item {item} of document {index} (a List) is not a Kubernetes object (it needs apiVersion, kind and metadata.name)"
+    )]
+    NotAnObjectInList {
+        path: String,
+        /// Which document, from 1.
+        index: usize,
+        /// Which item of its `items`, from 1.
+        item: usize,
+    },
     /// A downloaded manifest is not in the download cache.
     #[error("{url} has not been downloaded")]
     NotDownloaded { url: String },

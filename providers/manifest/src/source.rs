@@ -146,13 +146,19 @@ fn parse_into(text: &str, path: &str, out: &mut Vec<Value>) -> Result<(), Manife
             continue;
         }
         if value.get("kind").and_then(Value::as_str) == Some("List") {
-            out.extend(
-                value
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+            let items = value.get("items").and_then(Value::as_array);
+            for (j, item) in items.into_iter().flatten().enumerate() {
+                // An item without a name would be left out of what is
+                // observed and compared, and so of what is applied.
+                if ObjectRef::of(item).is_none() {
+                    return Err(ManifestError::NotAnObjectInList {
+                        path: path.to_owned(),
+                        index: i + 1,
+                        item: j + 1,
+                    });
+                }
+                out.push(item.clone());
+            }
             continue;
         }
         if ObjectRef::of(&value).is_none() {
@@ -175,5 +181,25 @@ fn label(object: &mut Value, environment: &str, address: &str) {
         labels.insert(MANAGED_BY.0.to_owned(), json!(MANAGED_BY.1));
         labels.insert(ENVIRONMENT_LABEL.to_owned(), json!(environment));
         labels.insert(ADDRESS_LABEL.to_owned(), json!(address));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_of_a_list_is_an_object_with_a_name() {
+        let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n";
+        let mut out = Vec::new();
+        let error = parse_into(list, "m.yaml", &mut out).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "m.yaml: item 2 of document 1 (a List) is not a Kubernetes object (it needs apiVersion, kind and metadata.name)"
+        );
+        let named = list.replace("metadata: {}", "metadata: {name: b}");
+        let mut out = Vec::new();
+        parse_into(&named, "m.yaml", &mut out).unwrap();
+        assert_eq!(out.len(), 2);
     }
 }
