@@ -280,11 +280,19 @@ impl Checker<'_> {
                             format!("chart folder `{chart}` has no Chart.yaml"),
                         );
                     }
-                } else if !full.is_file() {
+                } else if full.is_file() {
+                    // kindform reads a local chart's Chart.yaml and files to
+                    // plan; a packaged chart would pass here and fail there.
                     self.at_value(
                         place,
                         &at!["chart"],
-                        format!("chart `{chart}` is not a local chart folder or archive; for a repository chart, set `repo`"),
+                        format!("chart `{chart}` is a file: a local chart is a folder with Chart.yaml (unpack it with `tar xzf`, or serve it from a chart repository and set `repo`)"),
+                    );
+                } else {
+                    self.at_value(
+                        place,
+                        &at!["chart"],
+                        format!("chart `{chart}` is not a local chart folder; for a repository chart, set `repo`"),
                     );
                 }
                 if release.version.is_some() {
