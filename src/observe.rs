@@ -202,14 +202,15 @@ pub async fn observe(
     tracing::debug!("observed every resource at {} ms", ms());
     if keep.is_none() {
         let in_spec = |name: &str| spec.manifests.contains_key(name);
-        let orphans = providers
-            .manifests
-            .orphans(&in_spec)
-            .await
-            .map_err(|e| Error::Resource {
-                address: Address::Manifest("(left the spec)".to_owned()),
-                source: Box::new(e),
-            })?;
+        let orphans =
+            providers
+                .manifests
+                .orphans(&in_spec)
+                .await
+                .map_err(|e| InClusterError::Shared {
+                    what: "the manifests that left the spec",
+                    source: Box::new(e),
+                })?;
         for (name, orphan) in orphans {
             let address = Address::Manifest(name);
             observed

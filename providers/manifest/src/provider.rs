@@ -88,15 +88,7 @@ impl ManifestProvider {
                     kind: reference.kind.clone(),
                     api_version: reference.api_version.clone(),
                 })?;
-            reference.namespace = if info.namespaced {
-                reference
-                    .namespace
-                    .clone()
-                    .or_else(|| desired.spec.namespace.clone())
-                    .or_else(|| Some("default".to_owned()))
-            } else {
-                None
-            };
+            reference.namespace = namespace_of(&reference, info.namespaced, desired);
             let mut object = object.clone();
             if let Some(ns) = &reference.namespace {
                 object["metadata"]["namespace"] = json!(ns);
@@ -170,6 +162,23 @@ pub struct ManifestInput<'a> {
     pub base_dir: &'a Path,
     /// The state folder, where downloads are kept.
     pub state_dir: &'a Path,
+}
+
+/// Where an object of the manifest lives: its own namespace, else the
+/// manifest's, else `default`; none for a cluster-scoped kind. Observe and
+/// apply both place objects by it, so they name the same object.
+fn namespace_of(
+    reference: &ObjectRef,
+    namespaced: bool,
+    desired: &DesiredManifest,
+) -> Option<String> {
+    namespaced.then(|| {
+        reference
+            .namespace
+            .clone()
+            .or_else(|| desired.spec.namespace.clone())
+            .unwrap_or_else(|| "default".to_owned())
+    })
 }
 
 impl Resolve for ManifestProvider {
@@ -253,14 +262,7 @@ impl Provider for ManifestProvider {
                 });
                 continue;
             };
-            reference.namespace = if info.namespaced {
-                reference
-                    .namespace
-                    .or_else(|| desired.spec.namespace.clone())
-                    .or_else(|| Some("default".to_owned()))
-            } else {
-                None
-            };
+            reference.namespace = namespace_of(&reference, info.namespaced, desired);
             let live = self.objects.get(&reference).await?.map(|o| comparable(&o));
             objects.push(LiveObject {
                 reference,
