@@ -114,13 +114,16 @@ fn peak_memory_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn finish(report: &Report, verb: &str, journal: &mut Journal) -> Exit {
+fn finish(report: &Report, verb: &str, mut journal: Journal) -> Exit {
     if let Some(kb) = peak_memory_kb() {
         tracing::debug!("peak memory {} MB", kb / 1024);
     }
     let text = report_text(report, verb);
     journal.record("result", serde_json::json!({"report": text}));
     eprint!("{text}");
+    if let Some(warning) = journal.finish() {
+        eprintln!("warning: {warning}");
+    }
     if report.interrupted {
         Exit::Interrupted
     } else if report.failed() {
@@ -184,7 +187,7 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Exit, Failu
         journal.record("plan", serde_json::to_value(plan).unwrap_or_default());
         let planned = planning.observation.planned;
         let report = walk(global, &engine, plan, planned, &mut journal, None).await;
-        Ok(finish(&report, "Apply", &mut journal))
+        Ok(finish(&report, "Apply", journal))
     })
 }
 
@@ -230,6 +233,6 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, F
         if !report.failed() && !report.interrupted {
             let _ = std::fs::remove_file(engine.state_dir().join("kubeconfig"));
         }
-        Ok(finish(&report, "Destroy", &mut journal))
+        Ok(finish(&report, "Destroy", journal))
     })
 }

@@ -361,6 +361,9 @@ impl Look<'_> {
         .await;
         let text = report_text(&report, "Repair");
         journal.record("result", serde_json::json!({"report": text}));
+        if let Some(warning) = journal.finish() {
+            self.say(&format!("warning: {warning}"));
+        }
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             log(&format!("  {line}"));
         }
