@@ -28,13 +28,13 @@ pub enum LockError {
     /// Another process holds it.
     #[error(
         "environment \"{environment}\" is locked by {}; wait for it to finish, or stop it",
-        holder.as_ref().map_or_else(|| "another kindform process".to_owned(), Holder::describe)
+        holder.as_ref().map_or_else(|| "another kindform process".to_owned(), |h| h.describe())
     )]
     Held {
         /// The environment.
         environment: String,
         /// Who holds it, when that could be read.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     /// The lock file could not be opened or written.
     #[error("cannot take the lock {path}")]
@@ -80,7 +80,7 @@ impl Lock {
             }
             return Err(LockError::Held {
                 environment: environment.to_owned(),
-                holder: current_holder(&holder_path),
+                holder: current_holder(&holder_path).map(Box::new),
             });
         }
         let note = read_holder(&holder_path).map(|left| {
