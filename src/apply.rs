@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use kindform_api::provider::{Orphans as _, Outcome, Progress, Provider, error_chain};
 use kindform_api::{Address, Spec};
+use kindform_kube::{Claimant, ClusterLease, LeaseError, LeaseSeen};
 use tokio::sync::{OnceCell, mpsc, watch};
 
 use crate::event::Event;
@@ -65,6 +66,8 @@ pub struct Walk<'a> {
     pub events: mpsc::UnboundedSender<Event>,
     /// Becomes true when the run must stop starting work.
     pub stop: watch::Receiver<bool>,
+    /// Who takes the cluster's lease for this run.
+    pub claimant: Claimant,
 }
 
 struct NodeProgress {
@@ -109,6 +112,8 @@ struct Applying<'a> {
     /// Each started address's action as done (a no-op after a rebuild is a
     /// create).
     doing: Mutex<BTreeMap<Address, Action>>,
+    /// The cluster's lease while this run holds it.
+    lease: Mutex<Option<ClusterLease>>,
 }
 
 impl Applying<'_> {
@@ -128,9 +133,15 @@ impl Applying<'_> {
                 // After a rebuild every resource is made again, so every
                 // kind of provider may be needed.
                 let (images, releases) = InCluster::needs(walk.planned.desired.keys());
-                InCluster::connect(walk.spec, walk.session, images, releases)
+                let connected = InCluster::connect(walk.spec, walk.session, images, releases)
                     .await
-                    .map_err(|e| error_chain(&e))
+                    .map_err(|e| error_chain(&e))?;
+                // A cluster this run made (or first reached now) is
+                // changed under a lease of its own.
+                self.claim(&connected.client, &connected.lease)
+                    .await
+                    .map_err(|e| error_chain(&e))?;
+                Ok(connected)
             })
             .await;
         result.as_ref().map_err(Clone::clone)
@@ -295,6 +306,22 @@ impl Visit<Address> for Applying<'_> {
 }
 
 impl Applying<'_> {
+    /// Takes the cluster's lease against what was `seen`, and holds it
+    /// for the rest of the run in place of any held before.
+    async fn claim(&self, client: &kube::Client, seen: &LeaseSeen) -> Result<(), LeaseError> {
+        let (lease, taken_over) = ClusterLease::claim(client, seen, &self.walk.claimant).await?;
+        if let Some(holder) = taken_over {
+            self.send(Event::Note {
+                text: format!(
+                    "took over the cluster's lease left by {}, which ended without letting it go",
+                    holder.details
+                ),
+            });
+        }
+        *self.lease.lock().unwrap() = Some(lease);
+        Ok(())
+    }
+
     fn doing(&self, address: &Address) -> Action {
         self.doing
             .lock()
@@ -347,9 +374,22 @@ impl Hook<Address> for Applying<'_> {
 }
 
 /// Carries out the plan.
-pub async fn apply(mut walk: Walk<'_>) -> Report {
+pub async fn apply(mut walk: Walk<'_>) -> Result<Report, LeaseError> {
     let started = Instant::now();
     let observed = walk.planned.in_cluster.take();
+    // The cluster as observed is changed only under its lease, taken
+    // against what the plan saw; one the plan deletes is reached now.
+    let first_lease = match &observed {
+        Some(seen) => Some((seen.client.clone(), seen.lease.clone())),
+        None if walk
+            .plan
+            .change(&Address::Cluster)
+            .is_some_and(|c| matches!(c.action, Action::Delete | Action::Replace)) =>
+        {
+            reach(walk.spec, walk.session).await
+        }
+        None => None,
+    };
     let graph = walk.graph;
     let nodes = Nodes {
         nodes: walk
@@ -387,7 +427,11 @@ pub async fn apply(mut walk: Walk<'_>) -> Report {
             .map(|c| (c.address.clone(), c.action))
             .collect(),
         doing: Mutex::new(BTreeMap::new()),
+        lease: Mutex::new(None),
     };
+    if let Some((client, seen)) = &first_lease {
+        applying.claim(client, seen).await?;
+    }
     let (endings, interrupted) = crate::walk::walk(
         &nodes,
         walk.parallelism,
@@ -409,9 +453,25 @@ pub async fn apply(mut walk: Walk<'_>) -> Report {
             (c.address.to_string(), c.action, ending)
         })
         .collect();
-    Report {
+    let lease = applying.lease.lock().unwrap().take();
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    Ok(Report {
         resources,
         interrupted,
         elapsed: started.elapsed(),
-    }
+    })
+}
+
+/// A client and the lease of the cluster, when its API answers at once
+/// (a cluster about to be deleted may be stopped).
+async fn reach(spec: &Spec, session: &Session) -> Option<(kube::Client, LeaseSeen)> {
+    let kubeconfig = session.state_dir.join("kubeconfig");
+    let context = format!("kind-{}", spec.cluster.name);
+    let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(2))
+        .await
+        .ok()?;
+    let seen = kindform_kube::lease::read(&client).await.ok()?;
+    Some((client, seen))
 }

@@ -30,6 +30,9 @@ pub enum EngineError {
     /// The environment is locked by another run, or the lock failed.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// Another run is changing the cluster, or its lease failed.
+    #[error(transparent)]
+    Lease(#[from] kindform_kube::LeaseError),
     /// A saved plan could not be read or written.
     #[error(transparent)]
     Saved(#[from] crate::plan::SavedPlanError),
@@ -190,16 +193,18 @@ impl<'a> Engine<'a> {
         Ok(Some(Destroy { shown, walked }))
     }
 
-    /// Carries out `plan`, made from `planned`; events go to `events`, and
-    /// `stop` turning true starts nothing new.
+    /// Carries out `plan`, made from `planned`, for `command`, under the
+    /// cluster's lease; events go to `events`, and `stop` turning true
+    /// starts nothing new.
     pub async fn apply(
         &self,
+        command: &str,
         plan: &Plan,
         planned: Planned,
         events: mpsc::UnboundedSender<Event>,
         stop: watch::Receiver<bool>,
-    ) -> Report {
-        crate::apply::apply(Walk {
+    ) -> Result<Report, EngineError> {
+        Ok(crate::apply::apply(Walk {
             spec: &self.loaded.spec,
             graph: &self.loaded.graph,
             plan,
@@ -208,8 +213,30 @@ impl<'a> Engine<'a> {
             parallelism: self.session.parallelism,
             events,
             stop,
+            claimant: self.claimant(command),
         })
-        .await
+        .await?)
+    }
+
+    /// Who this run is, to the cluster's lease: its process, and its place
+    /// (host and state folder), which the environment's lock guards.
+    fn claimant(&self, command: &str) -> kindform_kube::Claimant {
+        let me = crate::state::Holder::this_process(command);
+        let host = if me.host.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", me.host)
+        };
+        kindform_kube::Claimant {
+            identity: format!("{}/{}/{}", me.host, me.pid, me.start_time),
+            place: format!("{}:{}", me.host, self.state_dir().display()),
+            details: format!(
+                "kindform {command} of {} (process {}{host}, since {})",
+                self.loaded.spec.base_dir.display(),
+                me.pid,
+                me.since
+            ),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
 use kindform_helm::{Helm, ReleaseProvider, Surroundings};
 use kindform_image::ImageProvider;
-use kindform_kube::{AppliedRecord, Objects};
+use kindform_kube::{AppliedRecord, LeaseSeen, Objects};
 use kindform_manifest::ManifestProvider;
 
 use crate::session::Session;
@@ -21,6 +21,8 @@ pub struct InCluster {
     pub client: kube::Client,
     /// kindform's applied record as read.
     pub record: Arc<AppliedRecord>,
+    /// The cluster's lease as read, which apply takes against.
+    pub lease: LeaseSeen,
     /// Images, when the spec has any.
     pub images: Option<ImageProvider>,
     /// Releases, when the spec has any.
@@ -66,11 +68,13 @@ impl InCluster {
         let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
             .await
             .map_err(InClusterError::Connect)?;
-        let record = Arc::new(
-            AppliedRecord::read(&client)
-                .await
-                .map_err(|e| shared("kindform's applied record")(Box::new(e)))?,
+        let (record, lease) = tokio::join!(
+            AppliedRecord::read(&client),
+            kindform_kube::lease::read(&client)
         );
+        let record =
+            Arc::new(record.map_err(|e| shared("kindform's applied record")(Box::new(e)))?);
+        let lease = lease.map_err(|e| shared("the cluster's lease")(Box::new(e)))?;
         let objects = Arc::new(Objects::new(client.clone()));
         // Read at the same time: each is a round trip or a process.
         let around = async {
@@ -150,6 +154,7 @@ impl InCluster {
             manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
             checks: CheckProvider::new(spec.base_dir.clone(), Some(client.clone())),
             record,
+            lease,
             client,
         })
     }

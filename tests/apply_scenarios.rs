@@ -350,38 +350,80 @@ async fn a_second_apply_is_refused_while_the_first_holds_the_lock(major: HelmMaj
     let Some(env) = env(test, major, false).await else {
         return;
     };
-    let mut holder = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    std::fs::create_dir_all(env.state()).unwrap();
-    std::fs::write(
-        env.state().join("lock"),
-        format!(
-            r#"{{"pid": {}, "command": "apply", "since": "2026-11-28T10:00:00Z"}}"#,
-            holder.id()
-        ),
-    )
-    .unwrap();
+    // This test process holds the environment's lock, as a run would.
+    let (held, _) = kindform::state::Lock::acquire(&env.state(), "scenario", "apply").unwrap();
     let (code, _, stderr) = env.kindform(&["apply", "--auto-approve"]);
     assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!(
-            "error: environment \"scenario\" is locked by kindform apply (process {}, since 2026-11-28T10:00:00Z)",
-            holder.id()
+            "error: environment \"scenario\" is locked by kindform apply (process {}, since ",
+            std::process::id()
         )),
         "{stderr}"
     );
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    // The holder is gone: the next run takes the lock over and says so.
+    drop(held);
+    // What a killed holder leaves: its name, and no lock held; the next run
+    // takes it and says whose it was.
+    std::fs::write(
+        env.state().join("holder"),
+        r#"{"host": "elsewhere", "boot_id": "b", "pid": 4194304, "start_time": 1, "command": "apply", "since": "2026-11-28T10:00:00Z"}"#,
+    )
+    .unwrap();
     let (code, _, stderr) = env.kindform(&["destroy", "--auto-approve"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("note: took over the lock left by kindform apply"),
+        stderr.contains("note: took over the lock left by kindform apply (process 4194304 on elsewhere, since 2026-11-28T10:00:00Z), which ended without letting it go"),
         "{stderr}"
     );
-    assert!(!env.state().join("lock").exists(), "released at the end");
+    assert!(!env.state().join("holder").exists(), "released at the end");
+}
+
+async fn two_copies_of_a_spec_never_change_one_cluster_at_once(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
+        return;
+    };
+    let (_endpoint, port) = page(&env).await;
+    env.edit_spec(|spec| format!("{spec}\n[checks.slow]\nrun = [\"sleep\", \"5\"]\n"));
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    // A second copy of the project: its own state folder, so its own lock.
+    let copy = env.world.dir().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(env.dir.join("kindform.toml"), copy.join("kindform.toml")).unwrap();
+    let first = env.start_watching(
+        &["apply", "--auto-approve", "--var", &port],
+        "checks.slow: ",
+    );
+    first.wait_for_line("the first copy runs its slow check");
+    let second = env
+        .command(&["apply", "--auto-approve", "--var", &port])
+        .current_dir(&copy)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: the cluster is being changed by kindform apply of {} (process {}",
+            env.dir.display(),
+            first.child.id()
+        )),
+        "{stderr}"
+    );
+    let (code, stderr) = first.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    // The lease is let go at the end: the second copy goes ahead now.
+    let second = env
+        .command(&["apply", "--auto-approve", "--var", &port])
+        .current_dir(&copy)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("took over the cluster's lease"),
+        "{stderr}"
+    );
 }
 
 async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmMajor, test: &str) {
@@ -741,6 +783,7 @@ with_both_helm_majors!(
     an_object_in_a_charts_way_stops_the_release_until_it_may_be_adopted,
     a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job,
     a_second_apply_is_refused_while_the_first_holds_the_lock,
+    two_copies_of_a_spec_never_change_one_cluster_at_once,
     a_saved_plan_is_applied_only_while_the_world_has_not_moved,
     an_edited_saved_plan_is_refused,
     apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster,

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::{Exit, Failure, STOPPED, addresses, colour, forbid_rebuild, load, runtime};
 use crate::apply::Report;
 use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::event::Event;
 use crate::observe::Planned;
 use crate::plan::{Action, Plan, PlanOptions, SavedPlan};
@@ -73,11 +73,12 @@ fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>,
 pub(super) async fn walk(
     global: &GlobalArgs,
     engine: &Engine<'_>,
+    command: &str,
     plan: &Plan,
     planned: Planned,
     journal: &mut Journal,
     stop: Option<watch::Receiver<bool>>,
-) -> Report {
+) -> Result<Report, EngineError> {
     let (events, mut received) = mpsc::unbounded_channel();
     let stopped = match stop {
         Some(stopped) => stopped,
@@ -88,11 +89,11 @@ pub(super) async fn walk(
         }
     };
     let mut view = ProgressView::new(verbosity(global), std::io::stderr().is_terminal());
-    let walking = engine.apply(plan, planned, events, stopped);
+    let walking = engine.apply(command, plan, planned, events, stopped);
     tokio::pin!(walking);
     let report = loop {
         tokio::select! {
-            report = &mut walking => break report,
+            report = &mut walking => break report?,
             Some(event) = received.recv() => {
                 view.handle(&event);
                 journal.record("event", serde_json::to_value(&event).unwrap_or_default());
@@ -103,7 +104,7 @@ pub(super) async fn walk(
         view.handle(&event);
         journal.record("event", serde_json::to_value(&event).unwrap_or_default());
     }
-    report
+    Ok(report)
 }
 
 /// The process's peak resident memory in kB, where the system tells it
@@ -112,6 +113,14 @@ fn peak_memory_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A run that did not start: said in the journal, nothing changed.
+fn refused(error: &EngineError, mut journal: Journal) -> Failure {
+    let failure = Failure::of(error);
+    journal.record("result", serde_json::json!({"error": failure.line()}));
+    let _ = journal.finish();
+    failure
 }
 
 fn finish(report: &Report, verb: &str, mut journal: Journal) -> Exit {
@@ -186,7 +195,10 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Exit, Failu
         let mut journal = Journal::open(engine.state_dir(), "apply");
         journal.record("plan", serde_json::to_value(plan).unwrap_or_default());
         let planned = planning.observation.planned;
-        let report = walk(global, &engine, plan, planned, &mut journal, None).await;
+        let report = match walk(global, &engine, "apply", plan, planned, &mut journal, None).await {
+            Ok(report) => report,
+            Err(e) => return Err(refused(&e, journal)),
+        };
         Ok(finish(&report, "Apply", journal))
     })
 }
@@ -221,15 +233,20 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, F
             "plan",
             serde_json::to_value(&destroy.shown).unwrap_or_default(),
         );
-        let report = walk(
+        let walked = walk(
             global,
             &engine,
+            "destroy",
             &destroy.walked,
             Planned::default(),
             &mut journal,
             None,
         )
         .await;
+        let report = match walked {
+            Ok(report) => report,
+            Err(e) => return Err(refused(&e, journal)),
+        };
         if !report.failed() && !report.interrupted {
             let _ = std::fs::remove_file(engine.state_dir().join("kubeconfig"));
         }

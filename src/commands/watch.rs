@@ -350,15 +350,29 @@ impl Look<'_> {
         let engine = self.engine();
         let mut journal = Journal::open(engine.state_dir(), "watch");
         journal.record("plan", serde_json::to_value(repairs).unwrap_or_default());
-        let report = walk(
+        let report = match walk(
             self.global,
             &engine,
+            "watch",
             repairs,
             observation.planned,
             &mut journal,
             Some(stopped.clone()),
         )
-        .await;
+        .await
+        {
+            Ok(report) => report,
+            Err(e) => {
+                let failure = Failure::of(&e);
+                journal.record("result", serde_json::json!({"error": failure.line()}));
+                let _ = journal.finish();
+                self.say(&format!(
+                    "the repair did not start: {}; watch looks again next cycle",
+                    failure.line()
+                ));
+                return;
+            }
+        };
         let text = report_text(&report, "Repair");
         journal.record("result", serde_json::json!({"report": text}));
         if let Some(warning) = journal.finish() {
