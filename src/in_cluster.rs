@@ -69,7 +69,7 @@ impl InCluster {
             .await
             .map_err(InClusterError::Connect)?;
         let (record, lease) = tokio::join!(
-            AppliedRecord::read(&client),
+            AppliedRecord::read(&client, &spec.name),
             kindform_kube::lease::read(&client)
         );
         let record =

@@ -14,6 +14,8 @@ use kindform_kind::ClusterProvider;
 pub struct Session {
     /// The Docker engine.
     pub docker: Docker,
+    /// The environment's name.
+    pub environment: String,
     /// `.kindform/<environment>/` beside the spec.
     pub state_dir: PathBuf,
     /// How many resources are observed at once.
@@ -84,6 +86,7 @@ pub async fn open(
     };
     Ok(Session {
         docker,
+        environment: spec.name.clone(),
         state_dir,
         parallelism: parallelism.max(1),
         helm,
@@ -98,5 +101,9 @@ fn on_path(tool: &str) -> bool {
 
 /// The cluster provider of a session.
 pub fn cluster_provider(session: &Session) -> ClusterProvider {
-    ClusterProvider::new(session.docker.clone(), session.state_dir.join("kubeconfig"))
+    ClusterProvider::new(
+        session.docker.clone(),
+        session.state_dir.join("kubeconfig"),
+        &session.environment,
+    )
 }

@@ -426,6 +426,71 @@ async fn two_copies_of_a_spec_never_change_one_cluster_at_once(major: HelmMajor,
     );
 }
 
+/// A manifest of config maps, pruned, named `shared` in either environment.
+fn shared_manifest(names: &[&str]) -> String {
+    let objects: Vec<String> = names
+        .iter()
+        .map(|n| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {n}\ndata:\n  k: v\n")
+        })
+        .collect();
+    format!(
+        "\n[manifests.shared]\nnamespace = \"default\"\nprune = true\ninline = \"\"\"\n{}\"\"\"\n",
+        objects.join("---\n")
+    )
+}
+
+async fn two_environments_sharing_a_cluster_never_prune_each_other(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, false).await else {
+        return;
+    };
+    let (_endpoint, port) = page(&env).await;
+    let ours = format!("{SPEC}{}", shared_manifest(&["ours", "common"]));
+    write(env.dir.join("kindform.toml"), &ours);
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
+    // Another environment on the same cluster, with a manifest of the same
+    // name; it takes `common` over (its label now names it).
+    let other = env.world.dir().join("other");
+    let theirs = format!("{SPEC}{}", shared_manifest(&["theirs", "common"]))
+        .replace("name = \"scenario\"", "name = \"other\"");
+    write(other.join("kindform.toml"), &theirs);
+    let run_other = |args: &[&str]| {
+        let out = env.command(args).current_dir(&other).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run_other(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("left the manifest"), "{stdout}");
+    let exists = |name: &str| {
+        env.world
+            .get_object(&env.cluster, "v1", "ConfigMap", "default", name)
+            .is_some()
+    };
+    assert!(exists("ours") && exists("theirs") && exists("common"));
+    // The first environment drops its manifest: it prunes what is its own,
+    // and leaves what the other's label claims.
+    write(env.dir.join("kindform.toml"), SPEC);
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "left the spec (prune is on): ConfigMap \"ours\" in namespace \"default\"; left alone, not this environment's: ConfigMap \"common\" in namespace \"default\" (it belongs to environment \"other\")"
+        ),
+        "{stdout}"
+    );
+    assert!(!exists("ours"), "its own object is pruned");
+    assert!(exists("theirs") && exists("common"), "the other's stay");
+    // And the other environment plans nothing: its record is its own.
+    let (code, stdout, stderr) = run_other(&["plan", "--var", &port]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("No changes"), "{stdout}");
+}
+
 async fn a_saved_plan_is_applied_only_while_the_world_has_not_moved(major: HelmMajor, test: &str) {
     let Some(env) = env(test, major, true).await else {
         return;
@@ -784,6 +849,7 @@ with_both_helm_majors!(
     a_failed_release_skips_its_dependents_and_the_next_apply_finishes_the_job,
     a_second_apply_is_refused_while_the_first_holds_the_lock,
     two_copies_of_a_spec_never_change_one_cluster_at_once,
+    two_environments_sharing_a_cluster_never_prune_each_other,
     a_saved_plan_is_applied_only_while_the_world_has_not_moved,
     an_edited_saved_plan_is_refused,
     apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster,

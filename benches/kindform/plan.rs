@@ -219,6 +219,7 @@ async fn one_size(world: &World, n: usize) -> Sized {
             .expect("Docker answers");
         let session = kindform::session::Session {
             docker,
+            environment: loaded.spec.name.clone(),
             state_dir: state,
             parallelism: 10,
             helm: None,

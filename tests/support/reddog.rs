@@ -232,7 +232,7 @@ impl Reddog {
         self.world
             .create_object(
                 &self.cluster,
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": data}),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": kindform_kube::record::name(&spec.name), "namespace": "kube-system"}, "data": data}),
             )
             .unwrap();
     }

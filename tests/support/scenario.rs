@@ -420,7 +420,7 @@ impl Env {
             .into_iter()
             .map(|(k, v)| (k, Value::String(v.to_string())))
             .collect();
-        let record = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": data});
+        let record = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": kindform_kube::record::name("scenario"), "namespace": "kube-system"}, "data": data});
         self.world.create_object(&self.cluster, record).unwrap();
     }
 

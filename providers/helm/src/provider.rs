@@ -299,8 +299,13 @@ impl Provider for ReleaseProvider {
                 ReleaseStep::Upgrade { .. } => self.upgrade(desired).await?,
                 ReleaseStep::RecordChart => {
                     if let Some(entry) = record_entry(desired) {
-                        AppliedRecord::write(self.objects.client(), &desired.address(), &entry)
-                            .await?;
+                        AppliedRecord::write(
+                            self.objects.client(),
+                            &self.record.environment,
+                            &desired.address(),
+                            &entry,
+                        )
+                        .await?;
                     }
                 }
                 ReleaseStep::RestartStuck { workload, wait } => {
@@ -330,7 +335,12 @@ impl Provider for ReleaseProvider {
                     self.helm.run(&args, None).await?;
                 }
                 ReleaseStep::Forget => {
-                    AppliedRecord::forget(self.objects.client(), &desired.address()).await?;
+                    AppliedRecord::forget(
+                        self.objects.client(),
+                        &self.record.environment,
+                        &desired.address(),
+                    )
+                    .await?;
                 }
             }
         }

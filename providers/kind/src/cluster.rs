@@ -28,6 +28,8 @@ pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 pub struct ClusterProvider {
     pub(crate) docker: Docker,
     pub(crate) kubeconfig: PathBuf,
+    /// The environment whose applied record holds the cluster's entry.
+    pub(crate) environment: String,
 }
 
 /// One node container as Docker shows it.
@@ -148,8 +150,12 @@ pub enum ClusterError {
 impl ClusterProvider {
     /// A provider that reads through `docker` and keeps the cluster's
     /// kubeconfig at `kubeconfig` (the state folder's).
-    pub fn new(docker: Docker, kubeconfig: PathBuf) -> Self {
-        ClusterProvider { docker, kubeconfig }
+    pub fn new(docker: Docker, kubeconfig: PathBuf, environment: &str) -> Self {
+        ClusterProvider {
+            docker,
+            kubeconfig,
+            environment: environment.to_owned(),
+        }
     }
 
     async fn containers(&self, cluster: &str) -> Result<Vec<NodeContainer>, ClusterError> {
@@ -307,7 +313,10 @@ impl Provider for ClusterProvider {
                 ));
             }
         };
-        let (record, system) = tokio::join!(AppliedRecord::read(&client), system_pods(&client));
+        let (record, system) = tokio::join!(
+            AppliedRecord::read(&client, &self.environment),
+            system_pods(&client)
+        );
         let applied = record?.get(&Address::Cluster.to_string()).cloned();
         let system = system.map_err(ClusterError::System)?;
         let stuck_system = if system.iter().any(stuck) {

@@ -240,16 +240,21 @@ impl ClusterProvider {
             }
             ClusterStep::Record => {
                 let client = self.wait_ready(desired, waits.grace).await?;
-                record(&client, desired).await?;
+                record(&client, &self.environment, desired).await?;
             }
         }
         Ok(Outcome::Done)
     }
 }
 
-async fn record(client: &kube::Client, desired: &ClusterSpec) -> Result<(), ClusterError> {
+async fn record(
+    client: &kube::Client,
+    environment: &str,
+    desired: &ClusterSpec,
+) -> Result<(), ClusterError> {
     AppliedRecord::write(
         client,
+        environment,
         &Address::Cluster.to_string(),
         &record_entry(desired),
     )

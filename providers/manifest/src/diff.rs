@@ -25,6 +25,47 @@ pub struct LiveObject {
     pub live: Option<Value>,
 }
 
+/// Objects that exist, by whose they are.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Existing {
+    /// Those carrying this environment's label.
+    pub ours: Vec<ObjectRef>,
+    /// The others.
+    pub others: Vec<NotOurs>,
+}
+
+/// An object kindform's record lists that does not carry this
+/// environment's label (another environment's, or nobody's), so it is
+/// never deleted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NotOurs {
+    /// The object.
+    pub object: ObjectRef,
+    /// The environment its label names, when any.
+    pub environment: Option<String>,
+}
+
+impl NotOurs {
+    /// Why it is left alone.
+    pub fn why(environment: Option<&str>) -> String {
+        match environment {
+            Some(other) => format!("it belongs to environment \"{other}\""),
+            None => "it carries no kindform environment label".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            self.object,
+            NotOurs::why(self.environment.as_deref())
+        )
+    }
+}
+
 /// The manifest as observed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ManifestLive {

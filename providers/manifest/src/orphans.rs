@@ -9,7 +9,7 @@ use kindform_kube::{ObjectRef, RecordEntry};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::diff::delete_steps;
+use crate::diff::{NotOurs, delete_steps};
 use crate::secrets::comparable;
 use crate::source::DesiredManifest;
 use crate::step::ManifestStep;
@@ -21,8 +21,11 @@ pub struct Orphan {
     pub name: String,
     /// Its record entry.
     pub entry: RecordEntry,
-    /// The objects the entry lists that still exist.
+    /// The objects the entry lists that still exist and carry this
+    /// environment's label.
     pub existing: Vec<ObjectRef>,
+    /// Those that exist without it: never deleted.
+    pub not_ours: Vec<NotOurs>,
 }
 
 impl Orphan {
@@ -36,6 +39,15 @@ impl Orphan {
     pub(crate) fn diff(&self) -> Diff<ManifestStep> {
         let names: Vec<String> = self.existing.iter().map(ToString::to_string).collect();
         let before = json!({"objects": self.existing});
+        let left_alone = if self.not_ours.is_empty() {
+            String::new()
+        } else {
+            let others: Vec<String> = self.not_ours.iter().map(ToString::to_string).collect();
+            format!(
+                "; left alone, not this environment's: {}",
+                others.join(", ")
+            )
+        };
         if !self.prunes() {
             return Diff {
                 before: before.clone(),
@@ -47,10 +59,15 @@ impl Orphan {
             differences: vec![Difference::new(
                 Reason::Orphaned,
                 Effect::Delete,
-                if names.is_empty() {
+                if names.is_empty() && self.not_ours.is_empty() {
                     "left the spec; its objects are already gone".to_owned()
+                } else if names.is_empty() {
+                    format!("left the spec; none of its objects is this environment's{left_alone}")
                 } else {
-                    format!("left the spec (prune is on): {}", names.join(", "))
+                    format!(
+                        "left the spec (prune is on): {}{left_alone}",
+                        names.join(", ")
+                    )
                 },
             )],
             steps: delete_steps(&self.existing),

@@ -11,11 +11,12 @@ use kindform_api::{Health, HealthState};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects};
 use serde_json::json;
 
-use crate::diff::{LiveObject, ManifestLive, delete_steps};
+use crate::diff::{Existing, LiveObject, ManifestLive, NotOurs, delete_steps};
 use crate::error::ManifestError;
 use crate::orphans::{Orphan, record_entry, recorded_objects};
 use crate::secrets::comparable;
 use crate::source::DesiredManifest;
+use crate::source::ENVIRONMENT_LABEL;
 use crate::step::ManifestStep;
 
 /// Reads and compares manifests.
@@ -31,18 +32,42 @@ impl ManifestProvider {
         ManifestProvider { objects, record }
     }
 
-    /// The objects of `listed` that exist.
-    async fn existing(&self, listed: &[ObjectRef]) -> Result<Vec<ObjectRef>, ManifestError> {
-        let mut found = Vec::new();
+    /// The objects of `listed` that exist, split into those this
+    /// environment's label claims, which it may delete, and the others
+    /// (another environment's, or nobody's), which it never touches.
+    async fn existing(&self, listed: &[ObjectRef]) -> Result<Existing, ManifestError> {
+        let mut found = Existing::default();
         for reference in listed {
-            if self.objects.get(reference).await?.is_some() {
-                found.push(reference.clone());
+            if let Some(object) = self.objects.get(reference).await? {
+                match self.claims(&object) {
+                    Ok(()) => found.ours.push(reference.clone()),
+                    Err(label) => found.others.push(NotOurs {
+                        object: reference.clone(),
+                        environment: label,
+                    }),
+                }
             }
         }
         Ok(found)
     }
 
-    async fn delete(&self, reference: &ObjectRef) -> Result<(), ManifestError> {
+    /// Whether this environment's label is on `object`; else what is.
+    fn claims(&self, object: &serde_json::Value) -> Result<(), Option<String>> {
+        let label = object["metadata"]["labels"][ENVIRONMENT_LABEL].as_str();
+        if label == Some(self.record.environment.as_str()) {
+            Ok(())
+        } else {
+            Err(label.map(str::to_owned))
+        }
+    }
+
+    /// Deletes one object, only while it carries this environment's label,
+    /// and only the very object looked at (a precondition on its uid).
+    async fn delete(
+        &self,
+        reference: &ObjectRef,
+        progress: &dyn Progress,
+    ) -> Result<(), ManifestError> {
         let Some(info) = self
             .objects
             .kind(&reference.api_version, &reference.kind)
@@ -50,14 +75,32 @@ impl ManifestProvider {
         else {
             return Ok(());
         };
+        let Some(object) = self.objects.get(reference).await? else {
+            return Ok(());
+        };
+        if let Err(label) = self.claims(&object) {
+            progress.output(&format!(
+                "left {reference} alone: {}",
+                NotOurs::why(label.as_deref())
+            ));
+            return Ok(());
+        }
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: object["metadata"]["uid"].as_str().map(str::to_owned),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
         let deleted = self
             .objects
             .api(&info, reference.namespace.as_deref())
-            .delete(&reference.name, &Default::default())
+            .delete(&reference.name, &params)
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            // Gone, or replaced by another object of that name since.
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(source) => Err(ManifestError::Change {
                 what: "delete",
                 object: reference.to_string(),
@@ -124,7 +167,7 @@ impl ManifestProvider {
                 (ManifestStep::Apply { .. }, Some(desired)) => {
                     applied = Some(self.server_side_apply(desired).await?);
                 }
-                (ManifestStep::Delete { object }, _) => self.delete(object).await?,
+                (ManifestStep::Delete { object }, _) => self.delete(object, progress).await?,
                 (ManifestStep::Wait { index, .. }, Some(desired)) => {
                     if let Some(wait) = desired.spec.wait.get(*index) {
                         kindform_kube::wait::wait_for(
@@ -138,10 +181,17 @@ impl ManifestProvider {
                 (ManifestStep::Record { objects }, Some(desired)) => {
                     let applied = applied.as_deref().unwrap_or(objects);
                     let entry = record_entry(desired, applied);
-                    AppliedRecord::write(self.objects.client(), address, &entry).await?;
+                    AppliedRecord::write(
+                        self.objects.client(),
+                        &self.record.environment,
+                        address,
+                        &entry,
+                    )
+                    .await?;
                 }
                 (ManifestStep::Forget, _) => {
-                    AppliedRecord::forget(self.objects.client(), address).await?;
+                    AppliedRecord::forget(self.objects.client(), &self.record.environment, address)
+                        .await?;
                 }
                 (_, None) => return Err(ManifestError::NotInSpec(address.to_owned())),
             }
@@ -206,16 +256,18 @@ impl Orphans for ManifestProvider {
         in_spec: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<(String, Orphan)>, ManifestError> {
         let mut orphans = Vec::new();
-        for (key, entry) in &self.record.0 {
+        for (key, entry) in &self.record.entries {
             let Some(name) = key.strip_prefix("manifests.") else {
                 continue;
             };
             if in_spec(name) {
                 continue;
             }
+            let found = self.existing(&recorded_objects(entry)).await?;
             let orphan = Orphan {
                 name: name.to_owned(),
-                existing: self.existing(&recorded_objects(entry)).await?,
+                existing: found.ours,
+                not_ours: found.others,
                 entry: entry.clone(),
             };
             orphans.push((name.to_owned(), orphan));
@@ -279,7 +331,8 @@ impl Provider for ManifestProvider {
             .into_iter()
             .filter(|r| !wanted.contains(&r))
             .collect();
-        let stale = self.existing(&left).await?;
+        // Those another environment's label claims are never pruned.
+        let stale = self.existing(&left).await?.ours;
         let mut unmet = Vec::new();
         if objects.iter().all(|o| o.live.is_some()) {
             for wait in &desired.spec.wait {

@@ -13,7 +13,7 @@ use crate::error::ManifestError;
 /// The label every object kindform applies carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kindform");
 /// The label naming the environment that applied an object.
-pub const ENVIRONMENT_LABEL: &str = "kindform.dev/environment";
+pub use kindform_kube::record::ENVIRONMENT_LABEL;
 /// The label naming the address that applied an object.
 pub const ADDRESS_LABEL: &str = "kindform.dev/address";
 
