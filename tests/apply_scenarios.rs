@@ -714,7 +714,7 @@ async fn ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges
         "{stderr}"
     );
     assert!(stderr.contains("Apply interrupted:"), "{stderr}");
-    assert!(!env.state().join("lock").exists(), "the lock is released");
+    assert!(!env.state().join("holder").exists(), "the lock is released");
 
     env.world
         .heal(&env.cluster, "apps", "Deployment", "web")
