@@ -467,9 +467,7 @@ pub async fn apply(mut walk: Walk<'_>) -> Result<Report, LeaseError> {
 /// A client and the lease of the cluster, when its API answers at once
 /// (a cluster about to be deleted may be stopped).
 async fn reach(spec: &Spec, session: &Session) -> Option<(kube::Client, LeaseSeen)> {
-    let kubeconfig = session.state_dir.join("kubeconfig");
-    let context = format!("kind-{}", spec.cluster.name);
-    let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(2))
+    let client = crate::in_cluster::client(spec, session, Duration::from_secs(2))
         .await
         .ok()?;
     let seen = kindform_kube::lease::read(&client).await.ok()?;

@@ -54,6 +54,16 @@ fn shared(
     move |source| InClusterError::Shared { what, source }
 }
 
+/// A client of the spec's cluster, once its API answered within `timeout`.
+pub async fn client(
+    spec: &Spec,
+    session: &Session,
+    timeout: Duration,
+) -> Result<kube::Client, kindform_kube::ConnectError> {
+    let context = format!("kind-{}", spec.cluster.name);
+    kindform_kube::connect(&session.kubeconfig(), &context, timeout).await
+}
+
 impl InCluster {
     /// Connects and reads what is shared; `images` and `releases` say
     /// whether the resources at hand include any.
@@ -63,9 +73,8 @@ impl InCluster {
         images: bool,
         releases: bool,
     ) -> Result<InCluster, InClusterError> {
-        let kubeconfig = session.state_dir.join("kubeconfig");
-        let context = format!("kind-{}", spec.cluster.name);
-        let client = kindform_kube::connect(&kubeconfig, &context, Duration::from_secs(10))
+        let kubeconfig = session.kubeconfig();
+        let client = client(spec, session, Duration::from_secs(10))
             .await
             .map_err(InClusterError::Connect)?;
         let (record, lease) = tokio::join!(

@@ -99,11 +99,18 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
+impl Session {
+    /// The cluster's kubeconfig, kept in the state folder.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.state_dir.join("kubeconfig")
+    }
+}
+
 /// The cluster provider of a session.
 pub fn cluster_provider(session: &Session) -> ClusterProvider {
     ClusterProvider::new(
         session.docker.clone(),
-        session.state_dir.join("kubeconfig"),
+        session.kubeconfig(),
         &session.environment,
     )
 }

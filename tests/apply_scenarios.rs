@@ -395,13 +395,8 @@ async fn two_copies_of_a_spec_never_change_one_cluster_at_once(major: HelmMajor,
         "checks.slow: ",
     );
     first.wait_for_line("the first copy runs its slow check");
-    let second = env
-        .command(&["apply", "--auto-approve", "--var", &port])
-        .current_dir(&copy)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let (code, _, stderr) = env.kindform_in(&copy, &["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!(
             "error: the cluster is being changed by kindform apply of {} (process {}",
@@ -413,13 +408,8 @@ async fn two_copies_of_a_spec_never_change_one_cluster_at_once(major: HelmMajor,
     let (code, stderr) = first.finish();
     assert_eq!(code, Some(0), "{stderr}");
     // The lease is let go at the end: the second copy goes ahead now.
-    let second = env
-        .command(&["apply", "--auto-approve", "--var", &port])
-        .current_dir(&copy)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    let (code, _, stderr) = env.kindform_in(&copy, &["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stderr}");
     assert!(
         !stderr.contains("took over the cluster's lease"),
         "{stderr}"
@@ -455,16 +445,9 @@ async fn two_environments_sharing_a_cluster_never_prune_each_other(major: HelmMa
     let theirs = format!("{SPEC}{}", shared_manifest(&["theirs", "common"]))
         .replace("name = \"scenario\"", "name = \"other\"");
     write(other.join("kindform.toml"), &theirs);
-    let run_other = |args: &[&str]| {
-        let out = env.command(args).current_dir(&other).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, stdout, stderr) = run_other(&["apply", "--auto-approve", "--var", &port]);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) =
+        env.kindform_in(&other, &["apply", "--auto-approve", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(!stdout.contains("left the manifest"), "{stdout}");
     let exists = |name: &str| {
         env.world
@@ -486,8 +469,8 @@ async fn two_environments_sharing_a_cluster_never_prune_each_other(major: HelmMa
     assert!(!exists("ours"), "its own object is pruned");
     assert!(exists("theirs") && exists("common"), "the other's stay");
     // And the other environment plans nothing: its record is its own.
-    let (code, stdout, stderr) = run_other(&["plan", "--var", &port]);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = env.kindform_in(&other, &["plan", "--var", &port]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("No changes"), "{stdout}");
 }
 

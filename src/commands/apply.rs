@@ -116,7 +116,7 @@ fn peak_memory_kb() -> Option<u64> {
 }
 
 /// A run that did not start: said in the journal, nothing changed.
-fn refused(error: &EngineError, mut journal: Journal) -> Failure {
+pub(super) fn refused(error: &EngineError, mut journal: Journal) -> Failure {
     let failure = Failure::of(error);
     journal.record("result", serde_json::json!({"error": failure.line()}));
     let _ = journal.finish();
@@ -248,7 +248,7 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, F
             Err(e) => return Err(refused(&e, journal)),
         };
         if !report.failed() && !report.interrupted {
-            let _ = std::fs::remove_file(engine.state_dir().join("kubeconfig"));
+            let _ = std::fs::remove_file(engine.session.kubeconfig());
         }
         Ok(finish(&report, "Destroy", journal))
     })

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kindform_api::{Address, Cancel, ClusterSpec, HealthState};
 use tokio::sync::watch;
 
-use super::apply::walk;
+use super::apply::{refused, walk};
 use super::{Exit, Failure, STOPPED, forbid_rebuild, load, runtime};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::engine::{Engine, Planning};
@@ -363,9 +363,7 @@ impl Look<'_> {
         {
             Ok(report) => report,
             Err(e) => {
-                let failure = Failure::of(&e);
-                journal.record("result", serde_json::json!({"error": failure.line()}));
-                let _ = journal.finish();
+                let failure = refused(&e, journal);
                 self.say(&format!(
                     "the repair did not start: {}; watch looks again next cycle",
                     failure.line()

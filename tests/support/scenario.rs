@@ -253,7 +253,13 @@ impl Env {
     }
 
     pub fn kindform(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.command(args).output().unwrap();
+        self.kindform_in(&self.dir, args)
+    }
+
+    /// The binary run in `dir` (another copy of a project), with the
+    /// scenario's variables.
+    pub fn kindform_in(&self, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).current_dir(dir).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

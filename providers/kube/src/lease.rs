@@ -48,6 +48,8 @@ pub struct LeaseSeen {
     pub resource_version: Option<String>,
     /// Who holds it, when anybody does.
     pub holder: Option<LeaseHolder>,
+    /// How many times it changed hands.
+    pub transitions: i32,
 }
 
 /// The holder a lease names.
@@ -137,6 +139,7 @@ fn seen(lease: Option<Lease>) -> LeaseSeen {
     LeaseSeen {
         resource_version: lease.metadata.resource_version,
         holder,
+        transitions: spec.lease_transitions.unwrap_or(0),
     }
 }
 
@@ -220,25 +223,17 @@ impl ClusterLease {
                 .await
                 .map_err(|e| conflict_or(e, "take")),
             Some(version) => {
-                let current = api.get_opt(NAME).await.map_err(|source| LeaseError::Api {
-                    what: "read",
-                    source,
-                })?;
-                let Some(current) = current else {
-                    return Err(LeaseError::ChangedHands);
-                };
-                let transitions = current
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.lease_transitions)
-                    .unwrap_or(0)
-                    .saturating_add(1);
+                let transitions = seen.transitions.saturating_add(1);
                 let mut lease = held_by(claimant, transitions, &acquired);
                 // The swap: refused unless nobody wrote the lease since it was seen.
                 lease.metadata.resource_version = Some(version.clone());
                 api.replace(NAME, &PostParams::default(), &lease)
                     .await
-                    .map_err(|e| conflict_or(e, "take"))
+                    .map_err(|e| match e {
+                        // Deleted since it was read: changed all the same.
+                        kube::Error::Api(e) if e.code == 404 => LeaseError::ChangedHands,
+                        e => conflict_or(e, "take"),
+                    })
             }
         }?;
         let version = Arc::new(Mutex::new(written.metadata.resource_version));
