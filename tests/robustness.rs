@@ -90,3 +90,20 @@ fn a_generated_five_thousand_resource_spec_loads() {
     assert_eq!(loaded.graph.len(), 5001);
     assert!(loaded.graph.layers().len() >= 3);
 }
+
+#[test]
+fn a_spec_past_the_size_cap_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    let mut text = "version = 1\nname = \"huge\"\n[cluster]\nname = \"huge\"\n".to_owned();
+    text.push_str(&format!(
+        "# {}\n",
+        "x".repeat(kindform_api::bounded::MAX_SPEC_BYTES)
+    ));
+    std::fs::write(&path, text).unwrap();
+    let Err(error) = kindform::spec::load(&path, "huge.toml", &LoadOptions::default()) else {
+        panic!("a 4 MiB spec was loaded");
+    };
+    let shown = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert_eq!(shown, "cannot read huge.toml: larger than the 4 MiB limit");
+}

@@ -328,7 +328,7 @@ async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) -> usize {
         json!(serde_json::to_string(&entry).unwrap()),
     );
     for (name, manifest) in &spec.manifests {
-        let desired = kindform_manifest::resolve(name, manifest, &spec.name, dir, &state)
+        let desired = kindform_manifest::resolve(name, manifest, &spec.name, dir, None)
             .expect("the manifest resolves");
         let mut refs = Vec::new();
         for object in &desired.objects {

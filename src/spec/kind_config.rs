@@ -6,7 +6,9 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use kindform_api::bounded::read_string_capped;
 use kindform_api::kind_config::{self, KindConfig, NodeRole};
+use kindform_api::yaml;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -138,7 +140,9 @@ pub struct ConfigFile {
 /// Reads and checks a kind config file as kind's strict decoder would;
 /// problems point into that file.
 pub fn read_config_file(path: &Path, shown_as: String) -> Result<ConfigFile, Vec<Diagnostic>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match std::fs::File::open(path)
+        .and_then(|file| read_string_capped(file, yaml::MAX_FILE_BYTES))
+    {
         Ok(text) => text,
         Err(e) => {
             let source = Arc::new(SourceFile::new(shown_as.clone(), ""));
@@ -150,7 +154,7 @@ pub fn read_config_file(path: &Path, shown_as: String) -> Result<ConfigFile, Vec
         }
     };
     let source = Arc::new(SourceFile::new(shown_as, text));
-    let config: KindConfig = match serde_yaml_ng::from_str(&source.text) {
+    let config: KindConfig = match yaml::from_str(&source.text) {
         Ok(config) => config,
         Err(e) => {
             let span = match e.location() {
@@ -265,7 +269,7 @@ pub fn check(config: &KindConfig) -> Vec<(Vec<Seg>, String)> {
             }
         }
         for (p, patch) in node.kubeadm_config_patches.iter().enumerate() {
-            if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(patch) {
+            if let Err(e) = yaml::value(patch) {
                 problems.push((
                     vec![
                         key("nodes"),
@@ -282,7 +286,7 @@ pub fn check(config: &KindConfig) -> Vec<(Vec<Seg>, String)> {
         }
     }
     for (p, patch) in config.kubeadm_config_patches.iter().enumerate() {
-        if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(patch) {
+        if let Err(e) = yaml::value(patch) {
             problems.push((
                 vec![key("kubeadmConfigPatches"), Seg::Index(p)],
                 format!(

@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kindform_api::bounded::{MAX_SPEC_BYTES, read_string_capped};
 use kindform_api::kind_config::KindConfig;
 use kindform_api::{Address, ClusterSpec, ResourceKind, Spec};
 use serde::Deserialize as _;
@@ -68,7 +69,9 @@ pub fn load(path: &Path, shown: &str, options: &LoadOptions) -> Result<Loaded, E
         path: shown.to_owned(),
         source,
     };
-    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let text = std::fs::File::open(path)
+        .and_then(|file| read_string_capped(file, MAX_SPEC_BYTES))
+        .map_err(read_error)?;
     let base_dir = std::path::absolute(path)
         .map_err(read_error)?
         .parent()

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
+use kindform_api::bounded::read_string_capped;
 use kindform_api::check::Probe;
 use kindform_api::release::ChartSource;
+use kindform_api::yaml;
 use kindform_api::{CheckSpec, ImageSpec, ManifestSource, ManifestSpec, ReleaseSpec, SetValue};
 use regex::Regex;
-use serde::Deserialize as _;
 use toml::Spanned;
 use toml::de::DeValue;
 
@@ -405,14 +406,18 @@ impl Checker<'_> {
                         );
                     }
                 } else if full.is_file() {
-                    if let Ok(text) = std::fs::read_to_string(&full) {
-                        if let Err(why) = check_objects(&text) {
-                            self.at_value(
-                                place,
-                                &at!["path"],
-                                format!("manifest `{}`: {why}", path.display()),
-                            );
-                        }
+                    let read = std::fs::File::open(&full)
+                        .and_then(|file| read_string_capped(file, yaml::MAX_FILE_BYTES));
+                    let why = match read {
+                        Ok(text) => check_objects(&text).err(),
+                        Err(e) => Some(format!("cannot be read: {e}")),
+                    };
+                    if let Some(why) = why {
+                        self.at_value(
+                            place,
+                            &at!["path"],
+                            format!("manifest `{}`: {why}", path.display()),
+                        );
                     }
                 } else {
                     self.at_value(
@@ -521,9 +526,8 @@ fn is_executable(_: &Path) -> bool {
 /// `apiVersion`, `kind` and `metadata.name`), empty documents allowed.
 pub fn check_objects(text: &str) -> Result<usize, String> {
     let mut count = 0;
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml_ng::Value::deserialize(document)
-            .map_err(|e| format!("document {} is not YAML: {e}", i + 1))?;
+    for (i, document) in yaml::documents(text).into_iter().enumerate() {
+        let value = document.map_err(|e| format!("document {} is not YAML: {e}", i + 1))?;
         if value.is_null() {
             continue;
         }

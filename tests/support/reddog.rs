@@ -182,7 +182,7 @@ impl Reddog {
             &spec.manifests["ingress-nginx"],
             &spec.name,
             &self.dir,
-            &self.state(),
+            None,
         )
         .unwrap();
         let mut applied = Vec::new();

@@ -480,7 +480,7 @@ impl Env {
             &spec.manifests["extra"],
             "scenario",
             &self.dir,
-            &self.state(),
+            None,
         )
         .unwrap();
         let mut refs = Vec::new();

@@ -7,6 +7,7 @@
 //! running `helm` belong to the engine and the provider crates.
 
 pub mod address;
+pub mod bounded;
 pub mod cancel;
 pub mod check;
 pub mod cluster;
@@ -20,6 +21,7 @@ pub mod reason;
 pub mod release;
 pub mod settings;
 pub mod spec;
+pub mod yaml;
 
 pub use address::{Address, ResourceKind};
 pub use cancel::Cancel;

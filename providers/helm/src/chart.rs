@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kindform_api::bounded::{read_capped, read_string_capped};
+use kindform_api::yaml::MAX_FILE_BYTES;
 use serde::Deserialize;
 
 /// A chart folder as read from disk.
@@ -48,12 +50,14 @@ struct ChartYaml {
 /// Reads the chart in `dir`.
 pub fn read(dir: &Path) -> Result<LocalChart, ChartError> {
     let chart_yaml = dir.join("Chart.yaml");
-    let text = std::fs::read_to_string(&chart_yaml).map_err(|source| ChartError::Read {
-        path: chart_yaml.clone(),
-        source,
-    })?;
+    let text = std::fs::File::open(&chart_yaml)
+        .and_then(|f| read_string_capped(f, MAX_FILE_BYTES))
+        .map_err(|source| ChartError::Read {
+            path: chart_yaml.clone(),
+            source,
+        })?;
     let meta: ChartYaml =
-        serde_yaml_ng::from_str(&text).map_err(|source| ChartError::ChartYaml {
+        kindform_api::yaml::from_str(&text).map_err(|source| ChartError::ChartYaml {
             path: chart_yaml.clone(),
             source,
         })?;
@@ -89,7 +93,9 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> Result
         if path.is_dir() {
             walk(root, &path, files)?;
         } else {
-            let bytes = std::fs::read(&path).map_err(read_error(&path))?;
+            let bytes = std::fs::File::open(&path)
+                .and_then(|f| read_capped(f, MAX_FILE_BYTES))
+                .map_err(read_error(&path))?;
             let relative = path
                 .strip_prefix(root)
                 .unwrap_or(&path)

@@ -96,9 +96,10 @@ impl ReleaseProvider {
 
 /// The objects of `helm template` output.
 fn rendered_objects(manifest: &str) -> Vec<Value> {
-    use serde::Deserialize as _;
-    serde_yaml_ng::Deserializer::from_str(manifest)
-        .filter_map(|doc| Value::deserialize(doc).ok())
+    kindform_api::yaml::documents(manifest)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|doc| serde_json::to_value(doc).ok())
         .filter(|v| v.is_object())
         .collect()
 }

@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kindform_api::bounded::read_string_capped;
+use kindform_api::yaml;
 use kindform_api::{Scalar, SetValue};
 use serde_json::{Map, Value};
 
@@ -141,11 +143,13 @@ pub fn resolve(
     let mut merged = Value::Object(Map::new());
     for file in files {
         let path = base_dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|source| ValuesError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let value: Value = serde_yaml_ng::from_str(&text).map_err(|source| ValuesError::Yaml {
+        let text = std::fs::File::open(&path)
+            .and_then(|f| read_string_capped(f, yaml::MAX_FILE_BYTES))
+            .map_err(|source| ValuesError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        let value: Value = yaml::from_str(&text).map_err(|source| ValuesError::Yaml {
             path: path.clone(),
             source,
         })?;
@@ -169,12 +173,12 @@ pub fn resolve(
             }
             SetValue::File { file, .. } => {
                 let full = base_dir.join(file);
-                Value::String(std::fs::read_to_string(&full).map_err(|source| {
-                    ValuesError::SetFile {
-                        key: key.clone(),
-                        path: full.clone(),
-                        source,
-                    }
+                let read = std::fs::File::open(&full)
+                    .and_then(|f| read_string_capped(f, yaml::MAX_FILE_BYTES));
+                Value::String(read.map_err(|source| ValuesError::SetFile {
+                    key: key.clone(),
+                    path: full.clone(),
+                    source,
                 })?)
             }
         };
@@ -218,6 +222,21 @@ fn numbers(value: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_values_file_of_amplified_aliases_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("big: &a\n");
+        text.push_str(&"  - xxxx\n".repeat(1000));
+        text.push_str("copies:\n");
+        text.push_str(&"- *a\n".repeat(4400));
+        std::fs::write(dir.path().join("values.yaml"), text).unwrap();
+        let error = resolve(&["values.yaml".into()], &BTreeMap::new(), dir.path()).unwrap_err();
+        let ValuesError::Yaml { source, .. } = &error else {
+            panic!("{error:?}");
+        };
+        assert!(source.to_string().contains("expands beyond"), "{source}");
+    }
 
     #[test]
     fn files_merge_as_helm_merges_them() {

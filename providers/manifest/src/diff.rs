@@ -257,7 +257,7 @@ mod tests {
             prune: false,
             depends_on: Vec::new(),
         };
-        resolve("m", &spec, "env", Path::new("."), Path::new(".")).unwrap()
+        resolve("m", &spec, "env", Path::new("."), None).unwrap()
     }
 
     fn observed(desired: &DesiredManifest, live: Value) -> ManifestLive {

@@ -45,6 +45,13 @@ pub enum ManifestError {
     /// A downloaded manifest is not in the download cache.
     #[error("{url} has not been downloaded")]
     NotDownloaded { url: String },
+    /// A download could not be kept in the download cache.
+    #[error("cannot keep the download in {}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A manifest could not be downloaded.
     #[error("cannot download {url}")]
     Download {

@@ -6,6 +6,7 @@
 //! manifest). Manifests that left the spec altogether are orphans.
 
 mod diff;
+mod download;
 mod error;
 mod orphans;
 mod provider;
@@ -14,6 +15,7 @@ mod source;
 mod step;
 
 pub use diff::{LiveObject, ManifestLive};
+pub use download::{Downloaded, Limits, cache_path, fetch, store};
 pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
 pub use provider::{ManifestInput, ManifestProvider};

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use kindform_api::ManifestSpec;
 use kindform_api::provider::{Diff, Orphans, Outcome, Progress, Provider, Resolve};
 use kindform_api::{Health, HealthState};
+use kindform_api::{ManifestSource, ManifestSpec};
 use kindform_kube::{AppliedRecord, ObjectRef, Objects};
 use serde_json::json;
 
 use crate::diff::{Existing, LiveObject, ManifestLive, NotOurs, delete_steps};
+use crate::download::Limits;
 use crate::error::ManifestError;
 use crate::orphans::{Orphan, record_entry, recorded_objects};
 use crate::secrets::comparable;
@@ -234,16 +235,23 @@ fn namespace_of(
 impl Resolve for ManifestProvider {
     type Input<'a> = ManifestInput<'a>;
 
-    /// Downloads it when the spec names it by URL (once: a pinned file is
-    /// kept by its SHA-256), then reads and labels its objects.
+    /// Fetches it when the spec names it by URL (from the download cache
+    /// when the file there still has the pinned hash), then reads and
+    /// labels its objects. Nothing is written: apply stores a fresh
+    /// download, under the lock.
     async fn resolve<'a>(input: Self::Input<'a>) -> Result<DesiredManifest, ManifestError> {
-        crate::source::download(input.spec, input.state_dir).await?;
+        let downloaded = match &input.spec.source {
+            ManifestSource::Url { url, sha256 } => Some(
+                crate::download::fetch(url, sha256, input.state_dir, &Limits::default()).await?,
+            ),
+            _ => None,
+        };
         crate::source::resolve(
             input.name,
             input.spec,
             input.environment,
             input.base_dir,
-            input.state_dir,
+            downloaded,
         )
     }
 }
@@ -360,6 +368,12 @@ impl Provider for ManifestProvider {
         steps: &[ManifestStep],
         progress: &dyn Progress,
     ) -> Result<Outcome, ManifestError> {
+        if let Some(downloaded) = &desired.downloaded {
+            crate::download::store(downloaded).map_err(|source| ManifestError::Cache {
+                path: downloaded.to_store.clone().unwrap_or_default(),
+                source,
+            })?;
+        }
         self.run(&desired.address, Some(desired), steps, progress)
             .await
     }

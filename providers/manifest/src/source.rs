@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use kindform_api::bounded::read_string_capped;
+use kindform_api::yaml::{self, MAX_FILE_BYTES};
 use kindform_api::{ManifestSource, ManifestSpec};
 use kindform_kube::ObjectRef;
 use serde_json::{Value, json};
 
+use crate::download::Downloaded;
 use crate::error::ManifestError;
 
 /// The label every object kindform applies carries.
@@ -25,16 +28,20 @@ pub struct DesiredManifest {
     pub spec: ManifestSpec,
     /// Its objects, in file order, with kindform's labels.
     pub objects: Vec<Value>,
+    /// A manifest named by URL: its pinned body, which apply keeps in the
+    /// download cache when it was fetched afresh.
+    pub downloaded: Option<Downloaded>,
 }
 
 /// Reads the manifest's YAML and labels its objects. `base_dir` is the
-/// spec's folder; downloads are looked for in `state_dir/downloads`.
+/// spec's folder; a manifest named by URL is read from its `downloaded`
+/// body.
 pub fn resolve(
     name: &str,
     spec: &ManifestSpec,
     environment: &str,
     base_dir: &Path,
-    state_dir: &Path,
+    downloaded: Option<Downloaded>,
 ) -> Result<DesiredManifest, ManifestError> {
     let address = format!("manifests.{name}");
     let mut documents = Vec::new();
@@ -61,19 +68,24 @@ pub fn resolve(
                 vec![full]
             };
             for file in files {
-                let text =
-                    std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
+                let text = std::fs::File::open(&file)
+                    .and_then(|f| read_string_capped(f, MAX_FILE_BYTES))
+                    .map_err(|source| ManifestError::Read {
                         path: file.clone(),
                         source,
                     })?;
                 parse_into(&text, &file.display().to_string(), &mut documents)?;
             }
         }
-        ManifestSource::Url { url, sha256 } => {
-            let cached = download_path(state_dir, &sha256.to_lowercase());
-            let text = std::fs::read_to_string(&cached)
-                .map_err(|_| ManifestError::NotDownloaded { url: url.clone() })?;
-            parse_into(&text, url, &mut documents)?;
+        ManifestSource::Url { url, .. } => {
+            let body = downloaded
+                .as_ref()
+                .ok_or_else(|| ManifestError::NotDownloaded { url: url.clone() })?;
+            let text = std::str::from_utf8(&body.body).map_err(|e| ManifestError::Download {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
+            parse_into(text, url, &mut documents)?;
         }
     }
     let objects = documents
@@ -87,60 +99,21 @@ pub fn resolve(
         address,
         spec: spec.clone(),
         objects,
+        downloaded,
     })
 }
 
-/// Where a downloaded manifest is kept: the state folder's `downloads`,
-/// by its SHA-256 (so a pinned file is fetched once).
-pub fn download_path(state_dir: &Path, sha256: &str) -> PathBuf {
-    state_dir.join("downloads").join(format!("{sha256}.yaml"))
-}
-
-/// Downloads the manifests the spec names by URL and keeps those whose body
-/// has the SHA-256 the spec pins; a cached download is not fetched again.
-pub async fn download(spec: &ManifestSpec, state_dir: &Path) -> Result<(), ManifestError> {
-    use sha2::Digest as _;
-
-    let ManifestSource::Url { url, sha256 } = &spec.source else {
-        return Ok(());
-    };
-    let path = download_path(state_dir, &sha256.to_lowercase());
-    if path.is_file() {
-        return Ok(());
-    }
-    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ManifestError::Download {
-        url: url.clone(),
-        source,
-    };
-    let response = reqwest::get(url.as_str())
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| failed(Box::new(e)))?;
-    let body = response.bytes().await.map_err(|e| failed(Box::new(e)))?;
-    let actual: String = sha2::Sha256::digest(&body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if !actual.eq_ignore_ascii_case(sha256) {
-        return Err(ManifestError::Checksum {
-            url: url.clone(),
-            actual,
-            expected: sha256.clone(),
-        });
-    }
-    let write = async {
-        tokio::fs::create_dir_all(path.parent().unwrap_or(state_dir)).await?;
-        tokio::fs::write(&path, &body).await
-    };
-    write.await.map_err(|e| failed(Box::new(e)))
-}
-
 fn parse_into(text: &str, path: &str, out: &mut Vec<Value>) -> Result<(), ManifestError> {
-    use serde::Deserialize as _;
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(|source| ManifestError::Yaml {
+    for (i, document) in yaml::documents(text).into_iter().enumerate() {
+        let value = document.map_err(|source| ManifestError::Yaml {
             path: path.to_owned(),
             source,
+        })?;
+        // Objects travel as JSON; YAML's tags and non-string keys have no
+        // place in one and are refused by the conversion.
+        let value: Value = serde_json::to_value(value).map_err(|e| ManifestError::Yaml {
+            path: path.to_owned(),
+            source: serde::de::Error::custom(format!("document {}: {e}", i + 1)),
         })?;
         if value.is_null() {
             continue;
