@@ -161,7 +161,11 @@ impl InCluster {
             images,
             releases,
             manifests: ManifestProvider::new(Arc::clone(&objects), Arc::clone(&record)),
-            checks: CheckProvider::new(spec.base_dir.clone(), Some(client.clone())),
+            checks: CheckProvider::new(
+                spec.base_dir.clone(),
+                kubeconfig.clone(),
+                Some(client.clone()),
+            ),
             record,
             lease,
             client,

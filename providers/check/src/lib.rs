@@ -11,6 +11,7 @@ use std::time::Duration;
 use kindform_api::check::Probe;
 use kindform_api::provider::{Diff, Outcome, Progress, Provider, Resolve, error_chain};
 use kindform_api::{CheckSpec, check::HttpProbe};
+use kindform_process::{Invocation, ProcessError};
 use serde::Serialize;
 use serde_json::json;
 
@@ -20,6 +21,26 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(500);
 /// The pause between attempts when the check gives no `interval`.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+/// How much of an HTTP check's body is read.
+const MAX_BODY_BYTES: usize = 1 << 20;
+/// How much a `run` check may print on each of stdout and stderr.
+const MAX_OUTPUT_BYTES: usize = 4 << 20;
+/// The variables of kindform's own environment a `run` check gets; the
+/// rest (the variables `set` secrets come from among them) it does not.
+const INHERITED: [&str; 2] = ["PATH", "HOME"];
+
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
 
 /// A check as the engine runs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +53,7 @@ pub struct DesiredCheck {
 /// Runs checks.
 pub struct CheckProvider {
     base_dir: PathBuf,
+    kubeconfig: PathBuf,
     client: Option<kube::Client>,
 }
 
@@ -94,22 +116,41 @@ pub fn describe(check: &CheckSpec) -> String {
 impl CheckProvider {
     /// Runs commands in `base_dir` (the spec's folder) and reads pods
     /// through `client` (none before the cluster exists).
-    pub fn new(base_dir: PathBuf, client: Option<kube::Client>) -> Self {
-        CheckProvider { base_dir, client }
+    /// A `run` check gets `kubeconfig` as its `KUBECONFIG`, so a
+    /// `kubectl` in it talks to this cluster and no other.
+    pub fn new(base_dir: PathBuf, kubeconfig: PathBuf, client: Option<kube::Client>) -> Self {
+        CheckProvider {
+            base_dir,
+            kubeconfig,
+            client,
+        }
     }
 
     async fn http(&self, http: &HttpProbe, timeout: Duration) -> Result<(), String> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let response = client
+        let mut client = reqwest::Client::builder().timeout(timeout);
+        if is_loopback(&http.url) {
+            // A proxy from the environment cannot reach this machine's
+            // own ports, and must not see what is asked of them.
+            client = client.no_proxy();
+        }
+        let client = client.build().map_err(|e| e.to_string())?;
+        let mut response = client
             .get(&http.url)
             .send()
             .await
             .map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_BODY_BYTES - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() >= room {
+                // The rest is not read: a check looks at the start of a
+                // body, and a page that never ends must not fill memory.
+                break;
+            }
+        }
+        let body = String::from_utf8_lossy(&body);
         if status != http.status {
             return Err(format!(
                 "status {status}, expected {}; body: {}",
@@ -144,17 +185,30 @@ impl CheckProvider {
         } else {
             argv[0].clone().into()
         };
-        let child = tokio::process::Command::new(program)
+        let mut vars: Vec<(String, std::ffi::OsString)> = INHERITED
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), std::env::var_os(name)?)))
+            .collect();
+        vars.push((
+            "KUBECONFIG".to_owned(),
+            self.kubeconfig.clone().into_os_string(),
+        ));
+        vars.extend(env.iter().map(|(k, v)| (k.clone(), v.into())));
+        let output = Invocation::new(program)
             .args(&argv[1..])
             .current_dir(&dir)
-            .envs(env)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(timeout, child)
+            .only_env(vars)
+            .timeout(timeout)
+            .output_cap(MAX_OUTPUT_BYTES)
+            .run(None)
             .await
-            .map_err(|_| format!("still running after {}s", timeout.as_secs()))?
-            .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+            .map_err(|e| match e {
+                ProcessError::Timeout { .. } => {
+                    format!("still running after {}s", timeout.as_secs())
+                }
+                ProcessError::Spawn { source } => format!("cannot run {}: {source}", argv[0]),
+                other => format!("{}: {other}", argv[0]),
+            })?;
         if output.status.success() {
             return Ok(());
         }
@@ -362,5 +416,79 @@ impl Provider for CheckProvider {
             last,
             explanation: self.explanation(desired).await,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_check_gets_only_path_home_its_kubeconfig_and_its_own_env() {
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: this test's own variable, set before its child starts.
+        unsafe { std::env::set_var("KINDFORM_CHECK_TEST_SECRET", "canary-8d1f") };
+        let checks = CheckProvider::new(dir.path().to_owned(), dir.path().join("kubeconfig"), None);
+        let out = dir.path().join("env.txt");
+        let argv = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("env > {}; exit 1", out.display()),
+        ];
+        let env = BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]);
+        checks
+            .run(&argv, None, &env, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        let printed = std::fs::read_to_string(&out).unwrap();
+        let mut names: Vec<&str> = printed
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            .filter(|k| *k != "PWD" && *k != "SHLVL" && *k != "_")
+            .collect();
+        names.sort();
+        let mut wanted = vec!["GREETING", "KUBECONFIG", "PATH"];
+        if std::env::var_os("HOME").is_some() {
+            wanted.push("HOME");
+        }
+        wanted.sort();
+        assert_eq!(names, wanted, "{printed}");
+        assert!(!printed.contains("canary-8d1f"));
+        assert!(printed.contains(&format!(
+            "KUBECONFIG={}",
+            dir.path().join("kubeconfig").display()
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_run_check_that_prints_without_end_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = CheckProvider::new(dir.path().to_owned(), dir.path().join("kubeconfig"), None);
+        let argv = vec!["yes".to_owned()];
+        let why = checks
+            .run(&argv, None, &BTreeMap::new(), Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            why,
+            "yes: it printed more than the 4 MiB limit and was stopped"
+        );
+    }
+
+    #[test]
+    fn loopback_urls_are_told_apart() {
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://localhost/x",
+            "http://[::1]:1/",
+            "http://a.localhost/",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in ["http://example.com/", "http://10.0.0.1/", "not a url"] {
+            assert!(!is_loopback(url), "{url}");
+        }
     }
 }

@@ -4,27 +4,25 @@
 //! parsed in the shapes the real Helm 3 and 4 print (docs/tools.md).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use kindform_api::Cancel;
+use kindform_process::{Invocation, ProcessError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt as _;
 
 /// How long a reading call may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Sends SIGINT to a `helm` kindform runs, as Ctrl-C on a terminal would:
-/// Helm then stops waiting and leaves a release it can recover from.
-fn interrupt(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        // SAFETY: kill(2) with a pid this process spawned and a valid signal.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
+/// A call as messages show it: without the context and kubeconfig flags
+/// every call carries.
+fn shown(call: &Invocation) -> String {
+    let mut argv = call.argv();
+    if let Some(at) = argv.iter().position(|a| a == "--kube-context") {
+        argv.drain(at..(at + 4).min(argv.len()));
     }
+    argv.join(" ")
 }
 
 /// The oldest Helm kindform drives.
@@ -59,24 +57,19 @@ impl HelmVersion {
         })
     }
 
+    /// `helm version --template {{.Version}}`.
+    pub fn version_call() -> Invocation {
+        Invocation::new("helm")
+            .args(["version", "--template", "{{.Version}}"])
+            .timeout(READ_TIMEOUT)
+    }
+
     /// Runs `helm version --template {{.Version}}` and checks that kindform
     /// supports what it finds.
     pub async fn detect() -> Result<HelmVersion, HelmError> {
-        let command = "helm version --template {{.Version}}".to_owned();
-        let output = tokio::time::timeout(
-            READ_TIMEOUT,
-            tokio::process::Command::new("helm")
-                .args(["version", "--template", "{{.Version}}"])
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|_| HelmError::Timeout {
-            command: command.clone(),
-            waited: READ_TIMEOUT.as_secs(),
-        })?
-        .map_err(|source| HelmError::Spawn {
+        let call = Self::version_call();
+        let command = shown(&call);
+        let output = call.run(None).await.map_err(|source| HelmError::Run {
             command: command.clone(),
             source,
         })?;
@@ -154,13 +147,14 @@ pub struct Helm {
 /// Why a `helm` call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HelmError {
-    /// `helm` could not be started.
-    #[error("cannot run `{command}`")]
-    Spawn {
+    /// `helm` could not be started, did not finish in time, or printed
+    /// more than kindform reads.
+    #[error("`{command}`: {source}")]
+    Run {
         /// The command, without the kubeconfig flags.
         command: String,
         #[source]
-        source: std::io::Error,
+        source: ProcessError,
     },
     /// `helm` exited with an error.
     #[error("`{command}` failed: {message}")]
@@ -168,13 +162,6 @@ pub enum HelmError {
         command: String,
         /// Helm's message, without the `Error: ` prefix.
         message: String,
-    },
-    /// `helm` did not finish in time.
-    #[error("`{command}` did not finish within {waited}s")]
-    Timeout {
-        command: String,
-        /// How long it was given.
-        waited: u64,
     },
     /// The `helm` on PATH is a version kindform does not drive.
     #[error(
@@ -257,6 +244,32 @@ impl Helm {
         self.kubeconfig.parent().unwrap_or(Path::new("."))
     }
 
+    /// The call of `helm ARGS` against this cluster: the arguments, then
+    /// the context and kubeconfig flags, run in the spec's folder.
+    pub fn invocation(
+        &self,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Invocation {
+        // The cluster's flags go before a `--`, where helm still reads
+        // flags.
+        let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        let call = Invocation::new("helm")
+            .args(&args[..end])
+            .arg("--kube-context")
+            .arg(&self.context)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(&args[end..])
+            .current_dir(&self.cwd)
+            .timeout(timeout);
+        match stdin {
+            Some(bytes) => call.stdin(bytes),
+            None => call,
+        }
+    }
+
     /// Runs `helm ARGS`, feeding `stdin` when given; its stdout on success.
     pub async fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, HelmError> {
         self.run_for(args, stdin, READ_TIMEOUT).await
@@ -269,55 +282,13 @@ impl Helm {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<String, HelmError> {
-        let command = format!("helm {}", args.join(" "));
+        let call = self.invocation(args, stdin, timeout);
+        let command = shown(&call);
         let started = std::time::Instant::now();
-        let mut child = tokio::process::Command::new("helm")
-            .args(args)
-            .arg("--kube-context")
-            .arg(&self.context)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .current_dir(&self.cwd)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| HelmError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A write error means helm exited early; its stderr says why.
-            let _ = pipe.write_all(bytes).await;
-        }
-        let pid = child.id();
-        let waiting = tokio::time::timeout(timeout, child.wait_with_output());
-        tokio::pin!(waiting);
-        let cancelled = async {
-            while !self.cancel.is_cancelled() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        let output = tokio::select! {
-            output = &mut waiting => output,
-            () = cancelled => {
-                if let Some(pid) = pid {
-                    interrupt(pid);
-                }
-                waiting.await
-            }
-        };
-        let output = output
-            .map_err(|_| HelmError::Timeout {
-                command: command.clone(),
-                waited: timeout.as_secs(),
-            })?
-            .map_err(|source| HelmError::Spawn {
+        let output = call
+            .run(Some(&self.cancel))
+            .await
+            .map_err(|source| HelmError::Run {
                 command: command.clone(),
                 source,
             })?;
@@ -359,19 +330,28 @@ impl Helm {
         self.json(&[
             "get",
             "values",
-            name,
             "--namespace",
             namespace,
             "-o",
             "json",
+            "--",
+            name,
         ])
         .await
     }
 
     /// A release's revisions, oldest first.
     pub async fn history(&self, name: &str, namespace: &str) -> Result<Vec<Revision>, HelmError> {
-        self.json(&["history", name, "--namespace", namespace, "-o", "json"])
-            .await
+        self.json(&[
+            "history",
+            "--namespace",
+            namespace,
+            "-o",
+            "json",
+            "--",
+            name,
+        ])
+        .await
     }
 }
 

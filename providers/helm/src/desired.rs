@@ -114,14 +114,21 @@ impl DesiredRelease {
 
     /// The chart argument(s) of a helm command: a folder, a name with
     /// `--repo`, or an OCI reference; with `--version` when pinned.
-    pub fn chart_args(&self) -> Vec<String> {
-        let mut args = match &self.chart {
-            DesiredChart::Local(c) => vec![c.dir.display().to_string()],
-            DesiredChart::Repository { repo, name } => {
-                vec![name.clone(), "--repo".into(), repo.clone()]
-            }
-            DesiredChart::Oci(reference) => vec![reference.clone()],
-        };
+    pub fn chart_ref(&self) -> String {
+        match &self.chart {
+            DesiredChart::Local(c) => c.dir.display().to_string(),
+            DesiredChart::Repository { name, .. } => name.clone(),
+            DesiredChart::Oci(reference) => reference.clone(),
+        }
+    }
+
+    /// The flags that say where the chart comes from (`--repo`,
+    /// `--version`).
+    pub fn chart_flags(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let DesiredChart::Repository { repo, .. } = &self.chart {
+            args.extend(["--repo".to_owned(), repo.clone()]);
+        }
         if let Some(version) = &self.spec.version {
             args.extend(["--version".into(), version.clone()]);
         }
@@ -190,12 +197,8 @@ impl DesiredRelease {
     /// `set_file` when there are any.
     pub fn upgrade_args(&self, set_file: Option<&Path>, helm: &HelmVersion) -> Vec<String> {
         let spec = &self.spec;
-        let mut args = vec![
-            "upgrade".to_owned(),
-            "--install".to_owned(),
-            self.name.clone(),
-        ];
-        args.extend(self.chart_args());
+        let mut args = vec!["upgrade".to_owned(), "--install".to_owned()];
+        args.extend(self.chart_flags());
         args.extend(["--namespace".to_owned(), spec.namespace.clone()]);
         if spec.create_namespace {
             args.push("--create-namespace".into());
@@ -218,6 +221,21 @@ impl DesiredRelease {
         if let Some(timeout) = spec.timeout {
             args.extend(["--timeout".to_owned(), timeout.to_string()]);
         }
+        // Positionals after `--`: whatever they hold, helm reads no flag
+        // from them.
+        args.extend(["--".to_owned(), self.name.clone(), self.chart_ref()]);
+        args
+    }
+
+    /// The arguments of the `helm template` that renders the release as it
+    /// would be installed, the set values read from stdin.
+    pub fn template_args(&self) -> Vec<String> {
+        let mut args = vec!["template".to_owned()];
+        args.extend(self.chart_flags());
+        args.extend(["--namespace".into(), self.spec.namespace.clone()]);
+        args.extend(self.values_args());
+        args.extend(["-f".into(), "-".into()]);
+        args.extend(["--".to_owned(), self.name.clone(), self.chart_ref()]);
         args
     }
 

@@ -5,6 +5,8 @@
 //! what the release needs (`provider`); `diff` compares them, `ownership`
 //! and `repair` hold what adopting and mending take.
 
+#[cfg(test)]
+mod argv_table;
 mod chart;
 mod cli;
 mod desired;

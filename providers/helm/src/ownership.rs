@@ -24,11 +24,7 @@ impl ReleaseProvider {
         &self,
         desired: &DesiredRelease,
     ) -> Result<Vec<ObjectRef>, ReleaseError> {
-        let mut args = vec!["template".to_owned(), desired.name.clone()];
-        args.extend(desired.chart_args());
-        args.extend(["--namespace".into(), desired.spec.namespace.clone()]);
-        args.extend(desired.values_args());
-        args.extend(["-f".into(), "-".into()]);
+        let args = desired.template_args();
         let manifest = self
             .helm
             .run(&args, Some(desired.set_values_yaml().as_bytes()))

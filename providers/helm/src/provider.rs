@@ -282,7 +282,7 @@ impl Provider for ReleaseProvider {
             progress.step(&step.to_string());
             match step {
                 ReleaseStep::Rollback { revision, .. } => {
-                    let args = crate::repair::rollback_args(desired, *revision, wait);
+                    let args = crate::repair::rollback_args(desired, *revision, wait, None);
                     self.helm.run(&args, None).await?;
                 }
                 ReleaseStep::UninstallUnfinished { .. } => {
@@ -322,16 +322,7 @@ impl Provider for ReleaseProvider {
                     self.restart_workloads(desired, *wait).await?;
                 }
                 ReleaseStep::Uninstall { release, namespace } => {
-                    let args: Vec<String> = [
-                        "uninstall",
-                        release,
-                        "--namespace",
-                        namespace,
-                        "--ignore-not-found",
-                    ]
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect();
+                    let args = crate::repair::uninstall_orphan_args(release, namespace);
                     self.helm.run(&args, None).await?;
                 }
                 ReleaseStep::Forget => {

@@ -84,8 +84,12 @@ impl ReleaseProvider {
         let bound = wait.get();
         match to {
             Fallback::Rollback { revision } => {
-                let mut args = rollback_args(desired, revision, self.helm.version().wait_flag());
-                args.extend(["--timeout".into(), wait.to_string()]);
+                let args = rollback_args(
+                    desired,
+                    revision,
+                    self.helm.version().wait_flag(),
+                    Some(wait.to_string()),
+                );
                 let _ = self
                     .helm
                     .run_for(&args, None, bound + std::time::Duration::from_secs(60))
@@ -121,25 +125,48 @@ impl ReleaseProvider {
     }
 }
 
-/// `helm rollback` to `revision`, waiting.
-pub(crate) fn rollback_args(desired: &DesiredRelease, revision: u64, wait: &str) -> Vec<String> {
-    vec![
+/// `helm rollback` to `revision`, waiting (within `timeout` when given).
+pub(crate) fn rollback_args(
+    desired: &DesiredRelease,
+    revision: u64,
+    wait: &str,
+    timeout: Option<String>,
+) -> Vec<String> {
+    let mut args = vec![
         "rollback".into(),
-        desired.name.clone(),
-        revision.to_string(),
         "--namespace".into(),
         desired.spec.namespace.clone(),
         wait.into(),
-    ]
+    ];
+    if let Some(timeout) = timeout {
+        args.extend(["--timeout".into(), timeout]);
+    }
+    args.extend(["--".into(), desired.name.clone(), revision.to_string()]);
+    args
 }
 
 /// `helm uninstall`, waiting.
 pub(crate) fn uninstall_args(desired: &DesiredRelease, wait: &str) -> Vec<String> {
     vec![
         "uninstall".into(),
-        desired.name.clone(),
         "--namespace".into(),
         desired.spec.namespace.clone(),
         wait.into(),
+        "--".into(),
+        desired.name.clone(),
     ]
+}
+
+/// `helm uninstall` of a release that left the spec; gone already is fine.
+pub(crate) fn uninstall_orphan_args(release: &str, namespace: &str) -> Vec<String> {
+    [
+        "uninstall",
+        "--namespace",
+        namespace,
+        "--ignore-not-found",
+        "--",
+        release,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }

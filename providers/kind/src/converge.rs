@@ -86,34 +86,18 @@ impl ClusterProvider {
             path: config.clone(),
             source,
         })?;
-        let config_arg = config.display().to_string();
-        let kubeconfig_arg = self.kubeconfig.display().to_string();
-        kind_cli::run(&[
-            "create",
-            "cluster",
-            "--name",
+        kind_cli::run(kind_cli::create_cluster(
             &desired.name,
-            "--config",
-            &config_arg,
-            "--kubeconfig",
-            &kubeconfig_arg,
-        ])
+            &config,
+            &self.kubeconfig,
+        ))
         .await?;
         Ok(())
     }
 
     /// `kind delete cluster` (safe to repeat: kind exits 0 when it is gone).
     async fn delete_cluster(&self, desired: &ClusterSpec) -> Result<(), ClusterError> {
-        let kubeconfig_arg = self.kubeconfig.display().to_string();
-        kind_cli::run(&[
-            "delete",
-            "cluster",
-            "--name",
-            &desired.name,
-            "--kubeconfig",
-            &kubeconfig_arg,
-        ])
-        .await?;
+        kind_cli::run(kind_cli::delete_cluster(&desired.name, &self.kubeconfig)).await?;
         Ok(())
     }
 
