@@ -46,9 +46,16 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes(
         "{text}"
     );
     let runs = reddog.world.take_invocations();
-    let mut kinds: Vec<&str> = runs
+    // Each call as its subcommand and its positionals (after `--`).
+    let mut kinds: Vec<String> = runs
         .iter()
-        .map(|r| r.split(" --").next().unwrap())
+        .map(|r| {
+            let head = r.split(" --").next().unwrap();
+            match r.split_once(" -- ") {
+                Some((_, positionals)) => format!("{head} {positionals}"),
+                None => head.to_owned(),
+            }
+        })
         .collect();
     // The `get values` calls run concurrently, in any order.
     kinds.sort();

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use super::confine::Confinement;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::kind_config::{check as check_kind, inline_to_camel, read_config_file, to_snake};
 use super::rules::{Checker, Place};
@@ -28,6 +29,7 @@ const TOP_LEVEL: &[&str] = &[
     "version",
     "name",
     "variables",
+    "outside_paths",
     "cluster",
     "images",
     "releases",
@@ -97,6 +99,7 @@ pub fn load_text(
         source: Arc::clone(&source),
         files: vec![Arc::clone(&source)],
         base_dir: base_dir.to_path_buf(),
+        confinement: Confinement::of(base_dir),
         shown_dir,
         diagnostics: Vec::new(),
         poisoned: Vec::new(),
@@ -125,6 +128,8 @@ struct Loader {
     source: Arc<SourceFile>,
     files: Vec<Arc<SourceFile>>,
     base_dir: PathBuf,
+    /// Where the spec's paths may lead.
+    confinement: Confinement,
     shown_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
     /// Places of variable references that did not resolve.
@@ -190,6 +195,7 @@ impl Loader {
         self.poisoned = unresolved.iter().map(|d| d.span.clone()).collect();
         self.diagnostics.append(&mut unresolved);
         let top = root.get_ref();
+        self.outside_paths(top);
         let version = self.version(top, &whole);
         let name = self.environment_name(top, &whole);
         let env_name = name.clone().unwrap_or_default();
@@ -228,6 +234,7 @@ impl Loader {
                 let mut checker = Checker {
                     source: &source,
                     base_dir: &self.base_dir,
+                    confinement: &self.confinement,
                     diagnostics: &mut self.diagnostics,
                 };
                 match kind {
@@ -306,6 +313,37 @@ impl Loader {
         })
     }
 
+    /// `outside_paths`: folders outside the spec's repository that its
+    /// paths may lead into, said explicitly.
+    fn outside_paths(&mut self, top: &DeTable<'_>) {
+        let Some(value) = top.get("outside_paths") else {
+            return;
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.error(
+                value.span(),
+                "`outside_paths` is a list of folders, like `outside_paths = [\"../shared-charts\"]`",
+            );
+            return;
+        };
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(folder) if !folder.trim().is_empty() => {
+                    let full = self.base_dir.join(folder.as_ref());
+                    if full.is_dir() {
+                        self.confinement.allow(&full);
+                    } else {
+                        self.error(
+                            item.span(),
+                            format!("outside path `{folder}` is not a folder"),
+                        );
+                    }
+                }
+                _ => self.error(item.span(), "each of `outside_paths` is a folder's path"),
+            }
+        }
+    }
+
     fn version(&mut self, top: &DeTable<'_>, whole: &Range<usize>) -> Option<u32> {
         match top.get("version").map(|v| (v.span(), v.get_ref())) {
             None => {
@@ -342,6 +380,7 @@ impl Loader {
                 let mut checker = Checker {
                     source: &self.source,
                     base_dir: &self.base_dir,
+                    confinement: &self.confinement,
                     diagnostics: &mut self.diagnostics,
                 };
                 checker.environment_name(span, s);
@@ -467,6 +506,10 @@ impl Loader {
                     ok = false;
                 }
                 let full = self.base_dir.join(path);
+                if self.confinement.check(&full).is_err() {
+                    self.error(span.clone(), format!("kind config `{path}` is outside the spec's repository (the git work tree holding the spec, or the spec's folder), or leads out of it through a symlink; to read it anyway, list its folder in `outside_paths` at the top of the spec"));
+                    return None;
+                }
                 if !full.is_file() {
                     self.error(span.clone(), format!("kind config `{path}` does not exist"));
                     return None;
@@ -541,6 +584,7 @@ impl Loader {
             let mut checker = Checker {
                 source: &self.source,
                 base_dir: &self.base_dir,
+                confinement: &self.confinement,
                 diagnostics: &mut self.diagnostics,
             };
             checker.cluster_name(span, &name);

@@ -6,6 +6,7 @@
 //! the rules run (names, files, references, variables) and the graph is built
 //! (unknown dependencies, cycles).
 
+mod confine;
 mod diagnostic;
 mod kind_config;
 mod loader;

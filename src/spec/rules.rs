@@ -14,6 +14,7 @@ use regex::Regex;
 use toml::Spanned;
 use toml::de::DeValue;
 
+use super::confine::{Confinement, Outside};
 use super::diagnostic::Diagnostic;
 use super::source::SourceFile;
 
@@ -56,6 +57,8 @@ pub struct Checker<'a> {
     pub source: &'a Arc<SourceFile>,
     /// The folder relative paths are relative to.
     pub base_dir: &'a Path,
+    /// Where paths may lead.
+    pub confinement: &'a Confinement,
     /// Found problems.
     pub diagnostics: &'a mut Vec<Diagnostic>,
 }
@@ -94,7 +97,33 @@ impl Checker<'_> {
         path.display().to_string()
     }
 
+    /// Whether `path` stays inside the spec's repository; a problem at
+    /// `at` when it does not.
+    fn confined(&mut self, place: &Place<'_, '_>, at: &[Seg], path: &Path, what: &str) -> bool {
+        let message = match self.confinement.check(&self.base_dir.join(path)) {
+            Ok(()) => return true,
+            Err(Outside::Path) => format!(
+                "{what} `{}` is outside the spec's repository (the git work tree holding the spec, or the spec's folder); to read it anyway, list its folder in `outside_paths` at the top of the spec",
+                Self::shown(path)
+            ),
+            Err(Outside::Link { link }) if link == self.base_dir.join(path) => format!(
+                "{what} `{}` is a symlink leading outside the spec's repository; to read it anyway, list where it leads in `outside_paths` at the top of the spec",
+                Self::shown(path)
+            ),
+            Err(Outside::Link { link }) => format!(
+                "{what} `{}` holds `{}`, a symlink leading outside the spec's repository; to read it anyway, list where it leads in `outside_paths` at the top of the spec",
+                Self::shown(path),
+                link.display()
+            ),
+        };
+        self.at_value(place, at, message);
+        false
+    }
+
     fn require_file(&mut self, place: &Place<'_, '_>, at: &[Seg], path: &Path, what: &str) {
+        if !self.confined(place, at, path, what) {
+            return;
+        }
         let full = self.base_dir.join(path);
         if !full.is_file() {
             let why = if full.is_dir() {
@@ -107,6 +136,9 @@ impl Checker<'_> {
     }
 
     fn require_dir(&mut self, place: &Place<'_, '_>, at: &[Seg], path: &Path, what: &str) {
+        if !self.confined(place, at, path, what) {
+            return;
+        }
         let full = self.base_dir.join(path);
         if !full.is_dir() {
             let why = if full.exists() {
@@ -248,7 +280,8 @@ impl Checker<'_> {
             } else {
                 at!["build", "context"]
             };
-            if self.base_dir.join(&build.context).is_dir() {
+            let context = self.base_dir.join(&build.context);
+            if context.is_dir() && self.confinement.check(&context).is_ok() {
                 self.require_file(place, &at, &dockerfile, "Dockerfile");
             }
         }
@@ -273,7 +306,8 @@ impl Checker<'_> {
         match release.chart_source() {
             ChartSource::Local(chart) => {
                 let full = self.base_dir.join(chart);
-                if full.is_dir() {
+                if !self.confined(place, &at!["chart"], Path::new(chart), "chart") {
+                } else if full.is_dir() {
                     if !full.join("Chart.yaml").is_file() {
                         self.at_value(
                             place,
@@ -385,7 +419,8 @@ impl Checker<'_> {
         match &manifest.source {
             ManifestSource::Path(path) => {
                 let full = self.base_dir.join(path);
-                if full.is_dir() {
+                if !self.confined(place, &at!["path"], path, "manifest") {
+                } else if full.is_dir() {
                     let has_yaml = std::fs::read_dir(&full)
                         .map(|entries| {
                             entries.flatten().any(|e| {

@@ -89,6 +89,9 @@ impl Lock {
                 left.describe()
             )
         });
+        // Earlier kindforms wrote `set` values to files here for helm; a
+        // kill could leave them. Nothing writes there now.
+        let _ = std::fs::remove_dir_all(dir.join("values"));
         let me = Holder::this_process(command);
         write_holder(dir, &holder_path, &me).map_err(|source| LockError::Io {
             path: holder_path.clone(),
@@ -174,6 +177,17 @@ mod tests {
         .unwrap();
         let (lock, note) = Lock::acquire(&dir, "env", "apply").unwrap();
         assert!(note.unwrap().contains("process 4194304 on h"));
+        drop(lock);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn set_values_files_an_earlier_kindform_left_are_swept_when_the_lock_is_taken() {
+        let dir = temp("sweep");
+        std::fs::create_dir_all(dir.join("values")).unwrap();
+        std::fs::write(dir.join("values/web.yaml"), "password: left-behind\n").unwrap();
+        let (lock, _) = Lock::acquire(&dir, "env", "apply").unwrap();
+        assert!(!dir.join("values").exists());
         drop(lock);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -54,7 +54,6 @@ fn every_helm_call_has_its_exact_argv() {
         "chart": "dapr", "repo": "https://dapr.github.io/helm-charts/", "version": "1.16.2",
         "namespace": "dapr-system", "create_namespace": true, "wait": true, "timeout": "5m",
     }));
-    let set_file = Path::new("/state/values/dapr.yaml");
     for (version, wait, list) in [
         ("v3.17.2", "--wait", vec!["list", "-a", "-A", "-o", "json"]),
         ("v4.3.1", "--wait=watcher", vec!["list", "-A", "-o", "json"]),
@@ -73,7 +72,7 @@ fn every_helm_call_has_its_exact_argv() {
                 line(&[&["helm"], &list, &CLUSTER]),
             ),
             (
-                argv(&helm, &dapr.upgrade_args(Some(set_file), helm.version())),
+                argv(&helm, &dapr.upgrade_args(true, helm.version())),
                 line(&[
                     &["helm", "upgrade", "--install"],
                     &[
@@ -83,7 +82,7 @@ fn every_helm_call_has_its_exact_argv() {
                         "1.16.2",
                     ],
                     &["--namespace", "dapr-system", "--create-namespace"],
-                    &["-f", "/state/values/dapr.yaml", wait, "--timeout", "5m"],
+                    &["-f", "-", wait, "--timeout", "5m"],
                     &CLUSTER,
                     &["--", "dapr", "dapr"],
                 ]),
@@ -170,7 +169,7 @@ fn a_local_chart_and_values_files_are_absolute_paths_before_the_positionals() {
         &HelmVersion::parse("v4.3.1").unwrap(),
     )
     .unwrap();
-    let args = web.upgrade_args(None, &HelmVersion::parse("v4.3.1").unwrap());
+    let args = web.upgrade_args(false, &HelmVersion::parse("v4.3.1").unwrap());
     let values = dir.path().join("values.yaml").display().to_string();
     let chart = dir.path().join("./chart").display().to_string();
     assert_eq!(

@@ -173,10 +173,7 @@ impl DesiredRelease {
             command.push_str(&format!(" -f {}", file.display()));
         }
         if !spec.set.is_empty() {
-            command.push_str(&format!(
-                " -f .kindform/<env>/values/{}.yaml (the set values, mode 0600)",
-                self.name
-            ));
+            command.push_str(" -f - (the set values, on stdin)");
         }
         if spec.take_ownership && helm.major() >= 4 {
             command.push_str(" --force-conflicts");
@@ -194,8 +191,8 @@ impl DesiredRelease {
     }
 
     /// The arguments of `helm upgrade --install`, the set values read from
-    /// `set_file` when there are any.
-    pub fn upgrade_args(&self, set_file: Option<&Path>, helm: &HelmVersion) -> Vec<String> {
+    /// stdin when `set_on_stdin`.
+    pub fn upgrade_args(&self, set_on_stdin: bool, helm: &HelmVersion) -> Vec<String> {
         let spec = &self.spec;
         let mut args = vec!["upgrade".to_owned(), "--install".to_owned()];
         args.extend(self.chart_flags());
@@ -204,8 +201,8 @@ impl DesiredRelease {
             args.push("--create-namespace".into());
         }
         args.extend(self.values_args());
-        if let Some(file) = set_file {
-            args.extend(["-f".to_owned(), file.display().to_string()]);
+        if set_on_stdin {
+            args.extend(["-f".to_owned(), "-".to_owned()]);
         }
         if spec.take_ownership && helm.major() >= 4 {
             // Helm 4 applies server-side: the objects kindform adopts hold

@@ -1,7 +1,5 @@
 //! Why a release could not be read, observed or changed.
 
-use std::path::PathBuf;
-
 use kindform_kube::ObjectsError;
 
 use crate::chart::ChartError;
@@ -40,13 +38,6 @@ pub enum ReleaseError {
         object: String,
         #[source]
         source: kube::Error,
-    },
-    /// The private values file could not be written.
-    #[error("cannot write the set values file {path}")]
-    ValuesFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
     },
     /// The applied record could not be written.
     #[error(transparent)]

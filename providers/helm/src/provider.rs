@@ -98,57 +98,24 @@ impl ReleaseProvider {
     /// `helm upgrade --install`, the set values in a private file (mode
     /// 0600) in the state folder that is removed as soon as Helm is done.
     pub(crate) async fn upgrade(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
-        let set_file = if desired.spec.set.is_empty() {
-            None
-        } else {
-            let path = self
-                .helm
-                .state_dir()
-                .join("values")
-                .join(format!("{}.yaml", desired.name));
-            write_private(&path, desired.set_values_yaml().as_bytes()).map_err(|source| {
-                ReleaseError::ValuesFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            Some(path)
-        };
+        // The set values reach helm on its stdin (`-f -`), so no file of
+        // them exists to outlive a kill, and no argv shows them.
+        let set_values = (!desired.spec.set.is_empty()).then(|| desired.set_values_yaml());
         let timeout = desired
             .spec
             .timeout
             .map(|t| t.get())
             .unwrap_or(std::time::Duration::from_secs(300))
             + std::time::Duration::from_secs(60);
-        let result = self
-            .helm
+        self.helm
             .run_for(
-                &desired.upgrade_args(set_file.as_deref(), self.helm.version()),
-                None,
+                &desired.upgrade_args(set_values.is_some(), self.helm.version()),
+                set_values.as_deref().map(str::as_bytes),
                 timeout,
             )
-            .await;
-        if let Some(path) = set_file {
-            let _ = std::fs::remove_file(path);
-        }
-        result?;
+            .await?;
         Ok(())
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
 }
 
 /// What resolving a release reads.

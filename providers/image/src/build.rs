@@ -30,6 +30,9 @@ pub enum BuildError {
 
 fn context_tar(build: &BuildSpec, base_dir: &Path) -> Result<Vec<u8>, ContextError> {
     let mut tar = tar::Builder::new(Vec::new());
+    // A symlink goes in as a link, as `docker build` sends it: following it
+    // would send whatever it points at, inside the context or not.
+    tar.follow_symlinks(false);
     for (relative, path) in files(build, base_dir)? {
         tar.append_path_with_name(&path, &relative)
             .map_err(|source| ContextError {
@@ -84,4 +87,37 @@ pub async fn build(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_tar_sends_a_symlink_as_a_link_not_what_it_points_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "private key").unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_rsa"), dir.path().join("key")).unwrap();
+        let build = BuildSpec {
+            context: ".".into(),
+            dockerfile: "Dockerfile".into(),
+            args: Default::default(),
+            target: None,
+        };
+        let bytes = context_tar(&build, dir.path()).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            seen.push((path, entry.header().entry_type().is_symlink()));
+        }
+        assert_eq!(
+            seen,
+            [("Dockerfile".to_owned(), false), ("key".to_owned(), true)]
+        );
+        assert!(!bytes.windows(11).any(|w| w == b"private key"));
+    }
 }

@@ -1,6 +1,8 @@
 //! The build context's hash: every file of the context (minus what
 //! `.dockerignore` leaves out, `.git` and kindform's `.kindform` state
-//! folder, which a context at the spec's folder would otherwise hold), the
+//! folders wherever they sit, which a context at or above the spec's folder
+//! would otherwise hold; a symlink counted by its target's name, never
+//! followed), the
 //! Dockerfile's path, the build arguments
 //! and the target. Kept as an image label at build time, so a changed
 //! context is seen without building.
@@ -57,7 +59,14 @@ pub fn files(build: &BuildSpec, base_dir: &Path) -> Result<Vec<(String, PathBuf)
 pub fn context_hash(build: &BuildSpec, base_dir: &Path) -> Result<String, ContextError> {
     let mut hasher = Sha256::new();
     for (relative, path) in files(build, base_dir)? {
-        let bytes = std::fs::read(&path).map_err(|source| ContextError {
+        let read = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::read_link(&path).map(|target| target.into_os_string().into_encoded_bytes())
+            }
+            Ok(_) => std::fs::read(&path),
+            Err(e) => Err(e),
+        };
+        let bytes = read.map_err(|source| ContextError {
             path: path.display().to_string(),
             source,
         })?;
@@ -91,18 +100,24 @@ fn walk(
         move |source| ContextError { path, source }
     };
     for entry in std::fs::read_dir(dir).map_err(error(dir))? {
-        let path = entry.map_err(error(dir))?.path();
+        let entry = entry.map_err(error(dir))?;
+        let path = entry.path();
+        // The entry's own type, a symlink not followed: a link is sent as
+        // a link, so nothing outside the context reaches the build.
+        let kind = entry.file_type().map_err(error(&path))?;
         let relative = path
             .strip_prefix(root)
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        // Version control and kindform's own state folder are never part of
+        // Version control and kindform's state folders (which hold the
+        // kubeconfig), wherever they sit in the context, are never part of
         // what an image is built from.
-        if relative == ".git" || relative == ".kindform" || skip.is_match(&relative) {
+        let name = entry.file_name();
+        if name == ".git" || name == ".kindform" || skip.is_match(&relative) {
             continue;
         }
-        if path.is_dir() {
+        if kind.is_dir() {
             walk(root, &path, skip, files)?;
         } else {
             files.push((relative, path));
@@ -134,5 +149,36 @@ mod tests {
         std::fs::write(dir.join("app/Dockerfile"), "FROM scratch\nCOPY a /a\n").unwrap();
         assert_ne!(context_hash(&build, &dir).unwrap(), first);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn state_folders_anywhere_are_left_out_and_symlinks_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // A context of `..` from the spec's folder `env/` holds its state.
+        std::fs::create_dir_all(root.join("env/.kindform/dev")).unwrap();
+        std::fs::write(root.join("env/.kindform/dev/kubeconfig"), "secret").unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "key").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_rsa"), root.join("key")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("home")).unwrap();
+        let build = BuildSpec {
+            context: "..".into(),
+            dockerfile: "Dockerfile".into(),
+            args: Default::default(),
+            target: None,
+        };
+        let base = root.join("env");
+        let listed: Vec<String> = files(&build, &base)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(listed, ["Dockerfile", "home", "key"]);
+        let first = context_hash(&build, &base).unwrap();
+        // What a link points at is not read: only where it points.
+        std::fs::write(outside.path().join("id_rsa"), "another key").unwrap();
+        assert_eq!(context_hash(&build, &base).unwrap(), first);
     }
 }
