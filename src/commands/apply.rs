@@ -129,7 +129,7 @@ fn finish(report: &Report, verb: &str, mut journal: Journal) -> Exit {
     }
     let text = report_text(report, verb);
     journal.record("result", serde_json::json!({"report": text}));
-    eprint!("{text}");
+    eprint!("{}", kindform_api::secrets::scrub(&text));
     if let Some(warning) = journal.finish() {
         eprintln!("warning: {warning}");
     }

@@ -32,7 +32,11 @@ pub fn run(cli: Cli) -> i32 {
     match result {
         Ok(exit) => exit.code(),
         Err(failure) => {
-            eprintln!("{failure}");
+            // Failures quote helm, the API and pods.
+            eprintln!(
+                "{}",
+                kindform_api::printable::printable(&failure.to_string())
+            );
             Exit::Failed.code()
         }
     }
@@ -203,7 +207,7 @@ fn logging(verbose: u8) {
             .with_target("kindform", LevelFilter::TRACE),
     };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::render::ScrubbedStderr)
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false);

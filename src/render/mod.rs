@@ -3,11 +3,13 @@
 //! terminal only) and as the stable JSON document; apply progress from the
 //! engine's events; the apply report; the environment's health.
 
+mod log_sink;
 mod plan_text;
 mod progress;
 mod report;
 mod status_text;
 
+pub use log_sink::ScrubbedStderr;
 pub use plan_text::plan_text;
 pub use progress::{ProgressView, Verbosity};
 pub use report::report_text;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kindform_api::secrets::scrub;
 
 use crate::event::Event;
 
@@ -86,6 +87,7 @@ impl ProgressView {
     }
 
     fn line(&self, text: String) {
+        let text = scrub(&text).into_owned();
         match &self.mode {
             Mode::Terminal { multi, .. } => {
                 let _ = multi.println(text);
@@ -131,10 +133,10 @@ impl ProgressView {
             Event::Step { address, text } => match &self.mode {
                 Mode::Terminal { bars, .. } => {
                     if let Some(bar) = bars.get(address) {
-                        bar.set_message(text.clone());
+                        bar.set_message(scrub(text).into_owned());
                     }
                 }
-                Mode::Plain { .. } => eprintln!("{} {address}: {text}", self.stamp()),
+                Mode::Plain { .. } => eprintln!("{} {address}: {}", self.stamp(), scrub(text)),
             },
             Event::Output { address, line } => {
                 if self.verbosity == Verbosity::Verbose {

@@ -54,6 +54,12 @@ impl Holder {
         start_time(self.pid).is_some_and(|t| t == self.start_time)
     }
 
+    /// Whether it is a process of this host (since its boot), so that
+    /// [`Holder::running`] knows rather than assumes.
+    pub fn here(&self) -> bool {
+        self.host == host_name() && !self.boot_id.is_empty() && self.boot_id == boot_id()
+    }
+
     /// How it is named in messages.
     pub fn describe(&self) -> String {
         let host = if self.host.is_empty() || self.host == host_name() {

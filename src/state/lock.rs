@@ -70,9 +70,10 @@ impl Lock {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io)?;
+        let holder_path = dir.join("holder");
+        let before = read_holder(&holder_path);
         // SAFETY: flock(2) on a descriptor this function owns.
         let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        let holder_path = dir.join("holder");
         if taken != 0 {
             let error = std::io::Error::last_os_error();
             if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
@@ -80,7 +81,7 @@ impl Lock {
             }
             return Err(LockError::Held {
                 environment: environment.to_owned(),
-                holder: current_holder(&holder_path).map(Box::new),
+                holder: current_holder(&holder_path, before.as_ref()).map(Box::new),
             });
         }
         let note = read_holder(&holder_path).map(|left| {
@@ -89,14 +90,14 @@ impl Lock {
                 left.describe()
             )
         });
-        // Earlier kindforms wrote `set` values to files here for helm; a
-        // kill could leave them. Nothing writes there now.
-        let _ = std::fs::remove_dir_all(dir.join("values"));
         let me = Holder::this_process(command);
         write_holder(dir, &holder_path, &me).map_err(|source| LockError::Io {
             path: holder_path.clone(),
             source,
         })?;
+        // Earlier kindforms wrote `set` values to files here for helm; a
+        // kill could leave them. Nothing writes there now.
+        let _ = std::fs::remove_dir_all(dir.join("values"));
         Ok((
             Lock {
                 _file: file,
@@ -120,15 +121,22 @@ fn read_holder(path: &Path) -> Option<Holder> {
 }
 
 /// Who holds the lock now. Right after a takeover the file may still name
-/// the holder that ended; the new one writes itself within moments.
-fn current_holder(path: &Path) -> Option<Holder> {
-    for _ in 0..20 {
-        if let Some(holder) = read_holder(path).filter(Holder::running) {
-            return Some(holder);
+/// the holder that ended (`before`, read before trying the lock); the new
+/// one writes itself within moments. A holder on another host cannot be
+/// seen to have ended, so the one read before is named only once the file
+/// has had time to change.
+fn current_holder(path: &Path, before: Option<&Holder>) -> Option<Holder> {
+    let mut last = None;
+    for _ in 0..80 {
+        last = read_holder(path).filter(Holder::running);
+        if let Some(holder) = &last {
+            if Some(holder) != before || holder.here() {
+                return last;
+            }
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    None
+    last
 }
 
 fn write_holder(dir: &Path, path: &Path, holder: &Holder) -> std::io::Result<()> {

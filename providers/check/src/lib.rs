@@ -214,6 +214,7 @@ impl CheckProvider {
         }
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
+        let text = kindform_api::printable::printable(&text).into_owned();
         let tail: Vec<&str> = text.lines().rev().take(10).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         Err(format!(
@@ -329,6 +330,7 @@ fn plan(desired: &DesiredCheck) -> Diff<CheckStep> {
 }
 
 fn snippet(body: &str) -> String {
+    let body = kindform_api::printable::printable(body);
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 200 {
         format!("{}…", one_line.chars().take(200).collect::<String>())

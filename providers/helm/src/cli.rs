@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kindform_api::Cancel;
+use kindform_api::printable::printable;
 use kindform_process::{Invocation, ProcessError};
 
 use serde::{Deserialize, Serialize};
@@ -303,8 +304,9 @@ impl Helm {
                 .lines()
                 .rev()
                 .find_map(|l| l.strip_prefix("Error: "))
-                .unwrap_or_else(|| stderr.trim())
-                .to_owned();
+                .unwrap_or_else(|| stderr.trim());
+            // Helm's errors quote rendered templates and values.
+            let message = printable(message).into_owned();
             return Err(HelmError::Failed { command, message });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())

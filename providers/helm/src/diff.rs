@@ -8,7 +8,7 @@ use kindform_kube::ObjectRef;
 use serde_json::Value;
 
 use crate::desired::{DesiredRelease, record_entry, shown};
-use crate::provider::ReleaseLive;
+use crate::provider::{ReleaseLive, sensitive_union};
 use crate::step::{Fallback, ReleaseStep};
 use crate::values;
 
@@ -105,14 +105,15 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
     let have = values::normalized(&live.values);
     let want = &desired.values.merged;
     if &have != want {
+        let sensitive = sensitive_union(&desired.values.sensitive, &live.sensitive_before);
         let paths: Vec<String> = changed_paths(&have, want)
             .into_iter()
             .map(|p| {
-                let secret = desired
-                    .values
-                    .sensitive
-                    .iter()
-                    .any(|s| s.join(".") == p || p.starts_with(&format!("{}.", s.join("."))));
+                // At, under or holding a sensitive path.
+                let secret = sensitive.iter().any(|s| {
+                    let s = s.join(".");
+                    s == p || p.starts_with(&format!("{s}.")) || s.starts_with(&format!("{p}."))
+                });
                 if secret {
                     format!("{p} (sensitive)")
                 } else {
@@ -191,7 +192,10 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
     }
     let before = desired.settings(
         Some(listed.chart.clone()),
-        shown(&live.values, &desired.values.sensitive),
+        shown(
+            &live.values,
+            &sensitive_union(&desired.values.sensitive, &live.sensitive_before),
+        ),
     );
     let after = desired.settings(
         Some(
@@ -352,6 +356,7 @@ mod tests {
                 })
                 .collect(),
             recorded: None,
+            sensitive_before: Vec::new(),
             conflicts: Vec::new(),
             health: Health::healthy(),
             stuck: Vec::new(),
@@ -443,6 +448,25 @@ mod tests {
         reasons: &'static [Reason],
         helm3: &'static [&'static str],
         helm4: &'static [&'static str],
+    }
+
+    #[test]
+    fn a_secret_once_sensitive_stays_hidden_after_a_rename_or_a_dropped_flag() {
+        let desired = desired();
+        let mut live = live_of("deployed", &[(1, "deployed")]);
+        // Applied with `set."db.password" = { env = ..., sensitive = true }`,
+        // since renamed to `db.pass`: the live values hold the old secret
+        // at the old path, which today's spec no longer calls sensitive.
+        live.values = json!({"db": {"password": "canary-3f9a"}});
+        live.sensitive_before = vec![vec!["db".into(), "password".into()]];
+        let diff = diff(&desired, &live);
+        let shown = format!("{:?} {} {}", diff.differences, diff.before, diff.after);
+        assert!(!shown.contains("canary-3f9a"), "{shown}");
+        assert!(shown.contains("values changed: db (sensitive)"), "{shown}");
+        // What the record did not remember is shown as it is.
+        live.sensitive_before.clear();
+        let diff = super::diff(&desired, &live);
+        assert!(diff.before.to_string().contains("canary-3f9a"));
     }
 
     #[test]

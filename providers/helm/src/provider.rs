@@ -13,7 +13,7 @@ use kindform_api::{Health, HealthState};
 use kindform_kube::pods::PodState;
 use kindform_kube::{AppliedRecord, ObjectRef, Objects, RecordEntry, Workload};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::cli::{Helm, HelmVersion, Listed, Revision};
 use crate::desired::{DesiredRelease, record_entry, shown};
@@ -38,6 +38,11 @@ pub struct ReleaseLive {
     pub history: Vec<Revision>,
     /// What the applied record holds for it.
     pub recorded: Option<RecordEntry>,
+    /// The paths of its values that were sensitive when it was last
+    /// applied (or before): a key since renamed, or whose `sensitive` flag
+    /// was dropped, still holds a secret in the live values.
+    #[serde(skip)]
+    pub sensitive_before: Vec<Vec<String>>,
     /// Objects the chart renders that exist without this release's
     /// ownership; looked for only when an install or upgrade is due.
     pub conflicts: Vec<ObjectRef>,
@@ -118,6 +123,55 @@ impl ReleaseProvider {
     }
 }
 
+/// The applied record's key for the sensitive paths of the release at
+/// `address` (a key of its own, so the chart's entry and its fingerprint
+/// stay as they were).
+fn secrets_key(address: &str) -> String {
+    format!("secrets.{address}")
+}
+
+/// The sensitive paths the record remembers for `address`.
+fn recorded_sensitive(record: &AppliedRecord, address: &str) -> Vec<Vec<String>> {
+    record
+        .get(&secrets_key(address))
+        .and_then(|entry| serde_json::from_value(entry.settings.get("paths")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Every path in `today` or `before`, once.
+pub(crate) fn sensitive_union(today: &[Vec<String>], before: &[Vec<String>]) -> Vec<Vec<String>> {
+    let mut all: Vec<Vec<String>> = today.iter().chain(before).cloned().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+impl ReleaseProvider {
+    /// Adds the release's sensitive paths to those the record remembers,
+    /// once helm holds its values: from then on a rename or a dropped flag
+    /// cannot show the old secret.
+    async fn remember_sensitive(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
+        let address = desired.address();
+        let before = recorded_sensitive(&self.record, &address);
+        let all = sensitive_union(&desired.values.sensitive, &before);
+        if all.is_empty() || all == before {
+            return Ok(());
+        }
+        let entry = RecordEntry {
+            fingerprint: fingerprint(&json!(all)),
+            settings: json!({ "paths": all }),
+        };
+        AppliedRecord::write(
+            self.objects.client(),
+            &self.record.environment,
+            &secrets_key(&address),
+            &entry,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 /// What resolving a release reads.
 pub struct ReleaseInput<'a> {
     /// Its name under `releases` (the Helm release's name).
@@ -160,6 +214,7 @@ impl Provider for ReleaseProvider {
             values_fingerprint: String::new(),
             history: Vec::new(),
             recorded: self.record.get(&desired.address()).cloned(),
+            sensitive_before: recorded_sensitive(&self.record, &desired.address()),
             conflicts: Vec::new(),
             health: Health::healthy(),
             stuck: Vec::new(),
@@ -168,7 +223,10 @@ impl Provider for ReleaseProvider {
         };
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
-            live.values_fingerprint = fingerprint(&shown(&live.values, &desired.values.sensitive));
+            live.values_fingerprint = fingerprint(&shown(
+                &live.values,
+                &sensitive_union(&desired.values.sensitive, &live.sensitive_before),
+            ));
             let judged = release_health(
                 &desired.name,
                 &desired.spec,
@@ -263,7 +321,10 @@ impl Provider for ReleaseProvider {
                         objects: objects.iter().map(ToString::to_string).collect(),
                     });
                 }
-                ReleaseStep::Upgrade { .. } => self.upgrade(desired).await?,
+                ReleaseStep::Upgrade { .. } => {
+                    self.upgrade(desired).await?;
+                    self.remember_sensitive(desired).await?;
+                }
                 ReleaseStep::RecordChart => {
                     if let Some(entry) = record_entry(desired) {
                         AppliedRecord::write(

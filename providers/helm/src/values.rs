@@ -183,6 +183,9 @@ pub fn resolve(
             }
         };
         if value.is_sensitive() {
+            if let Value::String(secret) = &resolved {
+                kindform_api::secrets::register(secret);
+            }
             sensitive.push(path.clone());
         }
         insert(&mut tree, &path, resolved);

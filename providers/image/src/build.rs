@@ -77,12 +77,14 @@ pub async fn build(
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| failed(e.to_string()))?;
         if let Some(error) = info.error_detail.and_then(|d| d.message) {
-            return Err(failed(error));
+            return Err(failed(
+                kindform_api::printable::printable(&error).into_owned(),
+            ));
         }
         if let Some(line) = info.stream {
-            let line = line.trim_end();
+            let line = kindform_api::printable::printable(line.trim_end()).into_owned();
             if !line.is_empty() {
-                progress.output(line);
+                progress.output(&line);
             }
         }
     }

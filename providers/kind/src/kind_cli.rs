@@ -82,7 +82,10 @@ pub async fn run(call: Invocation) -> Result<String, KindError> {
     } else {
         Err(KindError::Failed {
             command,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: kindform_api::printable::printable(
+                String::from_utf8_lossy(&output.stderr).trim(),
+            )
+            .into_owned(),
         })
     }
 }

@@ -102,7 +102,7 @@ pub async fn explain(
             }
         }
     }
-    out.join("\n")
+    kindform_api::printable::printable(&out.join("\n")).into_owned()
 }
 
 /// A container as health sees it.
