@@ -16,6 +16,8 @@ pub struct Session {
     pub docker: Docker,
     /// The environment's name.
     pub environment: String,
+    /// The spec's folder, where relative paths start.
+    pub base_dir: PathBuf,
     /// `.kindform/<environment>/` beside the spec.
     pub state_dir: PathBuf,
     /// How many resources are observed at once.
@@ -87,6 +89,7 @@ pub async fn open(
     Ok(Session {
         docker,
         environment: spec.name.clone(),
+        base_dir: spec.base_dir.clone(),
         state_dir,
         parallelism: parallelism.max(1),
         helm,
@@ -111,6 +114,7 @@ pub fn cluster_provider(session: &Session) -> ClusterProvider {
     ClusterProvider::new(
         session.docker.clone(),
         session.kubeconfig(),
+        &session.base_dir,
         &session.environment,
     )
 }

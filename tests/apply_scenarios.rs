@@ -822,6 +822,113 @@ async fn on_a_terminal_apply_draws_live_lines_and_colours(major: HelmMajor, test
     );
 }
 
+/// How an apply is stopped while `helm upgrade --wait` runs.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL: kindform gets no say.
+    Kill,
+    /// Ctrl-C twice: the second stops at once.
+    SecondInterrupt,
+    /// SIGTERM, as a CI runner or service manager stops a job.
+    Terminate,
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: signalling the child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+async fn an_apply_stopped_during_a_helm_wait_leaves_no_helm_and_the_next_apply_converges(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    let (_endpoint, port) = converged(&env).await;
+    env.edit_web("wait = true\ntimeout = \"5m\"");
+    let helms = || {
+        kindform_process::running(|argv| {
+            argv.iter().take(2).any(|a| a.ends_with("helm"))
+                && argv.iter().any(|a| a.contains(&env.cluster))
+        })
+    };
+    for (round, stop) in [Stop::Kill, Stop::SecondInterrupt, Stop::Terminate]
+        .into_iter()
+        .enumerate()
+    {
+        // Each round changes the values, so an upgrade that waits for pods
+        // that never become Ready is due.
+        write(
+            env.dir.join("values.yaml"),
+            &format!("replicas: {}\ngreeting: hello\n", round + 2),
+        );
+        env.world
+            .crash_loop(&env.cluster, "apps", "Deployment", "web", &["not yet"])
+            .unwrap();
+        let run = env.start_watching(
+            &["apply", "--auto-approve", "--var", &port],
+            "releases.web: helm upgrade --install web",
+        );
+        run.wait_for_line("the upgrade started");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while helms().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{stop:?}: no helm ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        match stop {
+            Stop::Kill => signal(&run.child, libc::SIGKILL),
+            Stop::SecondInterrupt => {
+                signal(&run.child, libc::SIGINT);
+                run.wait_for(
+                    "interrupted: letting running steps finish",
+                    "the first Ctrl-C",
+                );
+                signal(&run.child, libc::SIGINT);
+            }
+            Stop::Terminate => signal(&run.child, libc::SIGTERM),
+        }
+        let (code, stderr) = run.finish();
+        match stop {
+            Stop::Kill => assert_eq!(code, None, "{stderr}"),
+            _ => assert_eq!(code, Some(130), "{stop:?}: {stderr}"),
+        }
+        // Helm goes with kindform (a SIGKILL of it, or its own SIGINT).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !helms().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{stop:?}: helm outlived kindform: {:?}",
+                helms()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            !env.state().join("values").exists(),
+            "{stop:?}: a values file was left"
+        );
+
+        env.world
+            .heal(&env.cluster, "apps", "Deployment", "web")
+            .unwrap();
+        let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &port]);
+        assert_eq!(
+            code, 0,
+            "{stop:?}: the next apply failed:\n{stdout}\n{stderr}"
+        );
+        let (code, text, _) = env.kindform(&["plan", "--detailed-exitcode", "--var", &port]);
+        assert_eq!(
+            code, 0,
+            "{stop:?}: not converged after the next apply: {text}"
+        );
+    }
+}
+
 with_both_helm_majors!(
     the_scenario_environment_goes_from_nothing_to_converged_in_one_apply,
     a_stopped_node_and_a_stale_image_are_repaired_by_one_apply,
@@ -838,6 +945,7 @@ with_both_helm_majors!(
     apply_without_a_terminal_needs_auto_approve_and_destroy_removes_the_cluster,
     a_failing_check_explains_itself_with_pod_states_events_and_logs,
     ctrl_c_during_a_release_wait_stops_cleanly_and_the_next_apply_converges,
+    an_apply_stopped_during_a_helm_wait_leaves_no_helm_and_the_next_apply_converges,
     an_api_that_stays_unreachable_is_repaired_by_rebuilding_the_cluster_and_its_contents,
     a_manifest_by_url_is_applied_only_when_its_checksum_matches,
     on_a_terminal_apply_draws_live_lines_and_colours,

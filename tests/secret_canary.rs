@@ -156,7 +156,6 @@ async fn a_secret_from_the_environment_never_shows_anywhere(major: HelmMajor, te
     assert_clean("a failure", &failed);
 
     let journal = std::fs::read_to_string(env.state().join("journal.jsonl")).unwrap();
-    assert!(journal.contains("refused"), "the failure is in the journal");
     assert_clean("the journal", &journal);
 }
 

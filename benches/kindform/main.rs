@@ -11,6 +11,7 @@
 #[path = "../../tests/support/generate.rs"]
 mod generate;
 mod images;
+mod inputs;
 mod parallelism;
 mod plan;
 mod rebuild;
@@ -22,7 +23,7 @@ mod run;
 use report::Report;
 
 /// The benchmarks, by the name that selects them.
-const ALL: &[&str] = &["plan", "parallelism", "images", "rebuild"];
+const ALL: &[&str] = &["plan", "parallelism", "images", "rebuild", "inputs"];
 
 fn main() {
     let chosen: Vec<String> = std::env::args()
@@ -65,6 +66,9 @@ fn main() {
         }
         if runs("rebuild") {
             rebuild::bench(&mut report).await;
+        }
+        if runs("inputs") {
+            inputs::bench(&mut report).await;
         }
     });
     report.took(started.elapsed());

@@ -220,6 +220,7 @@ async fn one_size(world: &World, n: usize) -> Sized {
         let session = kindform::session::Session {
             docker,
             environment: loaded.spec.name.clone(),
+            base_dir: loaded.spec.base_dir.clone(),
             state_dir: state,
             parallelism: 10,
             helm: None,

@@ -48,11 +48,12 @@ fn confirm(what: &str) -> Result<(), Failure> {
     }
 }
 
-/// Stops the walk on the first Ctrl-C (and asks `helm` to stop waiting),
-/// exits at once on the second.
+/// Stops the walk on the first Ctrl-C or SIGTERM (and asks `helm` to stop
+/// waiting), exits at once on the second; the children die with kindform.
 fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>, cancel: Cancel) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        let mut signals = Interrupts::new();
+        if !signals.next().await {
             return;
         }
         let _ = stop.send(true);
@@ -60,11 +61,35 @@ fn on_interrupt(stop: watch::Sender<bool>, events: mpsc::UnboundedSender<Event>,
         let _ = events.send(Event::Note {
             text: "interrupted: letting running steps finish and starting nothing new; press Ctrl-C again to stop now".to_owned(),
         });
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if signals.next().await {
             eprintln!("{STOPPED}");
             std::process::exit(Exit::Interrupted.code());
         }
     });
+}
+
+/// Ctrl-C and SIGTERM, as one stream: a terminal's interrupt and a
+/// service manager's or CI runner's stop mean the same here.
+struct Interrupts {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn new() -> Self {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        Interrupts { term }
+    }
+
+    /// Waits for the next; `false` when signals cannot be waited for.
+    async fn next(&mut self) -> bool {
+        match &mut self.term {
+            Some(term) => tokio::select! {
+                interrupt = tokio::signal::ctrl_c() => interrupt.is_ok(),
+                terminate = term.recv() => terminate.is_some(),
+            },
+            None => tokio::signal::ctrl_c().await.is_ok(),
+        }
+    }
 }
 
 /// Applies `plan` (made from `planned`) through `engine`, with progress

@@ -120,6 +120,23 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_secrets_are_scrubbed_from_every_record() {
+        kindform_api::secrets::register("pa\"ss\nword-93ab");
+        let dir =
+            std::env::temp_dir().join(format!("kindform-journal-scrub-{}", std::process::id()));
+        let mut journal = Journal::open(&dir, "apply");
+        journal.record(
+            "event",
+            serde_json::json!({"error": ["helm: value pa\"ss\nword-93ab refused"]}),
+        );
+        assert_eq!(journal.finish(), None);
+        let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+        assert!(!text.contains("93ab"), "{text}");
+        assert!(text.contains("(sensitive)"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_journal_that_cannot_be_written_is_reported() {
         let dir = std::env::temp_dir().join(format!("kindform-journal-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -240,6 +240,26 @@ impl Helm {
         &self.version
     }
 
+    /// The `helm` processes (of any kindform, or a person's shell) working
+    /// on release `name` of this cluster now: their argv names the release
+    /// and this cluster's context or kubeconfig.
+    pub fn running_on(&self, name: &str) -> Vec<kindform_process::Running> {
+        let kubeconfig = self.kubeconfig.display().to_string();
+        kindform_process::running(|argv| {
+            // The program, or the script a shell runs.
+            let helm = argv
+                .iter()
+                .take(2)
+                .any(|a| Path::new(a).file_name().is_some_and(|p| p == "helm"));
+            helm && argv.iter().any(|a| a == name)
+                && argv.iter().any(|a| {
+                    a == &self.context
+                        || a == &kubeconfig
+                        || a.ends_with(&format!("={}", self.context))
+                })
+        })
+    }
+
     /// The state folder (where the kubeconfig is).
     pub fn state_dir(&self) -> &Path {
         self.kubeconfig.parent().unwrap_or(Path::new("."))

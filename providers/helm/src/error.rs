@@ -31,6 +31,15 @@ pub enum ReleaseError {
         release: String,
         objects: Vec<String>,
     },
+    /// A `helm` still works on a pending release, so it is not recovered.
+    #[error(
+        "helm (process {pid}) is still working on release {release}; kindform leaves the release to it: wait for it to end, then apply again"
+    )]
+    HelmStillRunning {
+        release: String,
+        /// The process.
+        pid: u32,
+    },
     /// Adopting an object for the release failed.
     #[error("cannot adopt {object} for release {release}")]
     Adopt {

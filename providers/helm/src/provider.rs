@@ -304,6 +304,19 @@ impl Provider for ReleaseProvider {
                     break;
                 }
             }
+            if matches!(
+                step,
+                ReleaseStep::Rollback { .. } | ReleaseStep::UninstallUnfinished { .. }
+            ) {
+                // A release is pending while some helm works on it; rolling
+                // it back under that helm would undo an install in flight.
+                if let Some(other) = self.helm.running_on(&desired.name).first() {
+                    return Err(ReleaseError::HelmStillRunning {
+                        release: desired.name.clone(),
+                        pid: other.pid,
+                    });
+                }
+            }
             progress.step(&step.to_string());
             match step {
                 ReleaseStep::Rollback { revision, .. } => {

@@ -2,7 +2,7 @@
 //! applied record; diff them against the spec.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -28,6 +28,8 @@ pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 pub struct ClusterProvider {
     pub(crate) docker: Docker,
     pub(crate) kubeconfig: PathBuf,
+    /// The spec's folder: relative paths in kind settings start there.
+    pub(crate) base_dir: PathBuf,
     /// The environment whose applied record holds the cluster's entry.
     pub(crate) environment: String,
 }
@@ -150,10 +152,11 @@ pub enum ClusterError {
 impl ClusterProvider {
     /// A provider that reads through `docker` and keeps the cluster's
     /// kubeconfig at `kubeconfig` (the state folder's).
-    pub fn new(docker: Docker, kubeconfig: PathBuf, environment: &str) -> Self {
+    pub fn new(docker: Docker, kubeconfig: PathBuf, base_dir: &Path, environment: &str) -> Self {
         ClusterProvider {
             docker,
             kubeconfig,
+            base_dir: base_dir.to_owned(),
             environment: environment.to_owned(),
         }
     }

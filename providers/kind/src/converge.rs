@@ -86,11 +86,12 @@ impl ClusterProvider {
             path: config.clone(),
             source,
         })?;
-        kind_cli::run(kind_cli::create_cluster(
-            &desired.name,
-            &config,
-            &self.kubeconfig,
-        ))
+        // kind makes a relative `extraMounts` host path absolute against
+        // its own folder: run it in the spec's, where the path was written.
+        kind_cli::run(
+            kind_cli::create_cluster(&desired.name, &config, &self.kubeconfig)
+                .current_dir(&self.base_dir),
+        )
         .await?;
         Ok(())
     }
