@@ -46,9 +46,16 @@ static IMAGE_REF: LazyLock<Regex> = LazyLock::new(|| {
 });
 static SHA256: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Fa-f0-9]{64}$").unwrap());
 
-/// Whether `text` is a well-formed image reference.
+/// Whether `text` is a well-formed image reference: Docker's grammar, and
+/// its bound of 255 characters on the name (tag and digest aside), checked
+/// first so that a huge reference costs nothing to refuse.
 pub fn is_image_ref(text: &str) -> bool {
-    IMAGE_REF.is_match(text)
+    let without_digest = text.split('@').next().unwrap_or(text);
+    let name = match without_digest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => without_digest,
+    };
+    text.len() <= 255 + 1 + 128 + 72 && name.len() <= 255 && IMAGE_REF.is_match(text)
 }
 
 /// Where the checks report, and what they need to know.
@@ -608,6 +615,11 @@ mod tests {
         for bad in ["App:local", "app:", "ghcr.io//x", ":tag", "a b"] {
             assert!(!IMAGE_REF.is_match(bad), "{bad}");
         }
+        let long_name = format!("ghcr.io/{}", "a".repeat(255));
+        assert!(!is_image_ref(&long_name));
+        assert!(is_image_ref(&format!("ghcr.io/{}:tag", "a".repeat(240))));
+        let huge = format!("app:{}", "a".repeat(2 << 20));
+        assert!(!is_image_ref(&huge));
     }
 
     #[test]

@@ -249,13 +249,10 @@ mod tests {
     fn a_large_anchor_aliased_many_times_is_refused() {
         let text = amplification(1_500, 8_000);
         assert!(text.len() < 40_000, "{}", text.len());
-        let started = std::time::Instant::now();
+        // How fast and in how little memory: BENCHMARKS.md, "Hostile inputs".
         let error = value(&text).unwrap_err().to_string();
         assert!(error.contains("expands beyond"), "{error}");
         assert!(error.starts_with("b["), "the path to the node: {error}");
-        // Generous for a debug build on a loaded machine; a release build
-        // takes milliseconds (see BENCHMARKS.md).
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
         let error = documents(&format!("---\nx: 1\n---\n{text}"));
         assert_eq!(error.len(), 2);
         assert!(error[1].is_err());

@@ -7,6 +7,44 @@ use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures::StreamExt as _;
 
+/// `containerd config dump`: the node's containerd settings.
+pub(crate) fn config_dump() -> Vec<String> {
+    ["containerd", "config", "dump"].map(str::to_owned).to_vec()
+}
+
+/// `ctr images ls -q`: the refs the node's containerd holds.
+pub(crate) fn list_images() -> Vec<String> {
+    ["ctr", "--namespace=k8s.io", "images", "ls", "-q"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// `ctr images import` of an image archive on stdin into `snapshotter`,
+/// as kind loads images. A snapshotter name other than letters, digits,
+/// `-` and `_` (from a node's odd config) is not passed: containerd's
+/// default is used.
+pub(crate) fn import_images(snapshotter: &str) -> Vec<String> {
+    let mut argv: Vec<String> = [
+        "ctr",
+        "--namespace=k8s.io",
+        "images",
+        "import",
+        "--all-platforms",
+        "--digests",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let plain = !snapshotter.is_empty()
+        && snapshotter
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        argv.push(format!("--snapshotter={snapshotter}"));
+    }
+    argv.push("-".to_owned());
+    argv
+}
+
 /// Output and exit code of a command run in a container.
 pub(crate) struct Ran {
     pub(crate) stdout: String,
@@ -19,14 +57,14 @@ pub(crate) struct Ran {
 pub(crate) async fn start(
     docker: &Docker,
     container: &str,
-    cmd: &[&str],
+    cmd: &[String],
     stdin: bool,
 ) -> Result<(String, StartExecResults), bollard::errors::Error> {
     let config = ExecConfig {
         attach_stdin: Some(stdin),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        cmd: Some(cmd.iter().map(|s| (*s).to_owned()).collect()),
+        cmd: Some(cmd.to_vec()),
         ..Default::default()
     };
     let id = docker.create_exec(container, config).await?.id;
@@ -56,7 +94,7 @@ pub(crate) async fn exit_code(docker: &Docker, id: &str) -> i64 {
 pub(crate) async fn run(
     docker: &Docker,
     container: &str,
-    cmd: &[&str],
+    cmd: &[String],
 ) -> Result<Ran, bollard::errors::Error> {
     let (id, started) = start(docker, container, cmd, false).await?;
     let mut ran = Ran {
@@ -78,4 +116,39 @@ pub(crate) async fn run(
     }
     ran.code = exit_code(docker, &id).await;
     Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_command_has_its_exact_argv() {
+        assert_eq!(config_dump(), ["containerd", "config", "dump"]);
+        assert_eq!(
+            list_images(),
+            ["ctr", "--namespace=k8s.io", "images", "ls", "-q"]
+        );
+        assert_eq!(
+            import_images("overlayfs"),
+            [
+                "ctr",
+                "--namespace=k8s.io",
+                "images",
+                "import",
+                "--all-platforms",
+                "--digests",
+                "--snapshotter=overlayfs",
+                "-",
+            ]
+        );
+        for odd in ["", "a b", "x --all", "$(id)"] {
+            assert!(
+                !import_images(odd)
+                    .iter()
+                    .any(|a| a.starts_with("--snapshotter")),
+                "{odd:?}"
+            );
+        }
+    }
 }

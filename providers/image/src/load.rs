@@ -50,7 +50,7 @@ pub enum LoadError {
 /// dump` as kind reads it (config version 2: the CRI plugin's containerd
 /// section; versions 3 and 4: the CRI images plugin).
 pub async fn snapshotter(docker: &Docker, node: &str) -> String {
-    let dump = crate::exec::run(docker, node, &["containerd", "config", "dump"]).await;
+    let dump = crate::exec::run(docker, node, &crate::exec::config_dump()).await;
     let Ok(ran) = dump else {
         return "overlayfs".to_owned();
     };
@@ -95,17 +95,7 @@ pub async fn load(
             node: node.clone(),
             source,
         };
-        let snapshotter_flag = format!("--snapshotter={snapshotter}");
-        let cmd = [
-            "ctr",
-            "--namespace=k8s.io",
-            "images",
-            "import",
-            "--all-platforms",
-            "--digests",
-            &snapshotter_flag,
-            "-",
-        ];
+        let cmd = crate::exec::import_images(snapshotter);
         let (id, started) = crate::exec::start(docker, node, &cmd, true)
             .await
             .map_err(failed)?;

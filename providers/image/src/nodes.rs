@@ -13,13 +13,9 @@ pub type NodeRefs = BTreeMap<String, Result<BTreeSet<String>, String>>;
 /// The image refs of one node.
 pub async fn node_refs(docker: &Docker, node: &str) -> Result<BTreeSet<String>, String> {
     let started = std::time::Instant::now();
-    let ran = crate::exec::run(
-        docker,
-        node,
-        &["ctr", "--namespace=k8s.io", "images", "ls", "-q"],
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let ran = crate::exec::run(docker, node, &crate::exec::list_images())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::debug!(
         "ctr images ls in {node}: exit {} in {} ms",
         ran.code,

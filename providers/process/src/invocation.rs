@@ -336,7 +336,6 @@ mod tests {
 
     #[tokio::test]
     async fn output_past_the_cap_is_refused_and_the_child_stopped() {
-        let started = std::time::Instant::now();
         let error = Invocation::new("sh")
             .args(["-c", "yes"])
             .output_cap(64 << 10)
@@ -344,7 +343,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, ProcessError::TooMuchOutput { cap } if cap == 64 << 10));
-        assert!(started.elapsed() < Duration::from_secs(60));
     }
 
     #[tokio::test]
