@@ -145,6 +145,19 @@ async fn a_secret_from_the_environment_never_shows_anywhere(major: HelmMajor, te
     let (_, renamed_json) = run(&env, &["plan", "--json", "--var", &port]);
     assert_clean("the JSON plan after a rename", &renamed_json);
 
+    // And its `sensitive` flag dropped: what was a secret stays one.
+    env.edit_spec(|spec| {
+        spec.replace(
+            r#""token2" = { env = "KINDFORM_TEST_CANARY", sensitive = true }"#,
+            r#""token2" = { env = "KINDFORM_TEST_CANARY" }"#,
+        )
+    });
+    let (code, dropped) = run(&env, &["plan", "--detailed-exitcode", "--var", &port]);
+    assert_eq!(code, 2, "{dropped}");
+    assert_clean("the plan after the flag was dropped", &dropped);
+    let (_, dropped_json) = run(&env, &["plan", "--json", "--var", &port]);
+    assert_clean("the JSON plan after the flag was dropped", &dropped_json);
+
     // A chart whose error quotes the value.
     write(
         env.dir.join("chart/templates/fail.yaml"),

@@ -154,7 +154,7 @@ fn finish(report: &Report, verb: &str, mut journal: Journal) -> Exit {
     }
     let text = report_text(report, verb);
     journal.record("result", serde_json::json!({"report": text}));
-    eprint!("{}", kindform_api::secrets::scrub(&text));
+    eprint!("{}", kindform_api::printable::printable_styled(&text));
     if let Some(warning) = journal.finish() {
         eprintln!("warning: {warning}");
     }
@@ -205,7 +205,10 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Exit, Failu
         .map_err(|e| Failure::of(&e))?;
         let plan = &planning.plan;
         if !global.quiet {
-            print!("{}", plan_text(plan, colour(global)));
+            print!(
+                "{}",
+                kindform_api::printable::printable_styled(&plan_text(plan, colour(global)))
+            );
         }
         let runs_anything = plan
             .changes
@@ -248,7 +251,13 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, F
             return Ok(Exit::Done);
         };
         if !global.quiet {
-            print!("{}", plan_text(&destroy.shown, colour(global)));
+            print!(
+                "{}",
+                kindform_api::printable::printable_styled(&plan_text(
+                    &destroy.shown,
+                    colour(global)
+                ))
+            );
         }
         if !auto_approve {
             confirm("destroy this environment")?;

@@ -143,7 +143,15 @@ fn load(global: &GlobalArgs) -> Result<Loaded, Failure> {
         ..LoadOptions::default()
     }
     .with_environment(std::env::vars());
-    Ok(spec::load(&path, &path.display().to_string(), &options)?)
+    let loaded = spec::load(&path, &path.display().to_string(), &options)?;
+    if !loaded.outside_paths.is_empty() {
+        // Said on every command: a spec nobody reviewed may list any folder.
+        eprintln!(
+            "note: this spec reads from outside its repository, by its `outside_paths`: {}",
+            kindform_api::printable::printable(&loaded.outside_paths.join(", "))
+        );
+    }
+    Ok(loaded)
 }
 
 fn validate(global: &GlobalArgs) -> Result<Exit, Failure> {
@@ -253,7 +261,13 @@ fn plan(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, Failure> {
     if args.json {
         println!("{}", crate::render::plan_json(plan));
     } else {
-        print!("{}", crate::render::plan_text(plan, colour(global)));
+        print!(
+            "{}",
+            kindform_api::printable::printable_styled(&crate::render::plan_text(
+                plan,
+                colour(global)
+            ))
+        );
         if let Some(out) = &args.out {
             println!(
                 "\nSaved the plan to {}. Apply exactly this plan with `kindform apply {}`.",

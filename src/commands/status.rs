@@ -25,7 +25,13 @@ pub(super) fn status(global: &GlobalArgs, json: bool) -> Result<Exit, Failure> {
             println!("{broken} broken, {degraded} degraded");
         }
     } else {
-        print!("{}", crate::render::status_text(&status, colour(global)));
+        print!(
+            "{}",
+            kindform_api::printable::printable_styled(&crate::render::status_text(
+                &status,
+                colour(global)
+            ))
+        );
     }
     Ok(if status.healthy() {
         Exit::Done

@@ -36,7 +36,11 @@ use crate::status::{Restarts, Status, restarts};
 /// A line of the watch log, stamped with the wall-clock time.
 fn log(text: &str) {
     let now = jiff::Zoned::now();
-    eprintln!("{} {text}", now.strftime("%H:%M:%S"));
+    eprintln!(
+        "{} {}",
+        now.strftime("%H:%M:%S"),
+        kindform_api::printable::printable_styled(text)
+    );
 }
 
 /// What watch keeps from one look to the next.

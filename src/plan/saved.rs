@@ -130,7 +130,7 @@ impl SavedPlan {
 
     /// Writes it as JSON.
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let text = crate::render::scrubbed_json(self);
         std::fs::write(path, text + "\n").map_err(|source| SavedPlanError::Write {
             path: path.to_owned(),
             source,
@@ -139,10 +139,17 @@ impl SavedPlan {
 
     /// Reads a saved plan.
     pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::File::open(path)
+            .and_then(|file| {
+                kindform_api::bounded::read_string_capped(
+                    file,
+                    kindform_api::bounded::MAX_TOOL_OUTPUT_BYTES,
+                )
+            })
+            .map_err(|source| SavedPlanError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         serde_json::from_str(&text).map_err(|source| SavedPlanError::Format {
             path: path.to_owned(),
             source,

@@ -21,10 +21,18 @@ use crate::plan::Plan;
 /// "resources": [{"address", "health", "evidence", "drift"}]}`, `health`
 /// being `healthy`, `degraded`, `broken` or `null` (not judged).
 pub fn status_json(status: &crate::status::Status) -> String {
-    serde_json::to_string_pretty(status).unwrap_or_default()
+    scrubbed_json(status)
 }
 
 /// The plan as the stable JSON document the README describes.
 pub fn plan_json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan).unwrap_or_default()
+    scrubbed_json(plan)
+}
+
+/// `value` as pretty JSON with the run's secrets scrubbed from its strings
+/// (control characters JSON escapes itself).
+pub fn scrubbed_json(value: &impl serde::Serialize) -> String {
+    let mut value = serde_json::to_value(value).unwrap_or_default();
+    kindform_api::secrets::scrub_json(&mut value);
+    serde_json::to_string_pretty(&value).unwrap_or_default()
 }

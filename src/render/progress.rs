@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kindform_api::secrets::scrub;
+use kindform_api::printable::printable_styled;
 
 use crate::event::Event;
 
@@ -87,7 +87,7 @@ impl ProgressView {
     }
 
     fn line(&self, text: String) {
-        let text = scrub(&text).into_owned();
+        let text = printable_styled(&text).into_owned();
         match &self.mode {
             Mode::Terminal { multi, .. } => {
                 let _ = multi.println(text);
@@ -133,10 +133,12 @@ impl ProgressView {
             Event::Step { address, text } => match &self.mode {
                 Mode::Terminal { bars, .. } => {
                     if let Some(bar) = bars.get(address) {
-                        bar.set_message(scrub(text).into_owned());
+                        bar.set_message(printable_styled(text).into_owned());
                     }
                 }
-                Mode::Plain { .. } => eprintln!("{} {address}: {}", self.stamp(), scrub(text)),
+                Mode::Plain { .. } => {
+                    eprintln!("{} {address}: {}", self.stamp(), printable_styled(text))
+                }
             },
             Event::Output { address, line } => {
                 if self.verbosity == Verbosity::Verbose {

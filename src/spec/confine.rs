@@ -75,6 +75,20 @@ impl Confinement {
     }
 
     fn check_tree(&self, top: &Path, dir: &Path) -> Result<(), Outside> {
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(resolve(dir));
+        self.check_under(top, dir, &mut seen)
+    }
+
+    /// Every link under `dir` leads inside; a link to a folder inside is
+    /// followed (tools reading the folder follow it too), each real folder
+    /// once.
+    fn check_under(
+        &self,
+        top: &Path,
+        dir: &Path,
+        seen: &mut std::collections::HashSet<PathBuf>,
+    ) -> Result<(), Outside> {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Ok(());
         };
@@ -83,38 +97,49 @@ impl Confinement {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if kind.is_symlink() {
-                if !self.inside(&resolve(&path)) {
+            let real = if kind.is_symlink() {
+                let real = resolve(&path);
+                if !self.inside(&real) {
                     return Err(Outside::Link {
                         link: path.strip_prefix(top).unwrap_or(&path).to_owned(),
                     });
                 }
+                if !real.is_dir() {
+                    continue;
+                }
+                real
             } else if kind.is_dir() && entry.file_name() != ".git" {
-                self.check_tree(top, &path)?;
+                resolve(&path)
+            } else {
+                continue;
+            };
+            if seen.insert(real) {
+                self.check_under(top, &path, seen)?;
             }
         }
         Ok(())
     }
 }
 
-/// `path` with its symlinks followed as far as it exists, the rest
-/// normalized by hand (so a path to be created still resolves).
+/// Where `path` really leads: the system's own resolution (symlinks
+/// followed before each `..`, as opening it would) of its longest part
+/// that exists, the rest, which holds no symlink, normalized by hand.
 fn resolve(path: &Path) -> PathBuf {
-    let absolute = normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut existing = absolute.as_path();
     let mut rest = Vec::new();
     loop {
         if let Ok(real) = existing.canonicalize() {
             let mut out = real;
             out.extend(rest.iter().rev());
-            return out;
+            return normalize(&out);
         }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last.as_os_str().to_owned());
                 existing = parent;
             }
-            _ => return absolute,
+            _ => return normalize(&absolute),
         }
     }
 }
@@ -170,6 +195,27 @@ mod tests {
             confinement.check(&spec_dir.join("chart")),
             Err(Outside::Link {
                 link: PathBuf::from("templates/etc")
+            })
+        );
+
+        // `..` after a link goes up from where the link leads, as the
+        // system resolves it, not from the link's own folder.
+        std::fs::create_dir_all(dir.path().join("elsewhere/deep")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere/deep"), spec_dir.join("l")).unwrap();
+        std::fs::write(dir.path().join("elsewhere/secret.yaml"), "a: 1").unwrap();
+        assert!(matches!(
+            confinement.check(&spec_dir.join("l/../secret.yaml")),
+            Err(Outside::Link { .. })
+        ));
+        // A link to a folder inside is followed, and a link out found there.
+        std::fs::remove_file(spec_dir.join("chart/templates/etc")).unwrap();
+        std::fs::create_dir_all(repo.join("other")).unwrap();
+        std::os::unix::fs::symlink("/etc", repo.join("other/y")).unwrap();
+        std::os::unix::fs::symlink(repo.join("other"), spec_dir.join("chart/templates/x")).unwrap();
+        assert_eq!(
+            confinement.check(&spec_dir.join("chart")),
+            Err(Outside::Link {
+                link: PathBuf::from("templates/x/y")
             })
         );
 

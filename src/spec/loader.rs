@@ -100,6 +100,7 @@ pub fn load_text(
         files: vec![Arc::clone(&source)],
         base_dir: base_dir.to_path_buf(),
         confinement: Confinement::of(base_dir),
+        outside: Vec::new(),
         shown_dir,
         diagnostics: Vec::new(),
         poisoned: Vec::new(),
@@ -130,6 +131,8 @@ struct Loader {
     base_dir: PathBuf,
     /// Where the spec's paths may lead.
     confinement: Confinement,
+    /// The folders its `outside_paths` allows.
+    outside: Vec<String>,
     shown_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
     /// Places of variable references that did not resolve.
@@ -310,6 +313,7 @@ impl Loader {
         Some(Loaded {
             spec,
             graph: graph?,
+            outside_paths: self.outside.clone(),
         })
     }
 
@@ -332,6 +336,7 @@ impl Loader {
                     let full = self.base_dir.join(folder.as_ref());
                     if full.is_dir() {
                         self.confinement.allow(&full);
+                        self.outside.push(folder.to_string());
                     } else {
                         self.error(
                             item.span(),

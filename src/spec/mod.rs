@@ -32,6 +32,10 @@ pub struct Loaded {
     pub spec: Spec,
     /// Its dependency graph.
     pub graph: Graph,
+    /// The folders outside its repository the spec reads from, by its
+    /// `outside_paths`, as written: every command names them, since an
+    /// unreviewed spec could list any folder.
+    pub outside_paths: Vec<String>,
 }
 
 /// Why a spec could not be loaded.

@@ -223,7 +223,7 @@ impl Checker<'_> {
         refs: &mut BTreeMap<String, String>,
     ) {
         self.resource_name(place, "images", name);
-        if !IMAGE_REF.is_match(&image.reference) {
+        if !is_image_ref(&image.reference) {
             self.at_value(
                 place,
                 &at!["ref"],
@@ -399,17 +399,30 @@ impl Checker<'_> {
                     format!("`{key}` is not a dotted values key like `image.tag`"),
                 );
             }
-            if let SetValue::File {
-                file,
-                sensitive: false,
-            } = value
-            {
-                self.require_file(
+            match value {
+                SetValue::File {
+                    file,
+                    sensitive: false,
+                } => self.require_file(
                     place,
                     &at!["set", key.as_str(), "file"],
                     file,
                     "values file",
-                );
+                ),
+                // A secret file may be made just before apply, so it need
+                // not exist yet; where it is read from is checked all the same.
+                SetValue::File {
+                    file,
+                    sensitive: true,
+                } => {
+                    self.confined(
+                        place,
+                        &at!["set", key.as_str(), "file"],
+                        file,
+                        "values file",
+                    );
+                }
+                _ => {}
             }
         }
         if release.wait_for_jobs && !release.wait {
@@ -523,7 +536,16 @@ impl Checker<'_> {
             }
             Probe::Run { argv, workdir, .. } => {
                 let program = Path::new(&argv[0]);
-                if argv[0].contains('/') {
+                if program.is_absolute() {
+                    // The machine's own program, as one found on PATH is.
+                    if !is_executable(program) {
+                        self.at_value(
+                            place,
+                            &at!["run", 0],
+                            format!("program `{}` is not an executable file", argv[0]),
+                        );
+                    }
+                } else if argv[0].contains('/') {
                     self.require_file(place, &at!["run", 0], program, "program");
                     if !is_executable(&self.base_dir.join(program))
                         && self.base_dir.join(program).is_file()

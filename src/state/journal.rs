@@ -45,7 +45,7 @@ impl Journal {
             return;
         };
         let mut body = body;
-        scrub_strings(&mut body);
+        kindform_api::secrets::scrub_json(&mut body);
         let mut line = serde_json::json!({
             "time": jiff::Timestamp::now().to_string(),
             "run": self.run,
@@ -72,21 +72,6 @@ impl Journal {
                 self.path.display()
             )
         })
-    }
-}
-
-/// Every string in `value` with the run's secrets scrubbed (before it is
-/// encoded, so a secret with quotes or newlines is found as it is).
-fn scrub_strings(value: &mut Value) {
-    match value {
-        Value::String(s) => {
-            if let std::borrow::Cow::Owned(clean) = kindform_api::secrets::scrub(s) {
-                *s = clean;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(scrub_strings),
-        Value::Object(map) => map.values_mut().for_each(scrub_strings),
-        _ => {}
     }
 }
 

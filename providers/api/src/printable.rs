@@ -9,6 +9,17 @@ use std::borrow::Cow;
 /// `text` without control characters (newlines and tabs kept) and with
 /// the run's secrets scrubbed.
 pub fn printable(text: &str) -> Cow<'_, str> {
+    clean(text, false)
+}
+
+/// [`printable`] for text kindform coloured itself: colour sequences
+/// (`ESC [` digits and `;` `m`) are kept, every other control taken out.
+/// A colour is all outside text could add to it.
+pub fn printable_styled(text: &str) -> Cow<'_, str> {
+    clean(text, true)
+}
+
+fn clean(text: &str, keep_colour: bool) -> Cow<'_, str> {
     let scrubbed = crate::secrets::scrub(text);
     if !scrubbed.chars().any(is_control) {
         return scrubbed;
@@ -22,11 +33,20 @@ pub fn printable(text: &str) -> Cow<'_, str> {
             // more character.
             match chars.next() {
                 Some('[') => {
+                    let mut sequence = String::from("\u{1b}[");
                     while let Some(&n) = chars.peek() {
                         chars.next();
+                        sequence.push(n);
                         if ('@'..='~').contains(&n) {
                             break;
                         }
+                    }
+                    let colour = sequence.ends_with('m')
+                        && sequence[2..sequence.len() - 1]
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == ';');
+                    if keep_colour && colour {
+                        out.push_str(&sequence);
                     }
                 }
                 Some(']') => {
@@ -61,5 +81,9 @@ mod tests {
         assert_eq!(printable("\u{1b}]8;;http://x\u{1b}\\link"), "link");
         assert_eq!(printable("over\rwrite\u{8}\u{0}"), "overwrite");
         assert_eq!(printable("c1 \u{9b}2J"), "c1 2J");
+        assert_eq!(
+            printable_styled("\u{1b}[1;31mred\u{1b}[0m \u{1b}[2J\u{1b}]0;t\u{7}"),
+            "\u{1b}[1;31mred\u{1b}[0m "
+        );
     }
 }

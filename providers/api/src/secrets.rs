@@ -25,9 +25,21 @@ static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 pub fn register(value: &str) {
     let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
     let trimmed = value.trim();
-    for candidate in std::iter::once(trimmed).chain(trimmed.lines().map(str::trim)) {
-        if candidate.len() >= SHORTEST && !secrets.iter().any(|s| s == candidate) {
-            secrets.push(candidate.to_owned());
+    // As it is, line by line, and as quoted strings show it (`\"`, `\n`:
+    // Debug output and JSON).
+    let escaped = format!("{trimmed:?}");
+    let escaped = escaped[1..escaped.len() - 1].to_owned();
+    let json = serde_json::to_string(trimmed).unwrap_or_default();
+    let json = json
+        .get(1..json.len().saturating_sub(1))
+        .unwrap_or("")
+        .to_owned();
+    let forms = std::iter::once(trimmed.to_owned())
+        .chain(trimmed.lines().map(|l| l.trim().to_owned()))
+        .chain([escaped, json]);
+    for candidate in forms {
+        if candidate.len() >= SHORTEST && !secrets.contains(&candidate) {
+            secrets.push(candidate);
         }
     }
     // The longest first, so that a secret holding another is replaced whole.
@@ -49,6 +61,22 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Every string in `value` scrubbed (before it is encoded, so that a
+/// secret holding quotes or newlines is found as it is).
+pub fn scrub_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(clean) = scrub(s) {
+                *s = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        Value::Object(map) => map.values_mut().for_each(scrub_json),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +92,11 @@ mod tests {
         );
         assert_eq!(scrub("got line-two-y"), "got (sensitive)");
         assert_eq!(scrub("abc"), "abc");
+        register("with\"quote-c3");
+        assert_eq!(
+            scrub(r#"Debug: "with\"quote-c3""#),
+            r#"Debug: "(sensitive)""#
+        );
         assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
     }
 }

@@ -35,9 +35,15 @@ pub const BASE_BUDGET: u64 = 32 << 20;
 /// scalars with no alias at all (two bytes a node), with room to spare.
 pub const BUDGET_PER_BYTE: u64 = 48;
 
+/// The most any text may expand to, however large: a chart rendered to
+/// 64 MiB gets no more than this.
+pub const MAX_BUDGET: u64 = 256 << 20;
+
 /// The budget a text of `len` bytes may expand to.
 pub fn budget_for(len: usize) -> u64 {
-    BASE_BUDGET.saturating_add(BUDGET_PER_BYTE.saturating_mul(len as u64))
+    BASE_BUDGET
+        .saturating_add(BUDGET_PER_BYTE.saturating_mul(len as u64))
+        .min(MAX_BUDGET)
 }
 
 /// Every document of a multi-document text, as values, within one budget

@@ -105,7 +105,7 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
     let have = values::normalized(&live.values);
     let want = &desired.values.merged;
     if &have != want {
-        let sensitive = sensitive_union(&desired.values.sensitive, &live.sensitive_before);
+        let sensitive = sensitive_ever(desired, live);
         let paths: Vec<String> = changed_paths(&have, want)
             .into_iter()
             .map(|p| {
@@ -162,6 +162,13 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
     }
 }
 
+/// The paths sensitive today or when the release was applied before: both
+/// sides of a diff hide them, so neither a renamed key nor a dropped
+/// `sensitive` flag shows a secret.
+fn sensitive_ever(desired: &DesiredRelease, live: &ReleaseLive) -> Vec<Vec<String>> {
+    sensitive_union(&desired.values.sensitive, &live.sensitive_before)
+}
+
 fn absent(desired: &DesiredRelease) -> Difference {
     Difference::new(
         Reason::Absent,
@@ -182,7 +189,10 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
     };
     let found = found(desired, live);
     if !found.upgrade_due && !found.differences.is_empty() {
-        let shown = desired.settings(Some(listed.chart.clone()), desired.shown_values());
+        let shown = desired.settings(
+            Some(listed.chart.clone()),
+            shown(&desired.values.merged, &sensitive_ever(desired, live)),
+        );
         return Diff {
             differences: found.differences,
             steps: heal_steps(desired, live),
@@ -192,10 +202,7 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
     }
     let before = desired.settings(
         Some(listed.chart.clone()),
-        shown(
-            &live.values,
-            &sensitive_union(&desired.values.sensitive, &live.sensitive_before),
-        ),
+        shown(&live.values, &sensitive_ever(desired, live)),
     );
     let after = desired.settings(
         Some(
@@ -203,7 +210,7 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
                 .chart_label()
                 .unwrap_or_else(|| listed.chart.clone()),
         ),
-        desired.shown_values(),
+        shown(&desired.values.merged, &sensitive_ever(desired, live)),
     );
     if found.differences.is_empty() {
         return Diff {

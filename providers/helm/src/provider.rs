@@ -106,6 +106,9 @@ impl ReleaseProvider {
         // The set values reach helm on its stdin (`-f -`), so no file of
         // them exists to outlive a kill, and no argv shows them.
         let set_values = (!desired.spec.set.is_empty()).then(|| desired.set_values_yaml());
+        // Before helm holds them, which it does even when it then fails or
+        // is killed mid-wait.
+        self.remember_sensitive(desired).await?;
         let timeout = desired
             .spec
             .timeout
@@ -148,8 +151,8 @@ pub(crate) fn sensitive_union(today: &[Vec<String>], before: &[Vec<String>]) -> 
 
 impl ReleaseProvider {
     /// Adds the release's sensitive paths to those the record remembers,
-    /// once helm holds its values: from then on a rename or a dropped flag
-    /// cannot show the old secret.
+    /// before helm is given its values: from then on a rename or a dropped
+    /// flag cannot show the old secret.
     async fn remember_sensitive(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
         let address = desired.address();
         let before = recorded_sensitive(&self.record, &address);
@@ -223,6 +226,17 @@ impl Provider for ReleaseProvider {
         };
         if let Some(listed) = &live.listed {
             live.values = self.helm.values(&desired.name, namespace).await?;
+            // What helm holds at a path that is or was sensitive is a
+            // secret too (a rotated or renamed one): scrubbed wherever a
+            // tool or a pod repeats it.
+            for path in sensitive_union(&desired.values.sensitive, &live.sensitive_before) {
+                let found = path.iter().try_fold(&live.values, |v, key| v.get(key));
+                match found {
+                    Some(Value::String(secret)) => kindform_api::secrets::register(secret),
+                    Some(Value::Null) | None => {}
+                    Some(other) => kindform_api::secrets::register(&other.to_string()),
+                }
+            }
             live.values_fingerprint = fingerprint(&shown(
                 &live.values,
                 &sensitive_union(&desired.values.sensitive, &live.sensitive_before),
@@ -334,10 +348,7 @@ impl Provider for ReleaseProvider {
                         objects: objects.iter().map(ToString::to_string).collect(),
                     });
                 }
-                ReleaseStep::Upgrade { .. } => {
-                    self.upgrade(desired).await?;
-                    self.remember_sensitive(desired).await?;
-                }
+                ReleaseStep::Upgrade { .. } => self.upgrade(desired).await?,
                 ReleaseStep::RecordChart => {
                     if let Some(entry) = record_entry(desired) {
                         AppliedRecord::write(

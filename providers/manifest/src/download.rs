@@ -162,6 +162,12 @@ pub fn store(downloaded: &Downloaded) -> std::io::Result<()> {
     };
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder)?;
+    // What a killed store left: only a run under the lock writes here.
+    for entry in std::fs::read_dir(folder)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let mut temp = tempfile_in(folder)?;
     let result = (|| {
         temp.1.write_all(&downloaded.body)?;

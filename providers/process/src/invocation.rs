@@ -191,12 +191,12 @@ impl Invocation {
                 }
             }
         };
+        // The guard kills the group as it goes, whatever the end: what the
+        // child left running in the background (a `kubectl port-forward &`
+        // of a check) goes with it.
+        drop(group);
         match ended {
-            Some(Ok(output)) => {
-                group.disarm();
-                Ok(output)
-            }
-            // The guard kills the group as it goes.
+            Some(Ok(output)) => Ok(output),
             Some(Err(e)) => Err(e),
             None => Err(ProcessError::Timeout {
                 waited: self.timeout,
@@ -205,8 +205,10 @@ impl Invocation {
     }
 }
 
-/// A child's process group, killed when this is dropped armed: on a
-/// timeout, an overflow, or when the call itself is dropped.
+/// A child's process group, killed when this is dropped: at the end of the
+/// call, however it ends, and when the call itself is dropped. Its id stays
+/// the group's while any member lives (Linux hands out no pid still in use
+/// as a group id), so the kill reaches no stranger.
 struct Group(Option<u32>);
 
 impl Group {
@@ -218,10 +220,6 @@ impl Group {
                 libc::kill(-pid, signal);
             }
         }
-    }
-
-    fn disarm(mut self) {
-        self.0 = None;
     }
 }
 
@@ -332,6 +330,36 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!alive, "the grandchild {grandchild} outlived the timeout");
+    }
+
+    #[tokio::test]
+    async fn what_a_child_leaves_in_the_background_goes_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("daemon");
+        let script = format!(
+            "sleep 300 >/dev/null 2>&1 </dev/null & echo $! > {}",
+            pidfile.display()
+        );
+        let output = Invocation::new("sh")
+            .args(["-c", &script])
+            .run(None)
+            .await
+            .unwrap();
+        assert!(output.status.success());
+        let daemon: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut alive = true;
+        for _ in 0..50 {
+            alive = pid_alive(daemon);
+            if !alive {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive, "the background process {daemon} outlived the call");
     }
 
     #[tokio::test]
