@@ -344,7 +344,7 @@ async fn converge(world: &World, dir: &Path, cluster: &str, n: usize) -> usize {
             json!(serde_json::to_string(&entry).unwrap()),
         );
     }
-    let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kindform", "namespace": "kube-system"}, "data": record});
+    let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": kindform_kube::record::name(&spec.name), "namespace": "kube-system"}, "data": record});
     let size = object.to_string().len();
     world.create_object(cluster, object).unwrap();
     assert_eq!(n / 2, spec.manifests.len());

@@ -143,6 +143,11 @@ pub struct ImageProvider {
     client: kube::Client,
     /// Each node's snapshotter, read once per run however many images load.
     snapshotters: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// One import at a time into each node. Two images that share a layer,
+    /// each streamed into several nodes at once, deadlock otherwise: in one
+    /// node the first holds the layer's ingest while its stream waits on
+    /// another node, where the second holds it.
+    importing: std::sync::Mutex<std::collections::BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ImageProvider {
@@ -160,6 +165,7 @@ impl ImageProvider {
             workloads,
             client,
             snapshotters: Default::default(),
+            importing: Default::default(),
         }
     }
 
@@ -415,7 +421,24 @@ impl ImageProvider {
             let snapshotter = self.snapshotter(node).await;
             targets.push((node.clone(), snapshotter));
         }
+        // Every node this load streams into, taken in one order (by name)
+        // by every load, so that no two loads wait on each other.
+        let locks: Vec<Arc<tokio::sync::Mutex<()>>> = {
+            let mut importing = self.importing.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sorted: Vec<&String> = nodes.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            sorted
+                .into_iter()
+                .map(|node| Arc::clone(importing.entry(node.clone()).or_default()))
+                .collect()
+        };
+        let mut held = Vec::with_capacity(locks.len());
+        for lock in &locks {
+            held.push(lock.lock().await);
+        }
         crate::load::load(&self.docker, reference, &targets, size, progress).await?;
+        drop(held);
         Ok(())
     }
 }
