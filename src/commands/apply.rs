@@ -132,14 +132,6 @@ pub(super) async fn walk(
     Ok(report)
 }
 
-/// The process's peak resident memory in kB, where the system tells it
-/// (Linux's `VmHWM`).
-fn peak_memory_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// A run that did not start: said in the journal, nothing changed.
 pub(super) fn refused(error: &EngineError, mut journal: Journal) -> Failure {
     let failure = Failure::of(error);
@@ -149,9 +141,6 @@ pub(super) fn refused(error: &EngineError, mut journal: Journal) -> Failure {
 }
 
 fn finish(report: &Report, verb: &str, mut journal: Journal) -> Exit {
-    if let Some(kb) = peak_memory_kb() {
-        tracing::debug!("peak memory {} MB", kb / 1024);
-    }
     let text = report_text(report, verb);
     journal.record("result", serde_json::json!({"report": text}));
     eprint!("{}", kindform_api::printable::printable_styled(&text));

@@ -29,6 +29,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Watch(args) => watch::watch(&cli.global, args),
         Command::Kubeconfig { .. } => not_built("kubeconfig"),
     };
+    if let Some(kb) = peak_memory_kb() {
+        tracing::debug!("peak memory {} MB", kb / 1024);
+    }
     match result {
         Ok(exit) => exit.code(),
         Err(failure) => {
@@ -118,6 +121,14 @@ fn not_built(command: &str) -> Result<Exit, Failure> {
     Err(Failure::message(format!(
         "`kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
     )))
+}
+
+/// The process's peak resident memory in kB, where the system tells it
+/// (Linux's `VmHWM`).
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The spec file the options name, and how to show it.
