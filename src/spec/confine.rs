@@ -169,7 +169,7 @@ mod tests {
         let repo = dir.path().join("repo");
         std::fs::create_dir_all(repo.join(".git")).unwrap();
         std::fs::create_dir_all(repo.join("envs/dev/chart/templates")).unwrap();
-        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        std::fs::create_dir_all(dir.path().join("common")).unwrap();
         let spec_dir = repo.join("envs/dev");
         let confinement = Confinement::of(&spec_dir);
 
@@ -177,7 +177,7 @@ mod tests {
         // Up to the repository's root is inside; past it is not.
         assert_eq!(confinement.check(&spec_dir.join("../../README.md")), Ok(()));
         assert_eq!(
-            confinement.check(&spec_dir.join("../../../shared")),
+            confinement.check(&spec_dir.join("../../../common")),
             Err(Outside::Path)
         );
         assert_eq!(
@@ -220,9 +220,9 @@ mod tests {
         );
 
         let mut allowing = Confinement::of(&spec_dir);
-        allowing.allow(&dir.path().join("shared"));
+        allowing.allow(&dir.path().join("common"));
         assert_eq!(
-            allowing.check(&spec_dir.join("../../../shared/x.yaml")),
+            allowing.check(&spec_dir.join("../../../common/x.yaml")),
             Ok(())
         );
     }

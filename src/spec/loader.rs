@@ -326,7 +326,7 @@ impl Loader {
         let DeValue::Array(items) = value.get_ref() else {
             self.error(
                 value.span(),
-                "`outside_paths` is a list of folders, like `outside_paths = [\"../shared-charts\"]`",
+                "`outside_paths` is a list of folders, like `outside_paths = [\"../common-charts\"]`",
             );
             return;
         };

@@ -168,39 +168,23 @@ pub fn store(downloaded: &Downloaded) -> std::io::Result<()> {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    let mut temp = tempfile_in(folder)?;
+    // Swept just now, and no other writer under the lock: the name is free.
+    let temp = folder.join(format!(".partial-{}", std::process::id()));
     let result = (|| {
-        temp.1.write_all(&downloaded.body)?;
-        temp.1.sync_all()?;
-        std::fs::rename(&temp.0, path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(&downloaded.body)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
         // The rename is durable once the folder's entry is.
         std::fs::File::open(folder)?.sync_all()
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&temp.0);
+        let _ = std::fs::remove_file(&temp);
     }
     result
-}
-
-/// A new file in `folder` no other process has (`O_EXCL`), by a name no
-/// cache entry has.
-fn tempfile_in(folder: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let mut attempt = 0u32;
-    loop {
-        let name = format!(".partial-{}-{attempt}", std::process::id());
-        let path = folder.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ mod source;
 mod step;
 
 pub use diff::{LiveObject, ManifestLive};
-pub use download::{Downloaded, Limits, cache_path, fetch, store};
+pub use download::Downloaded;
 pub use error::ManifestError;
 pub use orphans::{Orphan, record_entry};
 pub use provider::{ManifestInput, ManifestProvider};

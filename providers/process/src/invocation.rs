@@ -1,7 +1,7 @@
 //! One call of a program: its exact argv, folder, environment, stdin and
 //! bounds, and running it.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -99,11 +99,6 @@ impl Invocation {
     pub fn output_cap(mut self, bytes: usize) -> Self {
         self.output_cap = bytes;
         self
-    }
-
-    /// The program.
-    pub fn program(&self) -> &OsStr {
-        &self.program
     }
 
     /// The exact argv, program first: what the table tests compare.
@@ -291,6 +286,27 @@ mod tests {
             .unwrap_or(false)
     }
 
+    /// The pid a test's script wrote to `file`.
+    fn pid_in(file: &Path) -> i32 {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Whether `pid` ends within a second (the kill is sent; the kernel
+    /// takes a moment).
+    async fn gone_soon(pid: i32) -> bool {
+        for _ in 0..50 {
+            if !pid_alive(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     #[tokio::test]
     async fn prints_exits_and_feeds_stdin() {
         let output = Invocation::new("sh")
@@ -316,20 +332,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, ProcessError::Timeout { .. }), "{error:?}");
-        let grandchild: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let mut alive = true;
-        for _ in 0..50 {
-            alive = pid_alive(grandchild);
-            if !alive {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(!alive, "the grandchild {grandchild} outlived the timeout");
+        let grandchild = pid_in(&pidfile);
+        assert!(
+            gone_soon(grandchild).await,
+            "the grandchild {grandchild} outlived the timeout"
+        );
     }
 
     #[tokio::test]
@@ -346,20 +353,11 @@ mod tests {
             .await
             .unwrap();
         assert!(output.status.success());
-        let daemon: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let mut alive = true;
-        for _ in 0..50 {
-            alive = pid_alive(daemon);
-            if !alive {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(!alive, "the background process {daemon} outlived the call");
+        let daemon = pid_in(&pidfile);
+        assert!(
+            gone_soon(daemon).await,
+            "the background process {daemon} outlived the call"
+        );
     }
 
     #[tokio::test]
