@@ -72,13 +72,7 @@ impl Lock {
             .map_err(io)?;
         let holder_path = dir.join("holder");
         let before = read_holder(&holder_path);
-        // SAFETY: flock(2) on a descriptor this function owns.
-        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if taken != 0 {
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(io(error));
-            }
+        if !try_flock(&file).map_err(io)? {
             return Err(LockError::Held {
                 environment: environment.to_owned(),
                 holder: current_holder(&holder_path, before.as_ref()).map(Box::new),
@@ -113,6 +107,28 @@ impl Drop for Lock {
         // Still under the lock: nobody else can have written it.
         let _ = std::fs::remove_file(&self.holder);
     }
+}
+
+/// Takes the `flock` of `file` without blocking on a holder. A holder that
+/// just let go may still be seen holding it for a moment: a process that
+/// forked just then keeps a copy of its descriptor until it execs (the
+/// descriptor is close-on-exec). So a refusal is retried for half a second
+/// before it counts.
+fn try_flock(file: &std::fs::File) -> std::io::Result<bool> {
+    for attempt in 0..10 {
+        // SAFETY: flock(2) on a descriptor the caller owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(error);
+        }
+        if attempt < 9 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(false)
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
@@ -163,8 +179,35 @@ mod tests {
         dir
     }
 
+    /// Whether this test runs in a process of its own; when not, runs it
+    /// in one and asserts it passed. A lock is released only when every
+    /// copy of its descriptor is closed, and a copy lives in any child
+    /// another test thread forks until that child execs: a test that drops
+    /// a lock and takes it again must not share its process with spawns.
+    fn alone(test: &str) -> bool {
+        if std::env::var_os("KINDFORM_LOCK_ALONE").is_some() {
+            return true;
+        }
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env("KINDFORM_LOCK_ALONE", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        false
+    }
+
     #[test]
     fn a_second_holder_is_refused_and_a_killed_ones_lock_is_taken() {
+        if !alone("state::lock::tests::a_second_holder_is_refused_and_a_killed_ones_lock_is_taken")
+        {
+            return;
+        }
         let dir = temp("lock");
         let (lock, note) = Lock::acquire(&dir, "env", "apply").unwrap();
         assert!(note.is_none());
