@@ -1,6 +1,6 @@
 //! What every in-cluster provider shares, read once per run: the API client,
 //! kindform's applied record, objects of any kind, and, when the spec needs
-//! them, `helm list`, each node's images and the workloads. Built by
+//! them, Helm's release records, each node's images and the workloads. Built by
 //! observation, and again by apply once the cluster it made answers.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
-use kindform_helm::{Helm, ReleaseProvider, Surroundings};
+use kindform_helm::{Driver, Helm, ReleaseProvider, ReleaseSource, Storage, Surroundings};
 use kindform_image::ImageProvider;
 use kindform_kube::{AppliedRecord, LeaseSeen, Objects};
 use kindform_manifest::ManifestProvider;
@@ -129,11 +129,20 @@ impl InCluster {
                 version,
                 session.cancel.clone(),
             );
-            let listing = helm
-                .list()
-                .await
-                .map_err(|e| shared("the cluster's Helm releases")(Box::new(e)))?;
-            Ok::<_, InClusterError>(Some((helm, listing)))
+            let releases = shared("the cluster's Helm releases");
+            // Helm's records, read as Helm would read them; only a driver
+            // the API cannot show costs helm processes.
+            let source = match Driver::from_env() {
+                Driver::Other => {
+                    ReleaseSource::Cli(helm.list().await.map_err(|e| releases(Box::new(e)))?)
+                }
+                driver => ReleaseSource::Storage(
+                    Storage::read(&client, driver)
+                        .await
+                        .map_err(|e| releases(Box::new(e)))?,
+                ),
+            };
+            Ok::<_, InClusterError>(Some((helm, Arc::new(source))))
         };
         let (around, listing) = tokio::join!(around, listing);
         let (workloads, pods, node_refs) = around?;
@@ -145,10 +154,10 @@ impl InCluster {
                 client.clone(),
             )
         });
-        let releases = listing?.map(|(helm, listing)| {
+        let releases = listing?.map(|(helm, source)| {
             ReleaseProvider::new(
                 helm,
-                Arc::new(listing),
+                source,
                 Arc::clone(&record),
                 Arc::clone(&objects),
                 Surroundings {

@@ -325,6 +325,7 @@ depends_on = ["releases.web"]
     fn marker(text: &str) -> Step {
         Step::Release(ReleaseStep::Upgrade {
             command: text.to_owned(),
+            force_conflicts: false,
         })
     }
 

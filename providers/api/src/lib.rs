@@ -8,10 +8,12 @@
 
 pub mod address;
 pub mod bounded;
+pub mod cache;
 pub mod cancel;
 pub mod check;
 pub mod cluster;
 pub mod duration;
+pub mod field_path;
 pub mod health;
 pub mod image;
 pub mod kind_config;

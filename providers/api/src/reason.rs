@@ -58,6 +58,8 @@ pub enum Reason {
     ObjectMissing,
     /// Fields of its objects differ.
     FieldsChanged,
+    /// Fields of a release's objects were changed by hand.
+    ObjectsDrifted,
     /// An object left the manifest and prune is on.
     Pruned,
     /// It left the spec.
@@ -78,7 +80,7 @@ pub enum Reason {
     After(Vec<Address>),
 }
 
-const WORDS: [(Reason, &str); 30] = [
+const WORDS: [(Reason, &str); 31] = [
     (Reason::Absent, "absent"),
     (Reason::ConfigChanged, "config-changed"),
     (Reason::NodeMissing, "node-missing"),
@@ -101,6 +103,7 @@ const WORDS: [(Reason, &str); 30] = [
     (Reason::OwnershipConflict, "ownership-conflict"),
     (Reason::ObjectMissing, "object-missing"),
     (Reason::FieldsChanged, "fields-changed"),
+    (Reason::ObjectsDrifted, "objects-drifted"),
     (Reason::Pruned, "pruned"),
     (Reason::Orphaned, "orphaned"),
     (Reason::ClusterUnreachable, "cluster-unreachable"),

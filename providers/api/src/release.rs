@@ -53,6 +53,50 @@ pub struct ReleaseSpec {
     /// Addresses (or globs) this release waits for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Fields of the release's objects whose changes are not drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// A field of a release's objects whose changes kindform leaves alone:
+/// `{ kind = "Deployment", name = "web", path = "spec.replicas" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRule {
+    /// The objects' kind (`Deployment`); every kind when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The object's name; every object of the kind when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The object's namespace; any when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The field, or the map or list holding the fields, as plans print
+    /// paths (`spec.template.spec.containers[name=web].image`).
+    pub path: crate::field_path::FieldPath,
+}
+
+impl IgnoreRule {
+    /// Whether the rule covers `path` of the object of `kind`, `name` and
+    /// `namespace`.
+    pub fn covers(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: Option<&str>,
+        path: &crate::field_path::FieldPath,
+    ) -> bool {
+        self.kind
+            .as_deref()
+            .is_none_or(|k| k.eq_ignore_ascii_case(kind))
+            && self.name.as_deref().is_none_or(|n| n == name)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|n| Some(n) == namespace)
+            && self.path.covers(path)
+    }
 }
 
 /// A release's own idea of healthy.

@@ -72,7 +72,7 @@ fn every_helm_call_has_its_exact_argv() {
                 line(&[&["helm"], &list, &CLUSTER]),
             ),
             (
-                argv(&helm, &dapr.upgrade_args(true, helm.version())),
+                argv(&helm, &dapr.upgrade_args(true, helm.version(), false)),
                 line(&[
                     &["helm", "upgrade", "--install"],
                     &[
@@ -169,7 +169,18 @@ fn a_local_chart_and_values_files_are_absolute_paths_before_the_positionals() {
         &HelmVersion::parse("v4.3.1").unwrap(),
     )
     .unwrap();
-    let args = web.upgrade_args(false, &HelmVersion::parse("v4.3.1").unwrap());
+    // Fields in drift: Helm 4 takes them back; Helm 3's merge does anyway.
+    let forced = web.upgrade_args(false, &HelmVersion::parse("v4.3.1").unwrap(), true);
+    assert!(
+        forced.contains(&"--force-conflicts".to_owned()),
+        "{forced:?}"
+    );
+    let forced = web.upgrade_args(false, &HelmVersion::parse("v3.17.2").unwrap(), true);
+    assert!(
+        !forced.contains(&"--force-conflicts".to_owned()),
+        "{forced:?}"
+    );
+    let args = web.upgrade_args(false, &HelmVersion::parse("v4.3.1").unwrap(), false);
     let values = dir.path().join("values.yaml").display().to_string();
     let chart = dir.path().join("./chart").display().to_string();
     assert_eq!(

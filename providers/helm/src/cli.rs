@@ -65,9 +65,28 @@ impl HelmVersion {
             .timeout(READ_TIMEOUT)
     }
 
+    /// The version of the `helm` on PATH, checked as supported: read from
+    /// the cache when that binary (its path, size and modification time)
+    /// was asked before, else by `helm version --template {{.Version}}`,
+    /// and cached.
+    pub async fn detect() -> Result<HelmVersion, HelmError> {
+        let binary = crate::version_cache::Binary::on_path("helm");
+        if let Some(text) = binary.as_ref().and_then(|b| b.cached()) {
+            if let Some(version) = HelmVersion::parse(&text) {
+                version.check()?;
+                return Ok(version);
+            }
+        }
+        let version = Self::ask().await?;
+        if let Some(binary) = binary {
+            binary.store(&version.text);
+        }
+        Ok(version)
+    }
+
     /// Runs `helm version --template {{.Version}}` and checks that kindform
     /// supports what it finds.
-    pub async fn detect() -> Result<HelmVersion, HelmError> {
+    async fn ask() -> Result<HelmVersion, HelmError> {
         let call = Self::version_call();
         let command = shown(&call);
         let output = call.run(None).await.map_err(|source| HelmError::Run {
@@ -360,6 +379,15 @@ impl Helm {
             name,
         ])
         .await
+    }
+
+    /// The manifest a release's latest revision rendered.
+    pub async fn manifest(&self, name: &str, namespace: &str) -> Result<String, HelmError> {
+        let args: Vec<String> = ["get", "manifest", "--namespace", namespace, "--", name]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        self.run(&args, None).await
     }
 
     /// A release's revisions, oldest first.

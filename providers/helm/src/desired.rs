@@ -150,8 +150,9 @@ impl DesiredRelease {
     }
 
     /// The install or upgrade command, as the plan shows it (for the
-    /// `helm` that will run it).
-    pub fn upgrade_command(&self) -> String {
+    /// `helm` that will run it); with `force` (fields in drift), Helm 4
+    /// takes the fields others changed.
+    pub fn upgrade_command(&self, force: bool) -> String {
         let helm = &self.helm;
         let chart = match self.spec.chart_source() {
             ChartSource::Local(path) => path.to_owned(),
@@ -175,7 +176,7 @@ impl DesiredRelease {
         if !spec.set.is_empty() {
             command.push_str(" -f - (the set values, on stdin)");
         }
-        if spec.take_ownership && helm.major() >= 4 {
+        if (spec.take_ownership || force) && helm.major() >= 4 {
             command.push_str(" --force-conflicts");
         }
         if spec.wait {
@@ -191,8 +192,9 @@ impl DesiredRelease {
     }
 
     /// The arguments of `helm upgrade --install`, the set values read from
-    /// stdin when `set_on_stdin`.
-    pub fn upgrade_args(&self, set_on_stdin: bool, helm: &HelmVersion) -> Vec<String> {
+    /// stdin when `set_on_stdin`; with `force`, Helm 4 takes the fields
+    /// others changed (`--force-conflicts`).
+    pub fn upgrade_args(&self, set_on_stdin: bool, helm: &HelmVersion, force: bool) -> Vec<String> {
         let spec = &self.spec;
         let mut args = vec!["upgrade".to_owned(), "--install".to_owned()];
         args.extend(self.chart_flags());
@@ -204,9 +206,10 @@ impl DesiredRelease {
         if set_on_stdin {
             args.extend(["-f".to_owned(), "-".to_owned()]);
         }
-        if spec.take_ownership && helm.major() >= 4 {
-            // Helm 4 applies server-side: the objects kindform adopts hold
-            // fields another manager owns, which only a forced apply takes.
+        if (spec.take_ownership || force) && helm.major() >= 4 {
+            // Helm 4 applies server-side: the objects kindform adopts, and
+            // fields changed by hand, are owned by another manager, which
+            // only a forced apply takes from it.
             args.push("--force-conflicts".into());
         }
         if spec.wait {

@@ -1,6 +1,7 @@
 //! The release's diff: its `helm list` row, values, history, record and
 //! health against the spec, and the steps that close it. Pure: no I/O.
 
+use kindform_api::field_path::FieldPath;
 use kindform_api::provider::{Diff, Difference, Effect};
 use kindform_api::settings::changed_paths;
 use kindform_api::{Duration, HealthState, Reason};
@@ -8,6 +9,7 @@ use kindform_kube::ObjectRef;
 use serde_json::Value;
 
 use crate::desired::{DesiredRelease, record_entry, shown};
+use crate::objects::{ObjectsSeen, short};
 use crate::provider::{ReleaseLive, sensitive_union};
 use crate::step::{Fallback, ReleaseStep};
 use crate::values;
@@ -127,6 +129,21 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
             format!("values changed: {}", paths.join(", ")),
         ));
     }
+    let namespace = &desired.spec.namespace;
+    for drift in &live.objects.drifted {
+        differences.push(Difference::new(
+            Reason::ObjectsDrifted,
+            Effect::Update,
+            drift.line(namespace),
+        ));
+    }
+    for missing in &live.objects.missing {
+        differences.push(Difference::new(
+            Reason::ObjectMissing,
+            Effect::Update,
+            format!("{} does not exist", short(missing, namespace)),
+        ));
+    }
     let recorded = record_entry(desired).and_then(|entry| match &live.recorded {
             Some(recorded) if recorded.fingerprint == entry.fingerprint => None,
             Some(recorded) => {
@@ -227,17 +244,37 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
         after,
     };
     with_conflicts(desired, &live.conflicts, &mut diff);
-    diff.steps.extend(install_steps(desired));
+    diff.steps.extend(install_steps(desired, &live.objects));
     diff
 }
 
-fn install_steps(desired: &DesiredRelease) -> Vec<ReleaseStep> {
+/// The upgrade (forced on Helm 4 when fields are in drift), then the
+/// removal of what was added by hand, which Helm leaves.
+fn install_steps(desired: &DesiredRelease, objects: &ObjectsSeen) -> Vec<ReleaseStep> {
+    let force = objects.drifted.iter().any(|d| !d.added);
     let mut steps = vec![ReleaseStep::Upgrade {
-        command: desired.upgrade_command(),
+        command: desired.upgrade_command(force),
+        force_conflicts: force,
     }];
     if record_entry(desired).is_some() {
         steps.push(ReleaseStep::RecordChart);
     }
+    let mut added: Vec<(&ObjectRef, Vec<FieldPath>)> = Vec::new();
+    for drift in objects.drifted.iter().filter(|d| d.added) {
+        match added.iter_mut().find(|(o, _)| *o == &drift.object) {
+            Some((_, paths)) => paths.push(drift.path.clone()),
+            None => added.push((&drift.object, vec![drift.path.clone()])),
+        }
+    }
+    steps.extend(
+        added
+            .into_iter()
+            .map(|(object, paths)| ReleaseStep::RemoveAdded {
+                object: object.clone(),
+                shown: short(object, &desired.spec.namespace),
+                paths,
+            }),
+    );
     steps
 }
 
@@ -245,7 +282,7 @@ fn install_steps(desired: &DesiredRelease) -> Vec<ReleaseStep> {
 pub(crate) fn plan_create(desired: &DesiredRelease) -> Diff<ReleaseStep> {
     Diff {
         differences: vec![absent(desired)],
-        steps: install_steps(desired),
+        steps: install_steps(desired, &ObjectsSeen::default()),
         before: Value::Null,
         after: desired.settings(desired.chart_label(), desired.shown_values()),
     }
@@ -365,6 +402,7 @@ mod tests {
             recorded: None,
             sensitive_before: Vec::new(),
             conflicts: Vec::new(),
+            objects: ObjectsSeen::default(),
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),

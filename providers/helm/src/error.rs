@@ -21,6 +21,21 @@ pub enum ReleaseError {
     /// The API could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// Helm's storage could not be read.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// An object changed every time kindform went to remove fields from it.
+    #[error(
+        "{object} kept changing while kindform removed the fields added to it by hand; apply again"
+    )]
+    KeptChanging { object: String },
+    /// Removing the fields added to an object by hand failed.
+    #[error("cannot remove the fields added by hand to {object}")]
+    RemoveAdded {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
     /// Objects the chart renders exist without the release's ownership,
     /// and the release does not say `take_ownership`.
     #[error(

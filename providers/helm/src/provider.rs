@@ -1,7 +1,9 @@
-//! The release provider: observes one Helm release (its row of the shared
-//! `helm list`, its user values, its history when it is stuck, a local
-//! chart's record, and the objects its chart would create that something
-//! else already owns), and does the steps its plans hold.
+//! The release provider: observes one Helm release (its latest record in
+//! Helm's storage, read once for all releases, or through the helm CLI for
+//! another storage driver: its status, user values and history; a local
+//! chart's record; the live objects of its manifest; and the objects its
+//! chart would create that something else already owns), and does the
+//! steps its plans hold.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,13 +22,15 @@ use crate::desired::{DesiredRelease, record_entry, shown};
 use crate::diff::found;
 use crate::error::ReleaseError;
 use crate::health::release_health;
+use crate::objects::{Lists, ObjectsSeen};
 use crate::status::ReleaseStatus;
 use crate::step::ReleaseStep;
+use crate::storage::Storage;
 
 /// The release as observed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReleaseLive {
-    /// Its row of `helm list` (`None` when absent or uninstalled).
+    /// What `helm list` shows of it (`None` when absent or uninstalled).
     pub listed: Option<Listed>,
     /// Its user-supplied values; secrets inside, so never serialised.
     #[serde(skip)]
@@ -46,6 +50,9 @@ pub struct ReleaseLive {
     /// Objects the chart renders that exist without this release's
     /// ownership; looked for only when an install or upgrade is due.
     pub conflicts: Vec<ObjectRef>,
+    /// Its deployed manifest's objects as they live; read only when its
+    /// latest revision is deployed.
+    pub objects: ObjectsSeen,
     /// How well it works; only the verdict goes into the fingerprint, as
     /// the evidence (restart counts, rollout progress) moves by itself.
     #[serde(serialize_with = "verdict_only")]
@@ -72,13 +79,33 @@ pub struct Surroundings {
     pub pods: Arc<Vec<PodState>>,
 }
 
-/// Reads and compares one release. The `helm list` rows, the applied
-/// record, the workloads and the pods are read once per plan and shared.
+/// Where releases are read from.
+pub enum ReleaseSource {
+    /// Helm's storage, read once through the API: no helm process.
+    Storage(Storage),
+    /// `helm list`, read once, then helm per release (a storage driver
+    /// only helm can read).
+    Cli(Vec<Listed>),
+}
+
+/// What the source holds of one release.
+struct Read {
+    listed: Listed,
+    /// `None` when helm must be asked.
+    values: Option<Value>,
+    history: Option<Vec<Revision>>,
+    manifest: Option<String>,
+}
+
+/// Reads and compares one release. Helm's records, the applied record, the
+/// workloads, the pods and the lists of objects are read once per plan and
+/// shared.
 pub struct ReleaseProvider {
     pub(crate) helm: Helm,
-    listing: Arc<Vec<Listed>>,
+    source: Arc<ReleaseSource>,
     record: Arc<AppliedRecord>,
     pub(crate) objects: Arc<Objects>,
+    lists: Lists,
     around: Surroundings,
 }
 
@@ -86,23 +113,62 @@ impl ReleaseProvider {
     /// A provider using the shared readings.
     pub fn new(
         helm: Helm,
-        listing: Arc<Vec<Listed>>,
+        source: Arc<ReleaseSource>,
         record: Arc<AppliedRecord>,
         objects: Arc<Objects>,
         around: Surroundings,
     ) -> Self {
         ReleaseProvider {
             helm,
-            listing,
+            source,
             record,
             objects,
+            lists: Lists::default(),
             around,
+        }
+    }
+
+    /// What the source holds of release `name` in `namespace`, unless it
+    /// is absent or uninstalled.
+    fn read(&self, name: &str, namespace: &str) -> Result<Option<Read>, ReleaseError> {
+        let present = |l: &Listed| l.status != ReleaseStatus::Uninstalled;
+        Ok(match &*self.source {
+            ReleaseSource::Storage(storage) => storage
+                .release(name, namespace)?
+                .filter(|r| present(&r.listed))
+                .map(|r| Read {
+                    listed: r.listed.clone(),
+                    values: Some(r.values.clone()),
+                    history: Some(r.history.clone()),
+                    manifest: Some(r.manifest.clone()),
+                }),
+            ReleaseSource::Cli(listing) => listing
+                .iter()
+                .find(|r| r.name == name && r.namespace == namespace && present(r))
+                .map(|listed| Read {
+                    listed: listed.clone(),
+                    values: None,
+                    history: None,
+                    manifest: None,
+                }),
+        })
+    }
+
+    /// The releases the source lists.
+    pub fn listed(&self) -> Vec<Listed> {
+        match &*self.source {
+            ReleaseSource::Storage(storage) => storage.listed(),
+            ReleaseSource::Cli(listing) => listing.clone(),
         }
     }
 
     /// `helm upgrade --install`, the set values in a private file (mode
     /// 0600) in the state folder that is removed as soon as Helm is done.
-    pub(crate) async fn upgrade(&self, desired: &DesiredRelease) -> Result<(), ReleaseError> {
+    pub(crate) async fn upgrade(
+        &self,
+        desired: &DesiredRelease,
+        force_conflicts: bool,
+    ) -> Result<(), ReleaseError> {
         // The set values reach helm on its stdin (`-f -`), so no file of
         // them exists to outlive a kill, and no argv shows them.
         let set_values = (!desired.spec.set.is_empty()).then(|| desired.set_values_yaml());
@@ -117,7 +183,7 @@ impl ReleaseProvider {
             + std::time::Duration::from_secs(60);
         self.helm
             .run_for(
-                &desired.upgrade_args(set_values.is_some(), self.helm.version()),
+                &desired.upgrade_args(set_values.is_some(), self.helm.version(), force_conflicts),
                 set_values.as_deref().map(str::as_bytes),
                 timeout,
             )
@@ -203,15 +269,7 @@ impl Provider for ReleaseProvider {
 
     async fn observe(&self, desired: &DesiredRelease) -> Result<ReleaseLive, ReleaseError> {
         let namespace = &desired.spec.namespace;
-        let listed = self
-            .listing
-            .iter()
-            .find(|r| {
-                r.name == desired.name
-                    && &r.namespace == namespace
-                    && r.status != ReleaseStatus::Uninstalled
-            })
-            .cloned();
+        let read = self.read(&desired.name, namespace)?;
         let mut live = ReleaseLive {
             values: Value::Null,
             values_fingerprint: String::new(),
@@ -219,13 +277,18 @@ impl Provider for ReleaseProvider {
             recorded: self.record.get(&desired.address()).cloned(),
             sensitive_before: recorded_sensitive(&self.record, &desired.address()),
             conflicts: Vec::new(),
+            objects: ObjectsSeen::default(),
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),
-            listed,
+            listed: read.as_ref().map(|r| r.listed.clone()),
         };
-        if let Some(listed) = &live.listed {
-            live.values = self.helm.values(&desired.name, namespace).await?;
+        if let Some(read) = read {
+            let listed = &read.listed;
+            live.values = match read.values {
+                Some(values) => values,
+                None => self.helm.values(&desired.name, namespace).await?,
+            };
             // What helm holds at a path that is or was sensitive is a
             // secret too (a rotated or renamed one): scrubbed wherever a
             // tool or a pod repeats it.
@@ -251,7 +314,24 @@ impl Provider for ReleaseProvider {
                 (judged.health, judged.stuck, judged.restarts);
             let broken = live.health.state == HealthState::Broken;
             if listed.status.is_pending() || broken {
-                live.history = self.helm.history(&desired.name, namespace).await?;
+                live.history = match read.history {
+                    Some(history) => history,
+                    None => self.helm.history(&desired.name, namespace).await?,
+                };
+            }
+            // A pending or failed revision's manifest is not what runs;
+            // its repair upgrades anyway.
+            if listed.status == ReleaseStatus::Deployed {
+                let manifest = match read.manifest {
+                    Some(manifest) => manifest,
+                    None => self.helm.manifest(&desired.name, namespace).await?,
+                };
+                live.objects =
+                    crate::objects::observe(&self.objects, &self.lists, &desired.spec, &manifest)
+                        .await?;
+                for other in &live.objects.elsewhere {
+                    tracing::info!("releases.{}: {other}, not drift", desired.name);
+                }
             }
         }
         if found(desired, &live).upgrade_due {
@@ -348,7 +428,12 @@ impl Provider for ReleaseProvider {
                         objects: objects.iter().map(ToString::to_string).collect(),
                     });
                 }
-                ReleaseStep::Upgrade { .. } => self.upgrade(desired).await?,
+                ReleaseStep::Upgrade {
+                    force_conflicts, ..
+                } => self.upgrade(desired, *force_conflicts).await?,
+                ReleaseStep::RemoveAdded { object, paths, .. } => {
+                    crate::objects::remove_added(&self.objects, object, paths).await?;
+                }
                 ReleaseStep::RecordChart => {
                     if let Some(entry) = record_entry(desired) {
                         AppliedRecord::write(

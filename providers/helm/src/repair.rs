@@ -103,7 +103,7 @@ impl ReleaseProvider {
                         None,
                     )
                     .await?;
-                let _ = self.upgrade(desired).await;
+                let _ = self.upgrade(desired, false).await;
                 tried.push("reinstalled it".to_owned());
             }
         }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use kindform_api::Duration;
+use kindform_api::field_path::FieldPath;
 use kindform_kube::{ObjectRef, Workload};
 use serde::Serialize;
 
@@ -46,6 +47,21 @@ pub enum ReleaseStep {
     Upgrade {
         /// The command as shown (the set values' file by its placeholder).
         command: String,
+        /// Whether Helm 4 takes fields other managers changed by hand
+        /// (`--force-conflicts`): only when fields of the release's
+        /// objects are in drift (or the release adopts objects).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force_conflicts: bool,
+    },
+    /// Remove fields added by hand to one of the release's objects, which
+    /// Helm leaves (they are in neither its old nor its new manifest).
+    RemoveAdded {
+        /// The object.
+        object: ObjectRef,
+        /// `deployment/web`, as plans name it.
+        shown: String,
+        /// The fields.
+        paths: Vec<FieldPath>,
     },
     /// Record a local chart's file digests in kindform's applied record.
     RecordChart,
@@ -121,7 +137,16 @@ impl fmt::Display for ReleaseStep {
                 "stop: {} would block Helm; delete them, or set take_ownership = true on releases.{release}",
                 names(objects)
             ),
-            ReleaseStep::Upgrade { command } => f.write_str(command),
+            ReleaseStep::Upgrade { command, .. } => f.write_str(command),
+            ReleaseStep::RemoveAdded { shown, paths, .. } => write!(
+                f,
+                "remove what was added by hand to {shown}: {}",
+                paths
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             ReleaseStep::RecordChart => {
                 f.write_str("record the chart's file digests in the applied record")
             }

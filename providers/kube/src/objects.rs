@@ -68,6 +68,14 @@ pub enum ObjectsError {
         #[source]
         source: kube::Error,
     },
+    /// Listing a kind failed.
+    #[error("cannot list the {kind}s{}", namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default())]
+    List {
+        kind: String,
+        namespace: Option<String>,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// What the API knows of a kind.
@@ -154,6 +162,30 @@ impl Objects {
                 source,
             })?;
         Ok(found.and_then(|o| serde_json::to_value(o).ok()))
+    }
+
+    /// Every object of `info`'s resource in `namespace` (every namespace
+    /// for a cluster-scoped one), as JSON, `managedFields` included: one
+    /// list for all the objects of a kind a caller looks at there.
+    pub async fn list(
+        &self,
+        info: &KindInfo,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, ObjectsError> {
+        let listed = self
+            .api(info, namespace)
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|source| ObjectsError::List {
+                kind: info.resource.kind.clone(),
+                namespace: namespace.map(str::to_owned),
+                source,
+            })?;
+        Ok(listed
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect())
     }
 
     /// A dynamic API for `info`'s resource, in `namespace` when namespaced.

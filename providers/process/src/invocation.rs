@@ -391,15 +391,23 @@ mod tests {
     async fn a_cancel_interrupts_the_group_and_the_call_waits_for_it() {
         let cancel = Cancel::new();
         let asked = cancel.clone();
+        // Asked once the shell has its trap and its child's pid (a signal
+        // before that would find a shell that cannot stop its child).
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let seen = ready.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            while !seen.exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             asked.cancel();
         });
+        let script = format!(
+            "trap 'kill $p; echo interrupted; exit 4' INT; sleep 30 & p=$!; : > '{}'; wait",
+            ready.display()
+        );
         let output = Invocation::new("sh")
-            .args([
-                "-c",
-                "trap 'kill $p; echo interrupted; exit 4' INT; sleep 30 & p=$!; wait",
-            ])
+            .args(["-c", &script])
             .timeout(Duration::from_secs(20))
             .run(Some(&cancel))
             .await
