@@ -23,13 +23,12 @@ pub(crate) struct Binary {
 struct Seen {
     size: u64,
     /// Nanoseconds since the epoch.
-    modified: u128,
+    modified: u64,
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Entry {
-    #[serde(flatten)]
-    seen: Option<Seen>,
+    seen: Seen,
     version: String,
 }
 
@@ -51,7 +50,9 @@ impl Binary {
             .ok()?
             .duration_since(UNIX_EPOCH)
             .ok()?
-            .as_nanos();
+            .as_nanos()
+            .try_into()
+            .ok()?;
         Some(Binary {
             path,
             seen: Seen {
@@ -77,7 +78,7 @@ impl Binary {
     pub(crate) fn cached(&self) -> Option<String> {
         let entries = Binary::read(&Binary::file()?);
         let entry = entries.get(&self.path.display().to_string())?;
-        (entry.seen.as_ref() == Some(&self.seen)).then(|| entry.version.clone())
+        (entry.seen == self.seen).then(|| entry.version.clone())
     }
 
     /// Caches `version` for this binary.
@@ -89,7 +90,7 @@ impl Binary {
         entries.insert(
             self.path.display().to_string(),
             Entry {
-                seen: Some(self.seen.clone()),
+                seen: self.seen.clone(),
                 version: version.to_owned(),
             },
         );
@@ -126,14 +127,17 @@ mod tests {
         let entries: BTreeMap<String, Entry> = [(
             first.path.display().to_string(),
             Entry {
-                seen: Some(first.seen.clone()),
+                seen: first.seen.clone(),
                 version: "v3.17.2".into(),
             },
         )]
         .into_iter()
         .collect();
-        let text = serde_json::to_string(&entries).unwrap();
-        let back: BTreeMap<String, Entry> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back[&first.path.display().to_string()].version, "v3.17.2");
+        // Through the file, as a later run reads it.
+        let file = dir.path().join(FILE);
+        std::fs::write(&file, serde_json::to_vec_pretty(&entries).unwrap()).unwrap();
+        let back = Binary::read(&file);
+        let entry = &back[&first.path.display().to_string()];
+        assert_eq!((entry.seen == first.seen, entry.version.as_str()), (true, "v3.17.2"));
     }
 }

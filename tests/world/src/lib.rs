@@ -242,6 +242,9 @@ impl World {
             .env_remove("KUBECONFIG")
             .env_remove("KIND_CLUSTER_NAME")
             .env_remove("HELM_NAMESPACE")
+            .env_remove("HELM_DRIVER")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("KINDFORM_CACHE_DIR")
             .current_dir(self.dir());
         cmd
     }

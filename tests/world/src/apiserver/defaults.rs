@@ -3,7 +3,8 @@
 //! dereferences a Deployment's `replicas` and `strategy.rollingUpdate`, a
 //! StatefulSet's `updateStrategy`, a DaemonSet's `rollingUpdate`; Helm 3 and
 //! kubectl three-way merges see the defaults as live state), and the
-//! allocation of a Service's cluster IP.
+//! allocation of a Service's cluster IP. A Secret's `stringData` is
+//! written into its `data`, as the v1 conversion does.
 //!
 //! Only the defaults of the Kubernetes types' `SetDefaults_*` functions for
 //! fields these kinds carry are written here; admission plugins (service
@@ -87,7 +88,10 @@ pub fn apply(kind: &str, object: &mut Value) {
         }
         "Pod" => pod_spec(ensure(object, "spec")),
         "Service" => service(object),
-        "Secret" => default(object, "type", json!("Opaque")),
+        "Secret" => {
+            default(object, "type", json!("Opaque"));
+            string_data(object);
+        }
         "Namespace" => {
             default(ensure(object, "spec"), "finalizers", json!(["kubernetes"]));
             default(ensure(object, "status"), "phase", json!("Active"));
@@ -96,6 +100,22 @@ pub fn apply(kind: &str, object: &mut Value) {
             default(ensure(object, "spec"), "volumeMode", json!("Filesystem"));
         }
         _ => {}
+    }
+}
+
+/// `stringData` is write-only: the v1 conversion writes each of its keys
+/// into `data` (base64, over a key of the same name) and the API never
+/// returns it.
+fn string_data(secret: &mut Value) {
+    use base64::Engine as _;
+    let Some(Value::Object(strings)) = secret.as_object_mut().and_then(|s| s.remove("stringData"))
+    else {
+        return;
+    };
+    let data = ensure(secret, "data");
+    for (key, value) in strings {
+        let text = value.as_str().map(str::to_owned).unwrap_or_default();
+        data[key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
