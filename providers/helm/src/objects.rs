@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use kindform_api::ReleaseSpec;
 use kindform_api::field_path::{FieldPath, Segment};
 use kindform_api::settings::SENSITIVE;
-use kindform_kube::drift::{Change, compare};
+use kindform_kube::drift::{Change, compare, is_person, owners};
 use kindform_kube::{ObjectRef, Objects, ObjectsError};
 use serde::Serialize;
 use serde_json::Value;
@@ -262,6 +262,19 @@ fn compare_one(
             continue;
         }
         let secret = sensitive(&reference.kind, &drift.path);
+        // A Secret's `data` is written through `stringData` too, which the
+        // writer may be recorded as owning instead.
+        let manager = drift.manager.or_else(|| {
+            let mut through = drift.path.clone();
+            let Some(Segment::Key(first)) = through.0.first_mut() else {
+                return None;
+            };
+            if !(secret && first == "data") {
+                return None;
+            }
+            *first = "stringData".to_owned();
+            owners(live, &through).into_iter().find(|m| is_person(m))
+        });
         let none = "(none)".to_owned();
         let (chart, live, added) = match &drift.change {
             Change::Changed { want, have } => (shown(want, secret), shown(have, secret), false),
@@ -273,7 +286,7 @@ fn compare_one(
             path: drift.path,
             chart,
             live,
-            manager: drift.manager,
+            manager,
             added,
         });
     }

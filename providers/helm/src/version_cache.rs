@@ -138,6 +138,9 @@ mod tests {
         std::fs::write(&file, serde_json::to_vec_pretty(&entries).unwrap()).unwrap();
         let back = Binary::read(&file);
         let entry = &back[&first.path.display().to_string()];
-        assert_eq!((entry.seen == first.seen, entry.version.as_str()), (true, "v3.17.2"));
+        assert_eq!(
+            (entry.seen == first.seen, entry.version.as_str()),
+            (true, "v3.17.2")
+        );
     }
 }

@@ -183,7 +183,7 @@ fn owns(fields: &Value, live: &Value, path: &FieldPath) -> bool {
 }
 
 /// The managers owning `path` of `live`.
-fn owners(live: &Value, path: &FieldPath) -> Vec<String> {
+pub fn owners(live: &Value, path: &FieldPath) -> Vec<String> {
     let mut out: Vec<String> = managed(live)
         .into_iter()
         .filter(|m| owns(m.fields, live, path))

@@ -261,6 +261,14 @@ impl World {
         c.api.store.get(&ty, namespace, name).ok()
     }
 
+    /// Every revision Helm recorded of release `release` in `namespace`,
+    /// oldest first, decoded from its Secrets.
+    pub fn release_history(&self, cluster: &str, namespace: &str, release: &str) -> Vec<Value> {
+        self.cluster(cluster)
+            .map(|c| crate::release_records::history(&c.api.store, namespace, release))
+            .unwrap_or_default()
+    }
+
     /// Lists objects of a kind in a namespace (all namespaces with `None`).
     pub fn list_objects(
         &self,

@@ -149,6 +149,31 @@ impl World {
         Ok(())
     }
 
+    /// Runs the real `kubectl ARGS` against `cluster`, as a user at a
+    /// terminal does (its field managers are kubectl's own: `kubectl`,
+    /// `kubectl-edit`, `kubectl-label`, …); what it printed.
+    pub fn kubectl(&self, cluster: &str, args: &[&str]) -> Result<String, FaultError> {
+        let tools = self.real_tools()?.clone();
+        let kubeconfig = self.kubeconfig_of(cluster)?;
+        let out = self
+            .command(&tools.kubectl)
+            .args(args)
+            .arg("--context")
+            .arg(format!("kind-{cluster}"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .output()
+            .map_err(|e| FaultError::Other(format!("cannot run kubectl: {e}")))?;
+        if !out.status.success() {
+            return Err(FaultError::Other(format!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Leaves release `release` `pending-upgrade` (a real `helm upgrade
     /// --wait` of its own chart killed while its pods are unready) or
     /// `failed` (the same upgrade timing out), as a user's interrupted or

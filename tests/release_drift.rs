@@ -1,0 +1,246 @@
+//! Drift inside releases, in the test world under Helm 3 and Helm 4: the
+//! scenario environment converged by one apply, its chart's objects then
+//! edited and deleted with the real kubectl, planned field by field with who
+//! changed them, and reverted by one apply; what another manager owns by
+//! design and what an ignore rule names are not drift.
+
+#[macro_use]
+#[path = "support/majors.rs"]
+mod majors;
+
+#[path = "support/scenario.rs"]
+mod scenario;
+
+use kindform_world::real_tools::HelmMajor;
+use scenario::*;
+
+/// The scenario's chart, its Deployment labelled, a Service and a Secret
+/// (of the sensitive set value) beside it.
+fn chart_with_labels_and_a_service(env: &Env) {
+    write(
+        env.dir.join("chart/templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {tier: front}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: {{ .Values.image.ref | quote }}\n",
+    );
+    write(
+        env.dir.join("chart/templates/service.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n",
+    );
+    write(
+        env.dir.join("chart/templates/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-db\nstringData:\n  password: {{ .Values.db.password | quote }}\n",
+    );
+}
+
+async fn converged(env: &Env) -> String {
+    let endpoint = env.world.http_endpoint("hello").await;
+    let port = endpoint.url.rsplit(':').next().unwrap().to_owned();
+    let var = format!("host_port={port}");
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // The endpoint serves the check for the rest of the test.
+    std::mem::forget(endpoint);
+    var
+}
+
+fn kubectl(env: &Env, args: &[&str]) {
+    env.world
+        .kubectl(&env.cluster, args)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn revisions(env: &Env) -> usize {
+    env.world.release_history(&env.cluster, "apps", "web").len()
+}
+
+async fn hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    chart_with_labels_and_a_service(&env);
+    let var = converged(&env).await;
+
+    // A second apply changes nothing and makes no Helm revision.
+    let before = revisions(&env);
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("No changes."), "{stdout}");
+    assert_eq!(revisions(&env), before, "an empty revision was made");
+
+    let image = env.image.clone();
+    kubectl(
+        &env,
+        &["scale", "deployment/web", "-n", "apps", "--replicas=3"],
+    );
+    kubectl(
+        &env,
+        &[
+            "set",
+            "image",
+            "deployment/web",
+            "-n",
+            "apps",
+            "web=other:2",
+        ],
+    );
+    kubectl(
+        &env,
+        &["label", "deployment/web", "-n", "apps", "extra=yes"],
+    );
+    kubectl(&env, &["label", "deployment/web", "-n", "apps", "tier-"]);
+    kubectl(&env, &["delete", "configmap/web-settings", "-n", "apps"]);
+    kubectl(&env, &["delete", "service/web", "-n", "apps"]);
+    kubectl(
+        &env,
+        &[
+            "patch",
+            "secret/web-db",
+            "-n",
+            "apps",
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"password":"typed-by-hand-7d1"}}"#,
+        ],
+    );
+
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    env.snapshot(test, "plan", &text);
+    for line in [
+        "  ~ releases.web  (objects-drifted, object-missing",
+        "deployment/web metadata.labels.tier: \"front\" -> (none)\n",
+        "deployment/web spec.replicas: 1 -> 3 (kubectl)\n",
+        &format!(
+            "deployment/web spec.template.spec.containers[name=web].image: \"{image}\" -> \"other:2\" (kubectl-set)\n"
+        ),
+        "deployment/web metadata.labels.extra: (none) -> \"yes\" (kubectl-label)\n",
+        "configmap/web-settings does not exist\n",
+        "service/web does not exist\n",
+        "remove what was added by hand to deployment/web: metadata.labels.extra\n",
+        "secret/web-db data.password: (sensitive) -> (sensitive) (kubectl-patch)\n",
+    ] {
+        assert!(text.contains(line), "the plan lacks {line:?}:\n{text}");
+    }
+    let (_, json, _) = env.kindform(&["plan", "--json", "--var", &var]);
+    for shown in [&text, &stderr, &json] {
+        assert!(!shown.contains(SECRET), "a secret leaked: {shown}");
+        assert!(
+            !shown.contains("typed-by-hand-7d1"),
+            "a secret leaked: {shown}"
+        );
+    }
+    // Helm 4 applies server-side: the fields kubectl owns now are taken
+    // back only by a forced apply; Helm 3's three-way merge takes them.
+    assert_eq!(
+        text.contains("--force-conflicts"),
+        major == HelmMajor::V4,
+        "{text}"
+    );
+
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(
+        code, 0,
+        "after the apply, a plan still finds changes:\n{text}\n{stderr}"
+    );
+    let web = env
+        .world
+        .get_object(&env.cluster, "apps/v1", "Deployment", "apps", "web")
+        .unwrap();
+    assert_eq!(web["spec"]["replicas"], 1);
+    assert_eq!(web["metadata"]["labels"]["tier"], "front");
+    assert!(web["metadata"]["labels"].get("extra").is_none(), "{web}");
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        image.as_str()
+    );
+    let secret = env
+        .world
+        .get_object(&env.cluster, "v1", "Secret", "apps", "web-db")
+        .unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        secret["data"]["password"],
+        base64::engine::general_purpose::STANDARD.encode(SECRET)
+    );
+    for (kind, name) in [("ConfigMap", "web-settings"), ("Service", "web")] {
+        assert!(
+            env.world
+                .get_object(&env.cluster, "v1", kind, "apps", name)
+                .is_some(),
+            "{kind} {name} was not made again"
+        );
+    }
+    // One revision did it all; the plan after it made none.
+    assert_eq!(revisions(&env), before + 1);
+}
+
+async fn another_managers_fields_and_ignored_paths_are_not_drift(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    env.edit_web(
+        r#"ignore = [{ kind = "ConfigMap", name = "web-settings", path = "data.greeting" }]"#,
+    );
+    let var = converged(&env).await;
+    // An autoscaler-like controller scales through the scale subresource
+    // under its own manager; a person edits a field an ignore rule names.
+    kubectl(
+        &env,
+        &[
+            "patch",
+            "deployment/web",
+            "-n",
+            "apps",
+            "--subresource=scale",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":4}}"#,
+            "--field-manager=kube-controller-manager",
+        ],
+    );
+    kubectl(
+        &env,
+        &[
+            "patch",
+            "configmap/web-settings",
+            "-n",
+            "apps",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"greeting":"by hand"}}"#,
+        ],
+    );
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "-v", "--var", &var]);
+    assert_eq!(code, 0, "{text}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "releases.web: deployment/web spec.replicas is kube-controller-manager's by design, not drift"
+        ),
+        "{stderr}"
+    );
+    // The same edit without the rule is drift.
+    env.edit_spec(|spec| {
+        spec.replace(
+            r#"ignore = [{ kind = "ConfigMap", name = "web-settings", path = "data.greeting" }]"#,
+            "",
+        )
+    });
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    assert!(
+        text.contains(
+            "configmap/web-settings data.greeting: \"hello\" -> \"by hand\" (kubectl-patch)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("spec.replicas"), "{text}");
+}
+
+with_both_helm_majors!(
+    hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted,
+    another_managers_fields_and_ignored_paths_are_not_drift,
+);
