@@ -20,7 +20,7 @@ use tokio::sync::{OnceCell, mpsc, watch};
 use crate::event::Event;
 use crate::graph::Graph;
 use crate::in_cluster::InCluster;
-use crate::observe::{Planned, observe_one};
+use crate::observe::{Orphan, Planned, observe_one};
 use crate::plan::{Action, EngineStep, Plan, Step};
 use crate::resources::{Desired, plan_create};
 use crate::session::{Session, cluster_provider};
@@ -188,16 +188,33 @@ impl Applying<'_> {
             return Ok(outcome);
         }
         let providers = self.in_cluster().await?;
-        if let Some(orphan) = walk.planned.orphans.get(address) {
-            let steps = provider_steps(address, &steps, |s| match s {
-                Step::Manifest(s) => Some(s.clone()),
-                _ => None,
-            })?;
-            return providers
-                .manifests
-                .apply_orphan(orphan, &steps, &progress)
-                .await
-                .map_err(|e| error_chain(&e));
+        match walk.planned.orphans.get(address) {
+            Some(Orphan::Manifest(orphan)) => {
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Manifest(s) => Some(s.clone()),
+                    _ => None,
+                })?;
+                return providers
+                    .manifests
+                    .apply_orphan(orphan, &steps, &progress)
+                    .await
+                    .map_err(|e| error_chain(&e));
+            }
+            Some(Orphan::Release(orphan)) => {
+                let steps = provider_steps(address, &steps, |s| match s {
+                    Step::Release(s) => Some(s.clone()),
+                    _ => None,
+                })?;
+                let releases = providers
+                    .releases
+                    .as_ref()
+                    .ok_or_else(|| format!("no provider was set up for {address}"))?;
+                return releases
+                    .apply_orphan(orphan, &steps, &progress)
+                    .await
+                    .map_err(|e| error_chain(&e));
+            }
+            None => {}
         }
         let Some(desired) = walk.planned.desired.get(address) else {
             return Err(format!("{address} has no desired state in this run"));
@@ -402,12 +419,15 @@ pub async fn apply(mut walk: Walk<'_>) -> Result<Report, LeaseError> {
                     .into_iter()
                     .cloned()
                     .collect();
-                // An orphan waits for the cluster only.
+                // An orphan waits for the cluster, and for the orphans
+                // that depended on it.
                 let deps = if deps.is_empty()
                     && c.address.is_in_cluster()
                     && !graph.contains(&c.address)
                 {
-                    vec![Address::Cluster]
+                    std::iter::once(Address::Cluster)
+                        .chain(c.done_after.iter().cloned())
+                        .collect()
                 } else {
                     deps
                 };

@@ -253,6 +253,7 @@ fn destroy_plan(loaded: &Loaded, cluster: Vec<Step>, before: serde_json::Value) 
         before,
         after: serde_json::Value::Null,
         details: Vec::new(),
+        done_after: Vec::new(),
     }];
     for address in graph.topological().into_iter().rev() {
         let step = match address {
@@ -270,6 +271,7 @@ fn destroy_plan(loaded: &Loaded, cluster: Vec<Step>, before: serde_json::Value) 
             before: serde_json::Value::Null,
             after: serde_json::Value::Null,
             details: Vec::new(),
+            done_after: Vec::new(),
         });
     }
     Plan {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use kindform_api::{Address, Spec};
 use kindform_check::CheckProvider;
-use kindform_helm::{Driver, Helm, ReleaseProvider, ReleaseSource, Storage, Surroundings};
+use kindform_helm::{
+    Driver, Helm, HelmVersion, ReleaseProvider, ReleaseSource, Storage, Surroundings,
+};
 use kindform_image::ImageProvider;
 use kindform_kube::{AppliedRecord, LeaseSeen, Objects};
 use kindform_manifest::ManifestProvider;
@@ -84,6 +86,13 @@ impl InCluster {
         let record =
             Arc::new(record.map_err(|e| shared("kindform's applied record")(Box::new(e)))?);
         let lease = lease.map_err(|e| shared("the cluster's lease")(Box::new(e)))?;
+        // Releases kindform installed are looked at even when the spec has
+        // none left: those that left it are uninstalled.
+        let releases = releases
+            || record
+                .entries
+                .keys()
+                .any(|k| k.starts_with("installed.releases.") || k.starts_with("releases."));
         let objects = Arc::new(Objects::new(client.clone()));
         // Read at the same time: each is a round trip or a process.
         let around = async {
@@ -119,8 +128,15 @@ impl InCluster {
             if !releases {
                 return Ok(None);
             }
-            let Some(version) = session.helm.clone() else {
-                return Ok(None);
+            let version = match session.helm.clone() {
+                Some(version) => version,
+                // A spec without releases had no helm asked; one is needed
+                // for those that left it.
+                None => HelmVersion::detect().await.map_err(|e| {
+                    shared("the version of helm, to uninstall the releases that left the spec")(
+                        Box::new(e),
+                    )
+                })?,
             };
             let helm = Helm::new(
                 &kubeconfig,

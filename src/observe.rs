@@ -9,16 +9,17 @@
 //! when its API does not answer, what is in it waits for the repair. Then
 //! what several resources share is read once (the applied record, `helm
 //! list`, each node's images, the workloads), and the resources are observed
-//! concurrently, at most `parallelism` at a time. Manifests the applied
-//! record lists but the spec no longer has are the orphans.
+//! concurrently, at most `parallelism` at a time. Manifests and releases
+//! the applied record lists but the spec no longer has are the orphans.
 
 use std::collections::BTreeMap;
 
 use futures::StreamExt as _;
 use kindform_api::provider::{Diff, Difference, Effect, Orphans, Provider};
 use kindform_api::{Address, Health, Reason, Spec};
+use kindform_helm::{ReleaseOrphan, ReleaseProvider};
 use kindform_kind::{ApiState, ClusterLive};
-use kindform_manifest::{ManifestProvider, Orphan};
+use kindform_manifest::ManifestProvider;
 
 use crate::graph::Graph;
 use crate::in_cluster::{InCluster, InClusterError};
@@ -38,6 +39,9 @@ pub enum Error {
     /// What the resources in the cluster share could not be read.
     #[error(transparent)]
     InCluster(#[from] InClusterError),
+    /// A target is neither in the spec nor one that left it.
+    #[error("`{0}` is not a resource of the spec, nor one kindform applied for it that left it")]
+    UnknownTarget(Address),
     /// A resource could not be observed.
     #[error("cannot observe {address}")]
     Resource {
@@ -63,6 +67,16 @@ fn waits_for_cluster(address: &Address) -> Diff<Step> {
     }
 }
 
+/// A resource that left the spec, as its provider found it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Orphan {
+    /// A manifest.
+    Manifest(kindform_manifest::Orphan),
+    /// A release.
+    Release(ReleaseOrphan),
+}
+
 /// What a plan was made from, typed per provider, for apply: each
 /// resource's desired state and, where it was observed, its live state.
 #[derive(Default)]
@@ -73,7 +87,7 @@ pub struct Planned {
     pub desired: BTreeMap<Address, Desired>,
     /// Live state by address, where it was observed.
     pub live: BTreeMap<Address, Live>,
-    /// The manifests that left the spec.
+    /// The manifests and releases that left the spec.
     pub orphans: BTreeMap<Address, Orphan>,
     /// The in-cluster providers observation used, for apply to go on with
     /// while the cluster is the one observed.
@@ -200,31 +214,106 @@ pub async fn observe(
         planned.live.insert(address, seen.live);
     }
     tracing::debug!("observed every resource at {} ms", ms());
-    if keep.is_none() {
-        let in_spec = |name: &str| spec.manifests.contains_key(name);
-        let orphans =
-            providers
-                .manifests
-                .orphans(&in_spec)
-                .await
-                .map_err(|e| InClusterError::Shared {
-                    what: "the manifests that left the spec",
-                    source: Box::new(e),
-                })?;
+    // What left the spec goes, unless the targets leave it out.
+    let wanted = |address: &Address| keep.as_ref().is_none_or(|k| k.contains(address));
+    let in_spec = |name: &str| spec.manifests.contains_key(name);
+    let orphans =
+        providers
+            .manifests
+            .orphans(&in_spec)
+            .await
+            .map_err(|e| InClusterError::Shared {
+                what: "the manifests that left the spec",
+                source: Box::new(e),
+            })?;
+    for (name, orphan) in orphans {
+        let address = Address::Manifest(name);
+        if !wanted(&address) {
+            continue;
+        }
+        observed
+            .fingerprints
+            .insert(address.clone(), live_fingerprint(&orphan.existing));
+        observed.orphans.push((
+            address.clone(),
+            ManifestProvider::plan_orphan(&orphan).map_steps(Step::Manifest),
+        ));
+        planned.orphans.insert(address, Orphan::Manifest(orphan));
+    }
+    if let Some(releases) = &providers.releases {
+        let in_spec = |name: &str| spec.releases.contains_key(name);
+        let orphans = releases
+            .orphans(&in_spec)
+            .await
+            .map_err(|e| InClusterError::Shared {
+                what: "the releases that left the spec",
+                source: Box::new(e),
+            })?;
         for (name, orphan) in orphans {
-            let address = Address::Manifest(name);
+            let address = Address::Release(name);
+            if !wanted(&address) {
+                continue;
+            }
             observed
                 .fingerprints
-                .insert(address.clone(), live_fingerprint(&orphan.existing));
+                .insert(address.clone(), live_fingerprint(&orphan));
             observed.orphans.push((
                 address.clone(),
-                ManifestProvider::plan_orphan(&orphan).map_steps(Step::Manifest),
+                ReleaseProvider::plan_orphan(&orphan).map_steps(Step::Release),
             ));
-            planned.orphans.insert(address, orphan);
+            planned.orphans.insert(address, Orphan::Release(orphan));
+        }
+    }
+    observed.orphan_after = orphan_order(&planned.orphans);
+    for target in &options.targets {
+        if !graph.contains(target) && !planned.orphans.contains_key(target) {
+            return Err(Error::UnknownTarget(target.clone()));
         }
     }
     planned.in_cluster = Some(shared);
     Ok(Observation { observed, planned })
+}
+
+/// The order of what left the spec: a release goes after the orphans that
+/// depended on it (its record keeps what it depended on) and after every
+/// manifest that left (a manifest's objects are often of kinds a release's
+/// CRDs define, such as Dapr's components).
+fn orphan_order(orphans: &BTreeMap<Address, Orphan>) -> BTreeMap<Address, Vec<Address>> {
+    let mut after: BTreeMap<Address, Vec<Address>> = BTreeMap::new();
+    for (address, orphan) in orphans {
+        let Orphan::Release(release) = orphan else {
+            continue;
+        };
+        let before = orphans.iter().filter_map(|(other, o)| {
+            let first = match o {
+                Orphan::Manifest(_) => true,
+                Orphan::Release(r) => {
+                    other != address
+                        && r.depends_on
+                            .iter()
+                            .any(|pattern| depends_on_matches(pattern, address))
+                }
+            };
+            first.then(|| other.clone())
+        });
+        let list: Vec<Address> = before.collect();
+        if !list.is_empty() {
+            after.insert(Address::Release(release.name.clone()), list);
+        }
+    }
+    after
+}
+
+/// Whether a `depends_on` entry (an address or a glob) names `address`.
+fn depends_on_matches(pattern: &str, address: &Address) -> bool {
+    let text = address.to_string();
+    if !pattern.contains(['*', '?', '[', '{']) {
+        return pattern == text;
+    }
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .is_ok_and(|g| g.compile_matcher().is_match(&text))
 }
 
 /// A resource as seen: its diff, the fingerprint of its live state, and

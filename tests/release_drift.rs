@@ -2,7 +2,8 @@
 //! scenario environment converged by one apply, its chart's objects then
 //! edited and deleted with the real kubectl, planned field by field with who
 //! changed them, and reverted by one apply; what another manager owns by
-//! design and what an ignore rule names are not drift.
+//! design and what an ignore rule names are not drift. A release that
+//! leaves the spec is uninstalled; one installed by hand is never touched.
 
 #[macro_use]
 #[path = "support/majors.rs"]
@@ -240,7 +241,105 @@ async fn another_managers_fields_and_ignored_paths_are_not_drift(major: HelmMajo
     assert!(!text.contains("spec.replicas"), "{text}");
 }
 
+async fn a_release_dropped_from_the_spec_is_uninstalled_and_one_installed_by_hand_is_not(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    let var = converged(&env).await;
+    // Installed by hand, beside kindform's releases.
+    env.helm(&[
+        "install",
+        "hand",
+        "platform",
+        "--repo",
+        &env.repo,
+        "--version",
+        "1.0.0",
+        "--namespace",
+        "by-hand",
+        "--create-namespace",
+    ]);
+    // The web release leaves the spec, and the manifest that needed it.
+    env.edit_spec(|spec| spec[..spec.find("[releases.web]").unwrap()].to_owned());
+
+    // Left out of a targeted plan, unless it is the target.
+    let (code, text, stderr) = env.kindform(&[
+        "plan",
+        "--detailed-exitcode",
+        "--target",
+        "releases.platform",
+        "--var",
+        &var,
+    ]);
+    assert_eq!(code, 0, "{text}\n{stderr}");
+    let (code, text, stderr) = env.kindform(&[
+        "plan",
+        "--detailed-exitcode",
+        "--target",
+        "releases.web",
+        "--var",
+        &var,
+    ]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    assert!(text.contains("  - releases.web  (orphaned)"), "{text}");
+    assert!(!text.contains("manifests.extra"), "{text}");
+    let (code, _, stderr) = env.kindform(&["plan", "--target", "releases.nothing", "--var", &var]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`releases.nothing` is not a resource of the spec, nor one kindform applied for it that left it"),
+        "{stderr}"
+    );
+
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    env.snapshot(test, "plan", &text);
+    assert!(text.contains("  - releases.web  (orphaned)"), "{text}");
+    assert!(
+        text.contains("- helm uninstall web --namespace apps --ignore-not-found"),
+        "{text}"
+    );
+    assert!(text.contains("  - manifests.extra  (orphaned)"), "{text}");
+    assert!(
+        !text.contains("hand"),
+        "a release installed by hand is not kindform's: {text}"
+    );
+
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // The manifest's objects went before the release they depended on.
+    let order: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  done "))
+        .collect();
+    let at = |what: &str| order.iter().position(|l| l.contains(what));
+    assert!(at("manifests.extra") < at("releases.web"), "{order:#?}");
+    assert!(
+        revisions(&env) == 0,
+        "the release is gone from Helm's storage"
+    );
+    assert!(
+        env.world
+            .get_object(&env.cluster, "apps/v1", "Deployment", "apps", "web")
+            .is_none()
+    );
+    assert_eq!(
+        env.world
+            .release_history(&env.cluster, "by-hand", "hand")
+            .len(),
+        1
+    );
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(
+        code, 0,
+        "after the apply, a plan still finds changes:\n{text}\n{stderr}"
+    );
+}
+
 with_both_helm_majors!(
     hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted,
     another_managers_fields_and_ignored_paths_are_not_drift,
+    a_release_dropped_from_the_spec_is_uninstalled_and_one_installed_by_hand_is_not,
 );

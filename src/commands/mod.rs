@@ -199,7 +199,10 @@ fn addresses(list: &[String], loaded: &Loaded) -> Result<Vec<Address>, Failure> 
     list.iter()
         .map(|text| {
             let address: Address = text.parse().map_err(|e| Failure::message(&e))?;
-            if loaded.graph.addresses().any(|a| *a == address) {
+            // A release or manifest that left the spec may be targeted too;
+            // observation says whether it is one.
+            let may_have_left = matches!(address, Address::Release(_) | Address::Manifest(_));
+            if may_have_left || loaded.graph.addresses().any(|a| *a == address) {
                 Ok(address)
             } else {
                 Err(Failure::message(format!(

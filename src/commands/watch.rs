@@ -409,6 +409,7 @@ mod tests {
             before: serde_json::Value::Null,
             after: serde_json::Value::Null,
             details: Vec::new(),
+            done_after: Vec::new(),
         }
     }
 

@@ -86,6 +86,11 @@ pub struct Change {
     /// One line per difference, for people (not part of the JSON document).
     #[serde(skip)]
     pub details: Vec<String>,
+    /// What must be done before it, beyond the graph's order: set for
+    /// orphans, which the graph does not hold (what depended on an orphan
+    /// is removed before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_after: Vec<Address>,
 }
 
 /// The plan of one environment.

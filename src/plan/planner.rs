@@ -25,6 +25,9 @@ pub struct Observed {
     /// Resources kindform applied earlier that left the spec, with their
     /// diffs (a delete, or nothing when they are left in place).
     pub orphans: Vec<(Address, Diff<Step>)>,
+    /// For each orphan, the orphans that must be done before it (it is
+    /// outside the graph): what depended on it goes first.
+    pub orphan_after: BTreeMap<Address, Vec<Address>>,
     /// A fingerprint of the live state each observed address was planned
     /// from, so that a saved plan can tell when the world moved.
     pub fingerprints: BTreeMap<Address, String>,
@@ -206,6 +209,7 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             },
             after: diff.after.clone(),
             details: if cascaded { Vec::new() } else { details },
+            done_after: Vec::new(),
         });
     }
     for (address, diff) in &observed.orphans {
@@ -228,6 +232,11 @@ pub fn plan(spec: &Spec, graph: &Graph, observed: &Observed, options: &PlanOptio
             before: diff.before.clone(),
             after: diff.after.clone(),
             details,
+            done_after: observed
+                .orphan_after
+                .get(address)
+                .cloned()
+                .unwrap_or_default(),
         });
     }
     Plan {

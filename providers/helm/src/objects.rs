@@ -79,11 +79,14 @@ impl ObjectDrift {
 
 type ListKey = (String, String, Option<String>);
 
+/// One list, read once by whichever release asks first.
+type ListCell = Arc<OnceCell<Arc<Vec<Value>>>>;
+
 /// The lists of objects read for releases, one per kind and namespace,
 /// shared by every release observed in a run.
 #[derive(Default)]
 pub struct Lists {
-    cells: Mutex<HashMap<ListKey, Arc<OnceCell<Arc<Vec<Value>>>>>>,
+    cells: Mutex<HashMap<ListKey, ListCell>>,
 }
 
 impl Lists {

@@ -103,7 +103,7 @@ struct Read {
 pub struct ReleaseProvider {
     pub(crate) helm: Helm,
     source: Arc<ReleaseSource>,
-    record: Arc<AppliedRecord>,
+    pub(crate) record: Arc<AppliedRecord>,
     pub(crate) objects: Arc<Objects>,
     lists: Lists,
     around: Surroundings,
@@ -154,6 +154,11 @@ impl ReleaseProvider {
         })
     }
 
+    /// Whether Helm has release `name` in `namespace` (not uninstalled).
+    pub(crate) fn has(&self, name: &str, namespace: &str) -> Result<bool, ReleaseError> {
+        Ok(self.read(name, namespace)?.is_some())
+    }
+
     /// The releases the source lists.
     pub fn listed(&self) -> Vec<Listed> {
         match &*self.source {
@@ -188,7 +193,8 @@ impl ReleaseProvider {
                 timeout,
             )
             .await?;
-        Ok(())
+        // From now on, leaving the spec uninstalls it.
+        self.remember_installed(desired).await
     }
 }
 
@@ -462,14 +468,7 @@ impl Provider for ReleaseProvider {
                     let args = crate::repair::uninstall_orphan_args(release, namespace);
                     self.helm.run(&args, None).await?;
                 }
-                ReleaseStep::Forget => {
-                    AppliedRecord::forget(
-                        self.objects.client(),
-                        &self.record.environment,
-                        &desired.address(),
-                    )
-                    .await?;
-                }
+                ReleaseStep::Forget => self.forget(&desired.name).await?,
             }
         }
         Ok(Outcome::Done)

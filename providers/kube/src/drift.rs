@@ -486,19 +486,24 @@ mod tests {
         live
     }
 
+    /// The drift as lines, sorted: the order of keys follows the objects'
+    /// (serde_json's `preserve_order` may be on or off).
     fn lines(compared: &Compared) -> Vec<String> {
-        compared
+        let shown = |v: &Value| kindform_api::settings::sorted(v).to_string();
+        let mut lines: Vec<String> = compared
             .drift
             .iter()
             .map(|d| {
                 let change = match &d.change {
-                    Change::Changed { want, have } => format!("{want} -> {have}"),
-                    Change::Removed { want } => format!("{want} -> (none)"),
-                    Change::Added { have } => format!("(none) -> {have}"),
+                    Change::Changed { want, have } => format!("{} -> {}", shown(want), shown(have)),
+                    Change::Removed { want } => format!("{} -> (none)", shown(want)),
+                    Change::Added { have } => format!("(none) -> {}", shown(have)),
                 };
                 format!("{} {change} {:?}", d.path, d.manager)
             })
-            .collect()
+            .collect();
+        lines.sort();
+        lines
     }
 
     #[test]
@@ -532,10 +537,10 @@ mod tests {
         assert_eq!(
             lines(&compare(&deployment(), &live, "helm")),
             [
+                "metadata.labels.extra (none) -> \"yes\" Some(\"kubectl-label\")",
                 "metadata.labels.tier \"front\" -> (none) None",
                 "spec.replicas 2 -> 5 Some(\"kubectl\")",
                 "spec.template.spec.containers[name=web].image \"app:1\" -> \"app:2\" Some(\"kubectl-set\")",
-                "metadata.labels.extra (none) -> \"yes\" Some(\"kubectl-label\")",
             ]
         );
     }
