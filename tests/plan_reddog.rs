@@ -92,4 +92,35 @@ async fn a_converged_reddog_world_plans_no_changes_and_starts_few_processes(
     );
 }
 
-with_both_helm_majors!(a_converged_reddog_world_plans_no_changes_and_starts_few_processes,);
+/// An empty cluster: Dapr's CRDs come with the Dapr release of the same
+/// apply, and the reddog chart's Dapr components are of their kinds.
+async fn an_empty_reddog_cluster_plans_everything_though_daprs_kinds_are_not_served_yet(
+    major: HelmMajor,
+    test: &str,
+) {
+    let Some((reddog, spec, _)) = reddog(test, major, false).await else {
+        return;
+    };
+    reddog.empty_cluster(&spec);
+    let binary = env!("CARGO_BIN_EXE_kindform");
+    let (code, text, stderr) = reddog.run(
+        binary,
+        &["plan", "--detailed-exitcode", "-f", "reddog-local.toml"],
+    );
+    assert_eq!(code, 2, "{stderr}\n{text}");
+    for line in [
+        "  + releases.dapr  (absent)",
+        "  + releases.reddog  (absent)",
+        // Looked for once Dapr made them.
+        "      - look for objects in the chart's way of kinds not served before this apply: Component (dapr.io/v1alpha1), Configuration (dapr.io/v1alpha1)\n",
+    ] {
+        assert!(text.contains(line), "the plan lacks {line:?}:\n{text}");
+    }
+    let at = |what: &str| text.find(what).unwrap();
+    assert!(at("releases.dapr") < at("releases.reddog "), "{text}");
+}
+
+with_both_helm_majors!(
+    a_converged_reddog_world_plans_no_changes_and_starts_few_processes,
+    an_empty_reddog_cluster_plans_everything_though_daprs_kinds_are_not_served_yet,
+);

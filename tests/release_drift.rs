@@ -338,7 +338,81 @@ async fn a_release_dropped_from_the_spec_is_uninstalled_and_one_installed_by_han
     );
 }
 
+/// A release whose chart defines a CRD, a manifest of an object of that
+/// kind, and the web chart rendering an object of that kind and name too:
+/// none of it is served when the plan is made.
+fn widgets(env: &Env) {
+    write(
+        env.dir.join("widgets/Chart.yaml"),
+        "apiVersion: v2\nname: widgets\nversion: 0.1.0\n",
+    );
+    write(
+        env.dir.join("widgets/templates/crd.yaml"),
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+    );
+    write(
+        env.dir.join("chart/templates/widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: shared\nspec:\n  size: 2\n",
+    );
+    env.edit_spec(|spec| {
+        format!(
+            "{spec}{FULL}\n[releases.widgets]\nchart = \"widgets\"\nnamespace = \"apps\"\ncreate_namespace = true\n\n[manifests.shared-widget]\ninline = \"\"\"\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: shared\nspec:\n  size: 1\n\"\"\"\nnamespace = \"apps\"\ndepends_on = [\"releases.widgets\"]\n"
+        )
+        .replace(
+            "depends_on = [\"images.app\", \"releases.platform\"]",
+            "depends_on = [\"images.app\", \"releases.platform\", \"manifests.shared-widget\"]",
+        )
+    });
+}
+
+async fn objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_checked_once_served(
+    major: HelmMajor,
+    test: &str,
+) {
+    // The cluster alone first, so the rest is planned against a live API.
+    let Some(env) = env(test, major, false).await else {
+        return;
+    };
+    let var = converged(&env).await;
+    widgets(&env);
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    env.snapshot(test, "plan", &text);
+    assert!(
+        text.contains("  + manifests.shared-widget  (absent)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("look for objects in the chart's way of kinds not served before this apply: Widget (example.com/v1)"),
+        "{text}"
+    );
+    // At apply the CRD exists, and the manifest's Widget is in the chart's way.
+    let (code, _, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("Widget \"shared\" in namespace \"apps\" would block Helm: they exist without release web's ownership"),
+        "{stderr}"
+    );
+    env.edit_spec(|spec| {
+        spec.replace(
+            "\"manifests.shared-widget\"]",
+            "\"manifests.shared-widget\"]\ntake_ownership = true",
+        )
+    });
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let widget = env
+        .world
+        .get_object(&env.cluster, "example.com/v1", "Widget", "apps", "shared")
+        .unwrap();
+    assert_eq!(
+        widget["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "web"
+    );
+}
+
 with_both_helm_majors!(
+    objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_checked_once_served,
     hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted,
     another_managers_fields_and_ignored_paths_are_not_drift,
     a_release_dropped_from_the_spec_is_uninstalled_and_one_installed_by_hand_is_not,

@@ -195,6 +195,20 @@ impl Reddog {
         kindform_manifest::record_entry(&ingress, &applied)
     }
 
+    /// Makes the cluster alone, as apply would, with its record: an empty
+    /// cluster for everything else to be planned into.
+    pub fn empty_cluster(&self, spec: &Spec) {
+        self.create_cluster(spec);
+        let settings = kindform_kind::settings(&spec.cluster);
+        let entry = json!({"fingerprint": kindform_api::settings::fingerprint(&settings), "settings": settings});
+        self.world
+            .create_object(
+                &self.cluster,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": kindform_kube::record::name(&spec.name), "namespace": "kube-system"}, "data": {"cluster": entry.to_string()}}),
+            )
+            .unwrap();
+    }
+
     /// Builds the environment the way apply will: cluster, images built
     /// and loaded, Dapr from its repository, ingress-nginx applied with
     /// kindform's labels, both local charts, and the applied record.

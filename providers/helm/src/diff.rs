@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::desired::{DesiredRelease, record_entry, shown};
 use crate::objects::{ObjectsSeen, short};
+use crate::ownership::KindRef;
 use crate::provider::{ReleaseLive, sensitive_union};
 use crate::step::{Fallback, ReleaseStep};
 use crate::values;
@@ -202,6 +203,14 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
     let Some(listed) = &live.listed else {
         let mut diff = plan_create(desired);
         with_conflicts(desired, &live.conflicts, &mut diff);
+        let at = diff
+            .steps
+            .iter()
+            .position(|s| matches!(s, ReleaseStep::Upgrade { .. }))
+            .unwrap_or(diff.steps.len());
+        let mut after = diff.steps.split_off(at);
+        with_unserved(desired, &live.unserved, &mut diff);
+        diff.steps.append(&mut after);
         return diff;
     };
     let found = found(desired, live);
@@ -244,8 +253,20 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
         after,
     };
     with_conflicts(desired, &live.conflicts, &mut diff);
+    with_unserved(desired, &live.unserved, &mut diff);
     diff.steps.extend(install_steps(desired, &live.objects));
     diff
+}
+
+/// Adds the look, at apply, for objects in the way of kinds not served at
+/// plan, after what the plan found and before the install or upgrade.
+fn with_unserved(desired: &DesiredRelease, kinds: &[KindRef], diff: &mut Diff<ReleaseStep>) {
+    if !kinds.is_empty() {
+        diff.steps.push(ReleaseStep::CheckConflicts {
+            release: desired.name.clone(),
+            kinds: kinds.to_vec(),
+        });
+    }
 }
 
 /// The upgrade (forced on Helm 4 when fields are in drift), then the
@@ -402,6 +423,7 @@ mod tests {
             recorded: None,
             sensitive_before: Vec::new(),
             conflicts: Vec::new(),
+            unserved: Vec::new(),
             objects: ObjectsSeen::default(),
             health: Health::healthy(),
             stuck: Vec::new(),

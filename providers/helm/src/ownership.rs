@@ -1,7 +1,9 @@
 //! Objects a release's chart would make that already exist without its
 //! ownership: found by rendering the chart, and adopted (Helm's label and
 //! annotations, what `--take-ownership` does on every Helm version) when
-//! the release says `take_ownership`.
+//! the release says `take_ownership`. Objects of a kind the API does not
+//! serve yet (its CRD comes from an earlier release or manifest of the same
+//! apply) are looked for at apply, once it is served.
 
 use kindform_kube::ObjectRef;
 use serde_json::{Value, json};
@@ -17,28 +19,66 @@ pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 /// The annotation naming the owning release's namespace.
 pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
 
+/// A kind the API did not serve when the chart's objects were looked for
+/// (a CRD an earlier release or manifest of the same apply defines).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct KindRef {
+    /// `dapr.io/v1alpha1`.
+    pub api_version: String,
+    /// `Component`.
+    pub kind: String,
+}
+
+impl std::fmt::Display for KindRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.kind, self.api_version)
+    }
+}
+
+/// What looking for objects in a chart's way found.
+#[derive(Debug, Default)]
+pub(crate) struct InTheWay {
+    /// Objects that exist without the release's ownership.
+    pub found: Vec<ObjectRef>,
+    /// Kinds the API does not serve yet, whose objects could not be looked
+    /// for.
+    pub unserved: Vec<KindRef>,
+}
+
 impl ReleaseProvider {
     /// Renders the chart (`helm template`, the set values on stdin) and
-    /// returns the objects that exist without this release's ownership.
+    /// looks for the objects that exist without this release's ownership,
+    /// of `only` these kinds when given.
     pub(crate) async fn conflicts(
         &self,
         desired: &DesiredRelease,
-    ) -> Result<Vec<ObjectRef>, ReleaseError> {
+        only: Option<&[KindRef]>,
+    ) -> Result<InTheWay, ReleaseError> {
         let args = desired.template_args();
         let manifest = self
             .helm
             .run(&args, Some(desired.set_values_yaml().as_bytes()))
             .await?;
-        let mut conflicts = Vec::new();
+        let mut in_the_way = InTheWay::default();
         for object in rendered_objects(&manifest) {
             let Some(mut reference) = ObjectRef::of(&object) else {
                 continue;
             };
+            let kind = KindRef {
+                api_version: reference.api_version.clone(),
+                kind: reference.kind.clone(),
+            };
+            if only.is_some_and(|only| !only.contains(&kind)) {
+                continue;
+            }
             let Some(info) = self
                 .objects
                 .kind(&reference.api_version, &reference.kind)
                 .await?
             else {
+                if !in_the_way.unserved.contains(&kind) {
+                    in_the_way.unserved.push(kind);
+                }
                 continue;
             };
             reference.namespace = info.namespaced.then(|| {
@@ -49,11 +89,12 @@ impl ReleaseProvider {
             });
             if let Some(live) = self.objects.get(&reference).await? {
                 if !owned_by(&live, &desired.name, &desired.spec.namespace) {
-                    conflicts.push(reference);
+                    in_the_way.found.push(reference);
                 }
             }
         }
-        Ok(conflicts)
+        in_the_way.unserved.sort();
+        Ok(in_the_way)
     }
 
     /// Gives objects Helm's ownership label and annotations for `desired`,

@@ -23,6 +23,7 @@ use crate::diff::found;
 use crate::error::ReleaseError;
 use crate::health::release_health;
 use crate::objects::{Lists, ObjectsSeen};
+use crate::ownership::KindRef;
 use crate::status::ReleaseStatus;
 use crate::step::ReleaseStep;
 use crate::storage::Storage;
@@ -50,6 +51,9 @@ pub struct ReleaseLive {
     /// Objects the chart renders that exist without this release's
     /// ownership; looked for only when an install or upgrade is due.
     pub conflicts: Vec<ObjectRef>,
+    /// Kinds of the chart's objects the API does not serve yet (a CRD of
+    /// this apply), whose objects are looked for at apply.
+    pub unserved: Vec<KindRef>,
     /// Its deployed manifest's objects as they live; read only when its
     /// latest revision is deployed.
     pub objects: ObjectsSeen,
@@ -283,6 +287,7 @@ impl Provider for ReleaseProvider {
             recorded: self.record.get(&desired.address()).cloned(),
             sensitive_before: recorded_sensitive(&self.record, &desired.address()),
             conflicts: Vec::new(),
+            unserved: Vec::new(),
             objects: ObjectsSeen::default(),
             health: Health::healthy(),
             stuck: Vec::new(),
@@ -341,7 +346,8 @@ impl Provider for ReleaseProvider {
             }
         }
         if found(desired, &live).upgrade_due {
-            live.conflicts = self.conflicts(desired).await?;
+            let in_the_way = self.conflicts(desired, None).await?;
+            (live.conflicts, live.unserved) = (in_the_way.found, in_the_way.unserved);
         }
         Ok(live)
     }
@@ -428,6 +434,18 @@ impl Provider for ReleaseProvider {
                     self.helm.run(&args, None).await?;
                 }
                 ReleaseStep::Adopt { objects, .. } => self.adopt(desired, objects).await?,
+                ReleaseStep::CheckConflicts { release, kinds } => {
+                    let in_the_way = self.conflicts(desired, Some(kinds)).await?;
+                    if !in_the_way.found.is_empty() {
+                        if !desired.spec.take_ownership {
+                            return Err(ReleaseError::OwnershipConflict {
+                                release: release.clone(),
+                                objects: in_the_way.found.iter().map(ToString::to_string).collect(),
+                            });
+                        }
+                        self.adopt(desired, &in_the_way.found).await?;
+                    }
+                }
                 ReleaseStep::RefuseConflicts { release, objects } => {
                     return Err(ReleaseError::OwnershipConflict {
                         release: release.clone(),

@@ -7,7 +7,9 @@ use kindform_api::field_path::FieldPath;
 use kindform_kube::{ObjectRef, Workload};
 use serde::Serialize;
 
-use crate::ownership::{HELM_MANAGED_BY, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
+use crate::ownership::{
+    HELM_MANAGED_BY, KindRef, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION,
+};
 
 /// What a repair falls back to when restarts did not mend the release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -37,6 +39,13 @@ pub enum ReleaseStep {
         release: String,
         namespace: String,
         objects: Vec<ObjectRef>,
+    },
+    /// Look for objects in the chart's way of kinds the API did not serve
+    /// at plan (their CRD comes earlier in the same apply): adopted with
+    /// `take_ownership`, a stop otherwise.
+    CheckConflicts {
+        release: String,
+        kinds: Vec<KindRef>,
     },
     /// Stop: objects without the release's ownership would block Helm.
     RefuseConflicts {
@@ -131,6 +140,15 @@ impl fmt::Display for ReleaseStep {
                 HELM_MANAGED_BY.1,
                 RELEASE_NAME_ANNOTATION,
                 RELEASE_NAMESPACE_ANNOTATION,
+            ),
+            ReleaseStep::CheckConflicts { kinds, .. } => write!(
+                f,
+                "look for objects in the chart's way of kinds not served before this apply: {}",
+                kinds
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             ReleaseStep::RefuseConflicts { release, objects } => write!(
                 f,
