@@ -411,7 +411,60 @@ async fn objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_che
     );
 }
 
+/// The binary run with Helm keeping its records in ConfigMaps.
+fn with_configmaps(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let out = env
+        .command(args)
+        .env("HELM_DRIVER", "configmap")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn releases_kept_in_configmaps_are_read_from_them_without_helm(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    let endpoint = env.world.http_endpoint("hello").await;
+    let port = endpoint.url.rsplit(':').next().unwrap().to_owned();
+    let var = format!("host_port={port}");
+    let (code, stdout, stderr) = with_configmaps(&env, &["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let records = env
+        .world
+        .list_objects(&env.cluster, "v1", "ConfigMap", Some("apps"));
+    assert!(
+        records
+            .iter()
+            .any(|c| c["metadata"]["name"] == "sh.helm.release.v1.web.v1"),
+        "Helm kept its record in a ConfigMap"
+    );
+    env.world.take_invocations();
+    let (code, text, stderr) =
+        with_configmaps(&env, &["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 0, "{text}\n{stderr}");
+    assert_eq!(env.world.take_invocations(), Vec::<String>::new());
+    env.world
+        .kubectl(
+            &env.cluster,
+            &["scale", "deployment/web", "-n", "apps", "--replicas=2"],
+        )
+        .unwrap();
+    let (code, text, stderr) =
+        with_configmaps(&env, &["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    assert!(
+        text.contains("deployment/web spec.replicas: 1 -> 2 (kubectl)"),
+        "{text}"
+    );
+}
+
 with_both_helm_majors!(
+    releases_kept_in_configmaps_are_read_from_them_without_helm,
     objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_checked_once_served,
     hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted,
     another_managers_fields_and_ignored_paths_are_not_drift,

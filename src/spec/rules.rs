@@ -425,6 +425,21 @@ impl Checker<'_> {
                 _ => {}
             }
         }
+        for (i, rule) in release.ignore.iter().enumerate() {
+            for (key, value) in [
+                ("kind", &rule.kind),
+                ("name", &rule.name),
+                ("namespace", &rule.namespace),
+            ] {
+                if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    self.at_value(
+                        place,
+                        &[Seg::from("ignore"), Seg::Index(i), Seg::from(key)],
+                        format!("`{key}` names the objects the rule covers: leave it out to mean every one"),
+                    );
+                }
+            }
+        }
         if release.wait_for_jobs && !release.wait {
             self.at_key(
                 place,

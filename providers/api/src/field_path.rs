@@ -107,6 +107,12 @@ pub enum PathError {
     /// The path is empty.
     #[error("a path names at least one field")]
     Empty,
+    /// Two dots, or a dot at an end.
+    #[error("{path:?} has an empty field name (two dots, or a dot at an end)")]
+    EmptyKey {
+        /// The whole path.
+        path: String,
+    },
     /// Something in it is not a key, `[name=NAME]`, `[N]`, `["KEY"]` or `*`.
     #[error("{at:?} is not a field name, [name=NAME], [N], [\"KEY\"] or *")]
     Bad {
@@ -168,6 +174,11 @@ impl FromStr for FieldPath {
                 }
                 let end = rest_key.find(['.', '[']).unwrap_or(rest_key.len());
                 let key = &rest_key[..end];
+                if key.is_empty() {
+                    return Err(PathError::EmptyKey {
+                        path: text.to_owned(),
+                    });
+                }
                 if key == "*" {
                     segments.push(Segment::Any);
                 } else if simple(key) {
