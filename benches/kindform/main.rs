@@ -8,6 +8,7 @@
 //! Benchmarks are not tests: nothing here fails on a slow number; a missed
 //! target is marked in the table for a person to look into.
 
+mod drift;
 #[path = "../../tests/support/generate.rs"]
 mod generate;
 mod images;
@@ -23,7 +24,14 @@ mod run;
 use report::Report;
 
 /// The benchmarks, by the name that selects them.
-const ALL: &[&str] = &["plan", "parallelism", "images", "rebuild", "inputs"];
+const ALL: &[&str] = &[
+    "plan",
+    "parallelism",
+    "images",
+    "rebuild",
+    "inputs",
+    "drift",
+];
 
 fn main() {
     let chosen: Vec<String> = std::env::args()
@@ -69,6 +77,9 @@ fn main() {
         }
         if runs("inputs") {
             inputs::bench(&mut report).await;
+        }
+        if runs("drift") {
+            drift::bench(&mut report).await;
         }
     });
     report.took(started.elapsed());

@@ -51,6 +51,7 @@ pub struct ApiServer {
     git_version: String,
     acceptor: TlsAcceptor,
     requests: Mutex<std::collections::VecDeque<String>>,
+    served: std::sync::atomic::AtomicU64,
     serving: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -117,6 +118,7 @@ impl ApiServer {
             git_version: git_version.to_owned(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
             requests: Mutex::default(),
+            served: Default::default(),
             serving: Mutex::new(None),
         });
         server.serve(listener);
@@ -262,6 +264,8 @@ impl ApiServer {
     /// `KINDFORM_WORLD_API_LOG` set, also appends them to that file (for
     /// seeing what a real client sends).
     fn log_request(&self, line: &str) {
+        self.served
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut requests = self.requests.lock().unwrap();
         if requests.len() >= REQUEST_LOG {
             requests.pop_front();
@@ -277,6 +281,11 @@ impl ApiServer {
                 let _ = writeln!(f, "{}: {line}", self.port);
             }
         }
+    }
+
+    /// How many requests it served since it started.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The last requests served, oldest first, as
