@@ -409,3 +409,68 @@ async fn observe_with<P: Provider>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(name: &str, depends_on: &[&str]) -> (Address, Orphan) {
+        (
+            Address::Release(name.to_owned()),
+            Orphan::Release(ReleaseOrphan {
+                name: name.to_owned(),
+                namespace: Some("apps".to_owned()),
+                depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+                installed: true,
+            }),
+        )
+    }
+
+    #[test]
+    fn what_depended_on_an_orphan_goes_before_it_and_manifests_before_releases() {
+        let manifest = (
+            Address::Manifest("components".to_owned()),
+            Orphan::Manifest(kindform_manifest::Orphan {
+                name: "components".to_owned(),
+                entry: kindform_kube::RecordEntry {
+                    fingerprint: String::new(),
+                    settings: serde_json::json!({"objects": [], "prune": true}),
+                },
+                existing: Vec::new(),
+                not_ours: Vec::new(),
+            }),
+        );
+        let orphans: BTreeMap<Address, Orphan> = [
+            release("platform", &[]),
+            release("app", &["releases.platform", "images.*"]),
+            release("infra", &[]),
+            release("worker", &["releases.{app,infra}"]),
+            manifest,
+        ]
+        .into_iter()
+        .collect();
+        let order = orphan_order(&orphans);
+        let names = |a: &str| -> Vec<String> {
+            let mut names: Vec<String> = order
+                .get(&a.parse::<Address>().unwrap())
+                .map(|list| list.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names("releases.platform"),
+            ["manifests.components", "releases.app"]
+        );
+        assert_eq!(
+            names("releases.app"),
+            ["manifests.components", "releases.worker"]
+        );
+        assert_eq!(
+            names("releases.infra"),
+            ["manifests.components", "releases.worker"]
+        );
+        assert_eq!(names("releases.worker"), ["manifests.components"]);
+        assert!(names("manifests.components").is_empty());
+    }
+}

@@ -239,6 +239,14 @@ impl Reddog {
             let (key, entry) = self.install_local_release(spec, name);
             record.insert(key, entry);
         }
+        // What apply records of every release it installs.
+        for name in ["dapr", "reddog-infra", "reddog"] {
+            let desired = self.release(spec, name);
+            record.insert(
+                kindform_helm::installed_key(name),
+                serde_json::to_value(kindform_helm::installed_entry(&desired)).unwrap(),
+            );
+        }
         let data: serde_json::Map<String, Value> = record
             .into_iter()
             .map(|(k, v)| (k, Value::String(v.to_string())))

@@ -475,6 +475,20 @@ impl Env {
             kindform_helm::resolve("web", &spec.releases["web"], &self.dir, &any_helm()).unwrap();
         let entry = kindform_helm::record_entry(&web).unwrap();
         record.push(("releases.web".into(), serde_json::to_value(entry).unwrap()));
+        // What apply records of every release it installs.
+        let platform = kindform_helm::resolve(
+            "platform",
+            &spec.releases["platform"],
+            &self.dir,
+            &any_helm(),
+        )
+        .unwrap();
+        for release in [&web, &platform] {
+            record.push((
+                kindform_helm::installed_key(&release.name),
+                serde_json::to_value(kindform_helm::installed_entry(release)).unwrap(),
+            ));
+        }
         let extra = kindform_manifest::resolve(
             "extra",
             &spec.manifests["extra"],

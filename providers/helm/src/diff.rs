@@ -173,6 +173,14 @@ pub(crate) fn found(desired: &DesiredRelease, live: &ReleaseLive) -> Found {
         ));
     }
     differences.extend(recorded);
+    // An upgrade records it anyway.
+    if !upgrade_due && !live.installed_recorded {
+        differences.push(Difference::new(
+            Reason::Unrecorded,
+            Effect::Update,
+            "kindform's applied record does not say it installed this release; recorded, so that it is uninstalled once it leaves the spec",
+        ));
+    }
     Found {
         differences,
         recovery,
@@ -219,9 +227,16 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
             Some(listed.chart.clone()),
             shown(&desired.values.merged, &sensitive_ever(desired, live)),
         );
+        let mut steps = Vec::new();
+        if !live.installed_recorded {
+            steps.push(ReleaseStep::RecordInstalled);
+        }
+        if live.health.state == HealthState::Broken {
+            steps.extend(heal_steps(desired, live));
+        }
         return Diff {
             differences: found.differences,
-            steps: heal_steps(desired, live),
+            steps,
             before: shown.clone(),
             after: shown,
         };
@@ -425,6 +440,7 @@ mod tests {
             conflicts: Vec::new(),
             unserved: Vec::new(),
             objects: ObjectsSeen::default(),
+            installed_recorded: true,
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),
@@ -588,6 +604,13 @@ mod tests {
                     "helm rollback dapr 1 --namespace dapr-system (the last deployed revision)",
                     "helm upgrade --install dapr dapr --repo https://dapr.github.io/helm-charts/ --namespace dapr-system --version 1.16.2",
                 ],
+            },
+            Row {
+                what: "deployed as the spec says, without the record that kindform installed it",
+                change: |_, live| live.installed_recorded = false,
+                reasons: &[Reason::Unrecorded],
+                helm3: &["record in the applied record that kindform installed it"],
+                helm4: &["record in the applied record that kindform installed it"],
             },
             Row {
                 what: "crash-looping, nothing else differs",

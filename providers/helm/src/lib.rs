@@ -30,7 +30,7 @@ pub use desired::{DesiredChart, DesiredRelease, record_entry, resolve};
 pub use error::ReleaseError;
 pub use health::{Judged, release_health};
 pub use objects::{ObjectDrift, ObjectsSeen};
-pub use orphans::ReleaseOrphan;
+pub use orphans::{ReleaseOrphan, installed_entry, installed_key};
 pub use provider::{ReleaseInput, ReleaseLive, ReleaseProvider, ReleaseSource, Surroundings};
 pub use status::ReleaseStatus;
 pub use step::{Fallback, ReleaseStep};

@@ -32,7 +32,7 @@ pub struct ReleaseOrphan {
 }
 
 /// The record's key saying kindform installed release `name`.
-pub(crate) fn installed_key(name: &str) -> String {
+pub fn installed_key(name: &str) -> String {
     format!("installed.releases.{name}")
 }
 
@@ -46,7 +46,7 @@ pub(crate) fn record_keys(name: &str) -> [String; 3] {
 }
 
 /// What the record keeps of an installed release.
-pub(crate) fn installed_entry(desired: &DesiredRelease) -> RecordEntry {
+pub fn installed_entry(desired: &DesiredRelease) -> RecordEntry {
     let settings = json!({
         "namespace": desired.spec.namespace,
         "depends_on": desired.spec.depends_on,
@@ -55,6 +55,14 @@ pub(crate) fn installed_entry(desired: &DesiredRelease) -> RecordEntry {
         fingerprint: fingerprint(&settings),
         settings,
     }
+}
+
+/// Whether `record` says kindform installed `desired` in its namespace.
+pub(crate) fn recorded_installed(record: &AppliedRecord, desired: &DesiredRelease) -> bool {
+    record
+        .get(&installed_key(&desired.name))
+        .and_then(|e| e.settings.get("namespace")?.as_str().map(str::to_owned))
+        .is_some_and(|ns| ns == desired.spec.namespace)
 }
 
 /// The names of the releases the record says kindform installed.

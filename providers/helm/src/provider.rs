@@ -54,6 +54,9 @@ pub struct ReleaseLive {
     /// Kinds of the chart's objects the API does not serve yet (a CRD of
     /// this apply), whose objects are looked for at apply.
     pub unserved: Vec<KindRef>,
+    /// Whether the applied record says kindform installed it (in this
+    /// namespace), so that it is uninstalled once it leaves the spec.
+    pub installed_recorded: bool,
     /// Its deployed manifest's objects as they live; read only when its
     /// latest revision is deployed.
     pub objects: ObjectsSeen,
@@ -289,6 +292,7 @@ impl Provider for ReleaseProvider {
             conflicts: Vec::new(),
             unserved: Vec::new(),
             objects: ObjectsSeen::default(),
+            installed_recorded: crate::orphans::recorded_installed(&self.record, desired),
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),
@@ -458,6 +462,7 @@ impl Provider for ReleaseProvider {
                 ReleaseStep::RemoveAdded { object, paths, .. } => {
                     crate::objects::remove_added(&self.objects, object, paths).await?;
                 }
+                ReleaseStep::RecordInstalled => self.remember_installed(desired).await?,
                 ReleaseStep::RecordChart => {
                     if let Some(entry) = record_entry(desired) {
                         AppliedRecord::write(

@@ -74,6 +74,9 @@ pub enum ReleaseStep {
     },
     /// Record a local chart's file digests in kindform's applied record.
     RecordChart,
+    /// Record that kindform installed the release, so that it is
+    /// uninstalled once it leaves the spec.
+    RecordInstalled,
     /// Rung of a health repair: restart a stuck workload and wait for it.
     RestartStuck {
         workload: Workload,
@@ -165,6 +168,9 @@ impl fmt::Display for ReleaseStep {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            ReleaseStep::RecordInstalled => {
+                f.write_str("record in the applied record that kindform installed it")
+            }
             ReleaseStep::RecordChart => {
                 f.write_str("record the chart's file digests in the applied record")
             }
