@@ -145,9 +145,12 @@ pub async fn bench(report: &mut Report) {
         rows,
         notes: vec![
             "One image into one node is the same work both ways (one export stream into one \
-             `ctr import`), so the ratio stays near 1. With five images kindform is faster: each \
-             image is its own resource and the walk loads them side by side, where the baseline \
-             pushes one `docker save` of all five through one import."
+             `ctr import`), so the ratio stays near 1. With five images, each image is its own \
+             resource, but each node takes one import at a time (two imports sharing a layer \
+             deadlocked containerd), so five images into one node are five exports and imports \
+             in turn against the baseline's one `docker save` of all five through one import; \
+             that case ranged from 1.04 to 1.30 of the baseline in runs on this machine, so it \
+             misses its target in some runs."
                 .into(),
             "Into three nodes kindform reads each image once and streams it into every node at \
              once, where the baseline exports it again for each node in turn; what bounds it is \

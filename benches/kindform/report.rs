@@ -71,7 +71,7 @@ impl Report {
             "Written by `cargo bench --bench kindform` (the harness in `benches/kindform/`), which \
              reruns every benchmark below and rewrites this file; \
              `cargo bench --bench kindform -- NAME...` runs some of them (`plan`, `parallelism`, \
-             `images`, `rebuild`, `inputs`) and only prints. Each number is kindform's, beside a baseline \
+             `images`, `rebuild`, `inputs`, `drift`) and only prints. Each number is kindform's, beside a baseline \
              measured in the same run on the same machine; times are the median of the runs \
              stated. Everything runs in the test world: real Docker and real containerd nodes, \
              the real Helm and kubectl, the stand-in `kind` and API server (see `docs/testing.md`). Benchmarks are \

@@ -171,14 +171,22 @@ pub(crate) async fn observe(
         Ok::<_, ObjectsError>((key.clone(), lists.get(objects, info, key).await?))
     }))
     .await?;
-    let read: HashMap<ListKey, Arc<Vec<Value>>> = read.into_iter().collect();
+    // Each list by name, so that finding an object costs the same at any size.
+    let by_name: HashMap<ListKey, HashMap<&str, &Value>> = read
+        .iter()
+        .map(|(key, items)| {
+            let names = items
+                .iter()
+                .filter(|o| o["metadata"]["namespace"].as_str() == key.2.as_deref())
+                .filter_map(|o| Some((o["metadata"]["name"].as_str()?, o)))
+                .collect();
+            (key.clone(), names)
+        })
+        .collect();
     for (reference, _, want) in wanted {
-        let live = read.get(&list_key(&reference)).and_then(|items| {
-            items.iter().find(|o| {
-                o["metadata"]["name"] == *reference.name
-                    && o["metadata"]["namespace"].as_str() == reference.namespace.as_deref()
-            })
-        });
+        let live = by_name
+            .get(&list_key(&reference))
+            .and_then(|names| names.get(reference.name.as_str()).copied());
         let Some(live) = live else {
             seen.missing.push(reference);
             continue;
