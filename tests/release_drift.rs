@@ -411,6 +411,47 @@ async fn objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_che
     );
 }
 
+async fn a_release_moved_to_another_namespace_leaves_nothing_behind(major: HelmMajor, test: &str) {
+    let Some(env) = env(test, major, true).await else {
+        return;
+    };
+    let var = converged(&env).await;
+    env.edit_spec(|spec| {
+        spec.replace(
+            "namespace = \"platform-system\"",
+            "namespace = \"platform-moved\"",
+        )
+    });
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    assert!(
+        text.contains("namespace platform-system -> platform-moved: installed there, then uninstalled from platform-system"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- helm uninstall platform --namespace platform-system --ignore-not-found"),
+        "{text}"
+    );
+    let (code, stdout, stderr) = env.kindform(&["apply", "--auto-approve", "--var", &var]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        env.world
+            .release_history(&env.cluster, "platform-system", "platform")
+            .is_empty()
+    );
+    assert_eq!(
+        env.world
+            .release_history(&env.cluster, "platform-moved", "platform")
+            .len(),
+        1
+    );
+    let (code, text, stderr) = env.kindform(&["plan", "--detailed-exitcode", "--var", &var]);
+    assert_eq!(
+        code, 0,
+        "after the apply, a plan still finds changes:\n{text}\n{stderr}"
+    );
+}
+
 /// The binary run with Helm keeping its records in ConfigMaps.
 fn with_configmaps(env: &Env, args: &[&str]) -> (i32, String, String) {
     let out = env
@@ -464,6 +505,7 @@ async fn releases_kept_in_configmaps_are_read_from_them_without_helm(major: Helm
 }
 
 with_both_helm_majors!(
+    a_release_moved_to_another_namespace_leaves_nothing_behind,
     releases_kept_in_configmaps_are_read_from_them_without_helm,
     objects_of_a_kind_defined_earlier_in_the_same_apply_are_planned_and_checked_once_served,
     hand_edits_and_deletions_of_a_charts_objects_are_planned_and_reverted,

@@ -210,6 +210,20 @@ fn absent(desired: &DesiredRelease) -> Difference {
 pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<ReleaseStep> {
     let Some(listed) = &live.listed else {
         let mut diff = plan_create(desired);
+        if let Some(before) = &live.moved_from {
+            diff.differences.push(Difference::new(
+                Reason::ConfigChanged,
+                Effect::Update,
+                format!(
+                    "namespace {before} -> {}: installed there, then uninstalled from {before}",
+                    desired.spec.namespace
+                ),
+            ));
+            diff.steps.push(ReleaseStep::Uninstall {
+                release: desired.name.clone(),
+                namespace: before.clone(),
+            });
+        }
         with_conflicts(desired, &live.conflicts, &mut diff);
         let at = diff
             .steps
@@ -441,6 +455,7 @@ mod tests {
             unserved: Vec::new(),
             objects: ObjectsSeen::default(),
             installed_recorded: true,
+            moved_from: None,
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),

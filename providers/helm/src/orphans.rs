@@ -59,10 +59,14 @@ pub fn installed_entry(desired: &DesiredRelease) -> RecordEntry {
 
 /// Whether `record` says kindform installed `desired` in its namespace.
 pub(crate) fn recorded_installed(record: &AppliedRecord, desired: &DesiredRelease) -> bool {
+    recorded_namespace(record, &desired.name).is_some_and(|ns| ns == desired.spec.namespace)
+}
+
+/// The namespace the record says kindform installed release `name` in.
+pub(crate) fn recorded_namespace(record: &AppliedRecord, name: &str) -> Option<String> {
     record
-        .get(&installed_key(&desired.name))
+        .get(&installed_key(name))
         .and_then(|e| e.settings.get("namespace")?.as_str().map(str::to_owned))
-        .is_some_and(|ns| ns == desired.spec.namespace)
 }
 
 /// The names of the releases the record says kindform installed.

@@ -57,6 +57,9 @@ pub struct ReleaseLive {
     /// Whether the applied record says kindform installed it (in this
     /// namespace), so that it is uninstalled once it leaves the spec.
     pub installed_recorded: bool,
+    /// The namespace kindform installed it in before, when the spec has
+    /// since moved it and Helm still has it there.
+    pub moved_from: Option<String>,
     /// Its deployed manifest's objects as they live; read only when its
     /// latest revision is deployed.
     pub objects: ObjectsSeen,
@@ -293,11 +296,17 @@ impl Provider for ReleaseProvider {
             unserved: Vec::new(),
             objects: ObjectsSeen::default(),
             installed_recorded: crate::orphans::recorded_installed(&self.record, desired),
+            moved_from: None,
             health: Health::healthy(),
             stuck: Vec::new(),
             restarts: Default::default(),
             listed: read.as_ref().map(|r| r.listed.clone()),
         };
+        if let Some(before) = crate::orphans::recorded_namespace(&self.record, &desired.name) {
+            if &before != namespace && self.has(&desired.name, &before)? {
+                live.moved_from = Some(before);
+            }
+        }
         if let Some(read) = read {
             let listed = &read.listed;
             live.values = match read.values {
