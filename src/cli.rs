@@ -84,9 +84,12 @@ pub enum Command {
     Watch(WatchArgs),
     /// Print the path of the environment's kubeconfig
     Kubeconfig {
-        /// Merge it into the user's kubeconfig (the only time kindform touches it)
-        #[arg(long)]
+        /// Merge its context into your kubeconfig (KUBECONFIG's first file, else ~/.kube/config)
+        #[arg(long, conflicts_with = "unexport")]
         export: bool,
+        /// Take out of your kubeconfig what --export put there
+        #[arg(long)]
+        unexport: bool,
     },
 }
 

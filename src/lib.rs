@@ -14,6 +14,7 @@ pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod in_cluster;
+pub mod kubeconfig;
 pub mod observe;
 pub mod plan;
 pub mod render;

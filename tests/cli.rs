@@ -144,10 +144,30 @@ fn dot_output_is_accepted_by_graphviz() {
 }
 
 #[test]
-fn commands_of_later_milestones_say_they_are_not_built() {
-    let out = run(kindform(&repo()).args(["kubeconfig", "-e", "demo"]));
+fn kubeconfig_before_the_cluster_exists_says_how_to_make_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kindform.toml"),
+        "version = 1\nname = \"early\"\n[cluster]\nname = \"early\"\n",
+    )
+    .unwrap();
+    let out = run(kindform(dir.path()).arg("kubeconfig"));
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains("is not built yet"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            ".kindform/early/kubeconfig yet: `kindform apply` makes the cluster and writes it"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = run(kindform(dir.path()).args(["kubeconfig", "--unexport"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "Nothing to take out: context kind-early was not exported.\n"
+    );
+    let out = run(kindform(dir.path()).args(["kubeconfig", "--export", "--unexport"]));
+    assert_eq!(out.code, Some(1));
 }
 
 #[test]

@@ -216,7 +216,16 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Result<Exit, Failu
             Ok(report) => report,
             Err(e) => return Err(refused(&e, journal)),
         };
-        Ok(finish(&report, "Apply", journal))
+        let exit = finish(&report, "Apply", journal);
+        let kubeconfig = engine.session.kubeconfig();
+        if exit == Exit::Done && plan.has_changes() && !global.quiet && kubeconfig.is_file() {
+            eprintln!(
+                "Reach the cluster with `kubectl --kubeconfig {} --context kind-{}`, or merge it into your kubeconfig with `kindform kubeconfig --export`.",
+                kubeconfig.display(),
+                loaded.spec.cluster.name
+            );
+        }
+        Ok(exit)
     })
 }
 
@@ -272,6 +281,22 @@ pub(super) fn destroy(global: &GlobalArgs, auto_approve: bool) -> Result<Exit, F
         };
         if !report.failed() && !report.interrupted {
             let _ = std::fs::remove_file(engine.session.kubeconfig());
+            // What `kubeconfig --export` merged into the user's kubeconfig
+            // names a cluster that is gone.
+            let state = engine.state_dir();
+            if let Some(exported) = crate::kubeconfig::recorded(state) {
+                match crate::kubeconfig::unexport(&exported) {
+                    Ok(_) => {
+                        let _ = std::fs::remove_file(crate::kubeconfig::record_path(state));
+                        eprintln!(
+                            "Took context kind-{} out of {}.",
+                            loaded.spec.cluster.name,
+                            exported.path.display()
+                        );
+                    }
+                    Err(e) => eprintln!("warning: {e}"),
+                }
+            }
         }
         Ok(finish(&report, "Destroy", journal))
     })

@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Destroy { auto_approve } => apply::destroy(&cli.global, *auto_approve),
         Command::Status { json } => status::status(&cli.global, *json),
         Command::Watch(args) => watch::watch(&cli.global, args),
-        Command::Kubeconfig { .. } => not_built("kubeconfig"),
+        Command::Kubeconfig { export, unexport } => kubeconfig(&cli.global, *export, *unexport),
     };
     if let Some(kb) = peak_memory_kb() {
         tracing::debug!("peak memory {} MB", kb / 1024);
@@ -117,10 +117,54 @@ impl From<spec::Error> for Failure {
     }
 }
 
-fn not_built(command: &str) -> Result<Exit, Failure> {
-    Err(Failure::message(format!(
-        "`kindform {command}` is not built yet; this version has `validate`, `graph`, `plan`, `apply`, `destroy`, `status` and `watch`"
-    )))
+/// `kindform kubeconfig`: the path of the environment's kubeconfig; with
+/// `export`, its context merged into the user's kubeconfig; with
+/// `unexport`, that taken out again.
+fn kubeconfig(global: &GlobalArgs, export: bool, unexport: bool) -> Result<Exit, Failure> {
+    use crate::kubeconfig as user;
+    let loaded = load(global)?;
+    let state = crate::engine::state_dir(&loaded);
+    let ours = state.join("kubeconfig");
+    let context = format!("kind-{}", loaded.spec.cluster.name);
+    if unexport {
+        match user::recorded(&state) {
+            Some(exported) => {
+                let changed = user::unexport(&exported).map_err(|e| Failure::of(&e))?;
+                let _ = std::fs::remove_file(user::record_path(&state));
+                if changed {
+                    println!("Took context {context} out of {}.", exported.path.display());
+                } else {
+                    println!(
+                        "{} no longer held context {context}.",
+                        exported.path.display()
+                    );
+                }
+            }
+            None => println!("Nothing to take out: context {context} was not exported."),
+        }
+        return Ok(Exit::Done);
+    }
+    if !export {
+        if !ours.is_file() {
+            return Err(Failure::of(&user::KubeconfigError::Missing(ours)));
+        }
+        println!("{}", ours.display());
+        return Ok(Exit::Done);
+    }
+    let target = user::target().map_err(|e| Failure::of(&e))?;
+    let exported = user::export(&ours, &context, &target).map_err(|e| Failure::of(&e))?;
+    let record = serde_json::to_string_pretty(&exported).unwrap_or_default();
+    std::fs::write(user::record_path(&state), record).map_err(|e| {
+        Failure::message(format!(
+            "cannot remember the export in {}: {e}",
+            user::record_path(&state).display()
+        ))
+    })?;
+    println!(
+        "Merged context {context} into {}; reach the cluster with `kubectl --context {context}`.",
+        target.display()
+    );
+    Ok(Exit::Done)
 }
 
 /// The process's peak resident memory in kB, where the system tells it
