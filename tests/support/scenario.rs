@@ -285,6 +285,8 @@ impl Env {
             (literal(&self.cluster), "[CLUSTER]"),
             (r"127\.0\.0\.1:\d+".to_owned(), "127.0.0.1:[PORT]"),
             (r"\b[0-9a-f]{12}\b".to_owned(), "[ID]"),
+            // An ID that reads as a number is quoted in YAML.
+            (r"'\[ID\]'".to_owned(), "[ID]"),
             (r" (in|after) \d+\.\d+s\b".to_owned(), " $1 [TIME]"),
             (r"\[\s*\d+\.\d+s\]".to_owned(), "[T]"),
             (r"\b\d+ restarts?\b".to_owned(), "[N] restarts"),
