@@ -114,7 +114,8 @@ impl Lists {
     }
 }
 
-/// The objects of `manifest` (Helm's rendered text).
+/// The objects of `manifest` (Helm's rendered text: a release record's, or
+/// `helm template` output), the items of `List` documents included.
 pub(crate) fn rendered(manifest: &str) -> Vec<Value> {
     kindform_api::yaml::documents(manifest)
         .into_iter()

@@ -60,7 +60,7 @@ impl ReleaseProvider {
             .run(&args, Some(desired.set_values_yaml().as_bytes()))
             .await?;
         let mut in_the_way = InTheWay::default();
-        for object in rendered_objects(&manifest) {
+        for object in crate::objects::rendered(&manifest) {
             let Some(mut reference) = ObjectRef::of(&object) else {
                 continue;
             };
@@ -129,16 +129,6 @@ impl ReleaseProvider {
         }
         Ok(())
     }
-}
-
-/// The objects of `helm template` output.
-fn rendered_objects(manifest: &str) -> Vec<Value> {
-    kindform_api::yaml::documents(manifest)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter_map(|doc| serde_json::to_value(doc).ok())
-        .filter(|v| v.is_object())
-        .collect()
 }
 
 fn owned_by(object: &Value, release: &str, namespace: &str) -> bool {
