@@ -82,6 +82,8 @@ pub enum Command {
     },
     /// Observe, plan and repair in a loop until interrupted
     Watch(WatchArgs),
+    /// Check whether this machine can run the spec: Docker, kind, helm, disk, memory, inotify, host ports
+    Doctor,
     /// Print the path of the environment's kubeconfig
     Kubeconfig {
         /// Merge its context into your kubeconfig (KUBECONFIG's first file, else ~/.kube/config)

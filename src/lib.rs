@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod engine;
 pub mod event;
 pub mod graph;

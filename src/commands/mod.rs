@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Destroy { auto_approve } => apply::destroy(&cli.global, *auto_approve),
         Command::Status { json } => status::status(&cli.global, *json),
         Command::Watch(args) => watch::watch(&cli.global, args),
+        Command::Doctor => doctor(&cli.global),
         Command::Kubeconfig { export, unexport } => kubeconfig(&cli.global, *export, *unexport),
     };
     if let Some(kb) = peak_memory_kb() {
@@ -115,6 +116,44 @@ impl From<spec::Error> for Failure {
             other => Failure::of(&other),
         }
     }
+}
+
+/// `kindform doctor`: one line per finding, then the count; exit 1 when
+/// something blocks an apply.
+fn doctor(global: &GlobalArgs) -> Result<Exit, Failure> {
+    use crate::doctor::Severity;
+    let loaded = load(global)?;
+    let state = crate::engine::state_dir(&loaded);
+    let found = runtime()?.block_on(crate::doctor::examine(&loaded.spec, &state));
+    // As wide as the longest subject, `leftover`.
+    let width = 8;
+    for finding in &found {
+        let word = match finding.severity {
+            Severity::Ok => "ok",
+            Severity::Warning => "warning",
+            Severity::Blocking => "blocked",
+        };
+        let hint = finding
+            .hint
+            .as_ref()
+            .map(|h| format!("; fix: {h}"))
+            .unwrap_or_default();
+        println!(
+            "{word:<8} {:<width$}  {}{hint}",
+            finding.what, finding.detail
+        );
+    }
+    let count = |s: Severity| found.iter().filter(|f| f.severity == s).count();
+    let (blocking, warnings) = (count(Severity::Blocking), count(Severity::Warning));
+    println!(
+        "{blocking} blocking, {warnings} warning{}.",
+        if warnings == 1 { "" } else { "s" }
+    );
+    Ok(if blocking > 0 {
+        Exit::Failed
+    } else {
+        Exit::Done
+    })
 }
 
 /// `kindform kubeconfig`: the path of the environment's kubeconfig; with
