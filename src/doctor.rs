@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use kindform_api::Spec;
 
+use crate::session::{INSTALL_HELM, connect_docker, on_path};
+
 /// How much a finding matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -97,46 +99,34 @@ pub async fn examine(spec: &Spec, state_dir: &Path) -> Vec<Finding> {
 }
 
 async fn docker(found: &mut Vec<Finding>) -> Option<(bollard::Docker, Option<PathBuf>)> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
-    let connected = async {
-        let docker = bollard::Docker::connect_with_defaults()?;
-        docker.ping().await?;
-        let docker = docker.negotiate_version().await?;
-        let version = docker.version().await?;
-        let info = docker.info().await?;
-        Ok::<_, bollard::errors::Error>((docker, version, info))
-    };
-    match connected.await {
-        Ok((docker, version, info)) => {
-            found.push(Finding::ok(
-                "docker",
-                format!(
-                    "Docker engine {} (API {}), storage driver {}",
-                    version.version.unwrap_or_default(),
-                    version.api_version.unwrap_or_default(),
-                    info.driver.unwrap_or_default()
-                ),
-            ));
-            Some((docker, info.docker_root_dir.map(PathBuf::from)))
-        }
+    let docker = match connect_docker().await {
+        Ok(docker) => docker,
         Err(e) => {
             found.push(Finding::bad(
                 "docker",
                 Severity::Blocking,
-                format!("not reachable at {host} ({e})"),
+                format!(
+                    "not reachable ({})",
+                    kindform_api::provider::error_chain(&e)
+                ),
                 "start the Docker engine, or point DOCKER_HOST at one",
             ));
-            None
+            return None;
         }
-    }
-}
-
-fn on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
+    };
+    let (version, info) = (docker.version().await.ok(), docker.info().await.ok());
+    let info = info.unwrap_or_default();
+    let version = version.unwrap_or_default();
+    found.push(Finding::ok(
+        "docker",
+        format!(
+            "Docker engine {} (API {}), storage driver {}",
+            version.version.unwrap_or_default(),
+            version.api_version.unwrap_or_default(),
+            info.driver.unwrap_or_default()
+        ),
+    ));
+    Some((docker, info.docker_root_dir.map(PathBuf::from)))
 }
 
 /// `v0.32.0` (in `kind v0.32.0 go1.24.6 linux/amd64`) as numbers.
@@ -190,8 +180,7 @@ async fn kind() -> Finding {
 }
 
 async fn helm() -> Finding {
-    const INSTALL: &str =
-        "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/";
+    const INSTALL: &str = INSTALL_HELM;
     if on_path("helm").is_none() {
         return Finding::bad("helm", Severity::Blocking, "not on PATH", INSTALL);
     }

@@ -60,17 +60,8 @@ pub async fn open(
     state_dir: PathBuf,
     parallelism: usize,
 ) -> Result<Session, SessionError> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
-    let connected = async {
-        let docker = Docker::connect_with_defaults()?;
-        docker.ping().await?;
-        docker.negotiate_version().await
-    };
-    let docker = connected
-        .await
-        .map_err(|source| SessionError::Docker { host, source })?;
-    if !on_path("kind") {
+    let docker = connect_docker().await?;
+    if on_path("kind").is_none() {
         return Err(SessionError::MissingTool {
             tool: "kind",
             how: "install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
@@ -78,10 +69,10 @@ pub async fn open(
     }
     let helm = if spec.releases.is_empty() {
         None
-    } else if !on_path("helm") {
+    } else if on_path("helm").is_none() {
         return Err(SessionError::MissingTool {
             tool: "helm",
-            how: "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/",
+            how: INSTALL_HELM,
         });
     } else {
         Some(HelmVersion::detect().await.map_err(SessionError::Helm)?)
@@ -97,9 +88,31 @@ pub async fn open(
     })
 }
 
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+/// How to get helm.
+pub const INSTALL_HELM: &str =
+    "install Helm 3.14 or later, or Helm 4, from https://helm.sh/docs/intro/install/";
+
+/// Docker, as `DOCKER_HOST` (or the default socket) names it: answering,
+/// its API version negotiated.
+pub async fn connect_docker() -> Result<Docker, SessionError> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+    let connected = async {
+        let docker = Docker::connect_with_defaults()?;
+        docker.ping().await?;
+        docker.negotiate_version().await
+    };
+    connected
+        .await
+        .map_err(|source| SessionError::Docker { host, source })
+}
+
+/// The first `tool` on PATH.
+pub fn on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
 }
 
 impl Session {

@@ -225,14 +225,7 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
             });
         }
         with_conflicts(desired, &live.conflicts, &mut diff);
-        let at = diff
-            .steps
-            .iter()
-            .position(|s| matches!(s, ReleaseStep::Upgrade { .. }))
-            .unwrap_or(diff.steps.len());
-        let mut after = diff.steps.split_off(at);
         with_unserved(desired, &live.unserved, &mut diff);
-        diff.steps.append(&mut after);
         return diff;
     };
     let found = found(desired, live);
@@ -281,20 +274,32 @@ pub(crate) fn diff(desired: &DesiredRelease, live: &ReleaseLive) -> Diff<Release
         before,
         after,
     };
+    diff.steps.extend(install_steps(desired, &live.objects));
     with_conflicts(desired, &live.conflicts, &mut diff);
     with_unserved(desired, &live.unserved, &mut diff);
-    diff.steps.extend(install_steps(desired, &live.objects));
     diff
+}
+
+/// Where a step that must come before the install or upgrade goes.
+fn before_upgrade(steps: &[ReleaseStep]) -> usize {
+    steps
+        .iter()
+        .position(|s| matches!(s, ReleaseStep::Upgrade { .. }))
+        .unwrap_or(steps.len())
 }
 
 /// Adds the look, at apply, for objects in the way of kinds not served at
 /// plan, after what the plan found and before the install or upgrade.
 fn with_unserved(desired: &DesiredRelease, kinds: &[KindRef], diff: &mut Diff<ReleaseStep>) {
     if !kinds.is_empty() {
-        diff.steps.push(ReleaseStep::CheckConflicts {
-            release: desired.name.clone(),
-            kinds: kinds.to_vec(),
-        });
+        let at = before_upgrade(&diff.steps);
+        diff.steps.insert(
+            at,
+            ReleaseStep::CheckConflicts {
+                release: desired.name.clone(),
+                kinds: kinds.to_vec(),
+            },
+        );
     }
 }
 
@@ -399,11 +404,7 @@ fn with_conflicts(desired: &DesiredRelease, conflicts: &[ObjectRef], diff: &mut 
         ReleaseStep::RefuseConflicts { release, objects }
     };
     // Before the install or upgrade, after a recovery.
-    let at = diff
-        .steps
-        .iter()
-        .position(|s| matches!(s, ReleaseStep::Upgrade { .. }))
-        .unwrap_or(diff.steps.len());
+    let at = before_upgrade(&diff.steps);
     diff.steps.insert(at, step);
 }
 
